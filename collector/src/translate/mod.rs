@@ -1,0 +1,1 @@
+//! Prometheus naming (in progress).

@@ -1,0 +1,1 @@
+//! Runnable example services; see examples/README.md.
