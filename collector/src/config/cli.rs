@@ -1,0 +1,167 @@
+//! The collector's command-line flags.
+//!
+//! Flags cover what an operator changes per run: which file to load, the three listen addresses,
+//! the store's expiry, the demo service and the log level. Each listener and the expiry can also
+//! be set in the file; a flag given on the command line wins over the file, and the file wins
+//! over the built-in defaults (see [`super::Config::resolve`]). Values stay strings here and are
+//! validated by the same code as the file, so an error names the flag and quotes the value the
+//! same way. `--demo` and `--log-level` are runtime details with no file equivalent; `main` reads
+//! them from [`Cli`] directly.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Receives OTLP from many services, aggregates it, and serves Prometheus text and JSON snapshots.
+///
+/// Settings come from, in order of precedence: these flags, the --config file, the built-in
+/// defaults. With no flags and no file the collector listens on 127.0.0.1 only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
+#[command(name = "vigil-collector", version)]
+pub struct Cli {
+    /// YAML configuration file (see otel-config/collector.yaml for every key and its default).
+    ///
+    /// `${env:NAME}` and `${env:NAME:-default}` in the file are replaced by environment
+    /// variables before it is parsed. Without a file, the built-in defaults are used.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Listen address for OTLP/gRPC [default: 127.0.0.1:4317].
+    ///
+    /// HOST:PORT with an IP address or `localhost` (taken as 127.0.0.1) as HOST. Overrides
+    /// receivers.otlp.protocols.grpc.endpoint, and enables the gRPC receiver if the file
+    /// disabled it.
+    #[arg(long, value_name = "ADDR")]
+    pub otlp_grpc: Option<String>,
+
+    /// Listen address for OTLP/HTTP [default: 127.0.0.1:4318].
+    ///
+    /// HOST:PORT with an IP address or `localhost` (taken as 127.0.0.1) as HOST. Overrides
+    /// receivers.otlp.protocols.http.endpoint, and enables the HTTP receiver if the file
+    /// disabled it.
+    #[arg(long, value_name = "ADDR")]
+    pub otlp_http: Option<String>,
+
+    /// Listen address for /metrics, /api/v1/snapshot, /healthz and /readyz [default: 127.0.0.1:9464].
+    ///
+    /// HOST:PORT with an IP address or `localhost` (taken as 127.0.0.1) as HOST. Overrides
+    /// exporters.prometheus.endpoint.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Drop a series after it has not been updated for this long [default: 5m].
+    ///
+    /// A duration such as `30s`, `5m` or `1h 30m`; must be greater than zero. Overrides
+    /// store.expire_after.
+    #[arg(long, value_name = "DURATION")]
+    pub expire_after: Option<String>,
+
+    /// Also run an in-process demo service that sends metrics to this collector.
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Log filter, such as `info` or `vigil_collector=debug,info` [default: $RUST_LOG, else info].
+    ///
+    /// Takes the `tracing-subscriber` env-filter syntax. When the flag is absent, a non-empty
+    /// RUST_LOG is used instead.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+impl Cli {
+    /// The log filter to install: `--log-level` if given, else a non-empty `RUST_LOG`, else `info`.
+    pub fn log_filter(&self) -> String {
+        self.log_filter_with(std::env::var("RUST_LOG").ok())
+    }
+
+    fn log_filter_with(&self, rust_log: Option<String>) -> String {
+        self.log_level
+            .clone()
+            .or(rust_log.filter(|filter| !filter.trim().is_empty()))
+            .unwrap_or_else(|| "info".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+    use crate::config::{
+        DEFAULT_EXPIRE_AFTER, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT,
+        DEFAULT_PROMETHEUS_ENDPOINT,
+    };
+
+    #[test]
+    fn command_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_every_flag() {
+        let cli = Cli::try_parse_from([
+            "vigil-collector",
+            "--config",
+            "c.yaml",
+            "--otlp-grpc",
+            "0.0.0.0:1",
+            "--otlp-http",
+            "0.0.0.0:2",
+            "--listen",
+            "0.0.0.0:3",
+            "--expire-after",
+            "1h 30m",
+            "--demo",
+            "--log-level",
+            "debug",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli,
+            Cli {
+                config: Some(PathBuf::from("c.yaml")),
+                otlp_grpc: Some("0.0.0.0:1".into()),
+                otlp_http: Some("0.0.0.0:2".into()),
+                listen: Some("0.0.0.0:3".into()),
+                expire_after: Some("1h 30m".into()),
+                demo: true,
+                log_level: Some("debug".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn no_flags_leaves_everything_to_the_file() {
+        let cli = Cli::try_parse_from(["vigil-collector"]).unwrap();
+        assert_eq!(cli, Cli::default());
+    }
+
+    #[test]
+    fn help_shows_the_real_defaults() {
+        let help = Cli::command().render_help().to_string();
+        for default in [
+            DEFAULT_GRPC_ENDPOINT.to_string(),
+            DEFAULT_HTTP_ENDPOINT.to_string(),
+            DEFAULT_PROMETHEUS_ENDPOINT.to_string(),
+            humantime::format_duration(DEFAULT_EXPIRE_AFTER).to_string(),
+        ] {
+            assert!(
+                help.contains(&format!("[default: {default}]")),
+                "{default} missing from:\n{help}"
+            );
+        }
+    }
+
+    #[test]
+    fn log_level_flag_beats_rust_log_which_beats_info() {
+        let flag = Cli {
+            log_level: Some("debug".into()),
+            ..Cli::default()
+        };
+        assert_eq!(flag.log_filter_with(Some("warn".into())), "debug");
+        let none = Cli::default();
+        assert_eq!(none.log_filter_with(Some("warn".into())), "warn");
+        assert_eq!(none.log_filter_with(Some(" ".into())), "info");
+        assert_eq!(none.log_filter_with(None), "info");
+    }
+}

@@ -1,0 +1,214 @@
+//! Vigil's JSON snapshot (`GET /api/v1/snapshot`), schema in [`vigil_proto::snapshot`].
+//!
+//! Each service section is built on its own, under `catch_unwind`: a section
+//! that fails to build is replaced by one carrying an `error`, so one bad part
+//! never costs the whole response. If the document as a whole cannot be
+//! serialized, the response is still valid JSON naming the failure.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value as Json};
+use vigil_proto::snapshot::{self as doc, float};
+
+use super::prometheus::exp_buckets;
+use crate::store::{MetricSnap, Number, OwnedAttrs, OwnedValue, SnapValue, Snapshot};
+use crate::translate::OtelKind;
+
+/// Encode the snapshot document.
+pub fn encode(snap: &Snapshot) -> Vec<u8> {
+    let document = build(snap);
+    serde_json::to_vec(&document).unwrap_or_else(|e| {
+        format!(
+            r#"{{"schema_version":{},"error":{:?}}}"#,
+            doc::SCHEMA_VERSION,
+            e.to_string()
+        )
+        .into_bytes()
+    })
+}
+
+/// Build the document.
+pub fn build(snap: &Snapshot) -> doc::Snapshot {
+    let mut services = Vec::with_capacity(snap.resources.len());
+    for (ri, resource) in snap.resources.iter().enumerate() {
+        let name = resource.service_name().to_string();
+        let section = catch_unwind(AssertUnwindSafe(|| service(snap, ri)));
+        services.push(section.unwrap_or_else(|_| doc::Service {
+            service: name,
+            job: None,
+            instance: None,
+            resource: Map::new(),
+            metrics: Vec::new(),
+            error: Some("this section could not be built; see the collector's log".into()),
+        }));
+    }
+    doc::Snapshot {
+        schema_version: doc::SCHEMA_VERSION,
+        generated_at: rfc3339(snap.generated_at),
+        services,
+    }
+}
+
+fn service(snap: &Snapshot, ri: usize) -> doc::Service {
+    let r = &snap.resources[ri];
+    let metrics = snap
+        .metrics
+        .iter()
+        .filter(|m| m.resource == ri)
+        .map(|m| metric(snap, m))
+        .collect();
+    doc::Service {
+        service: r.service_name().to_string(),
+        job: r.job.as_deref().map(str::to_string),
+        instance: r.instance.as_deref().map(str::to_string),
+        resource: attrs_json(&r.attrs),
+        metrics,
+        error: None,
+    }
+}
+
+fn metric(snap: &Snapshot, m: &MetricSnap) -> doc::Metric {
+    let d = &m.desc;
+    let (kind, temporality, monotonic) = match d.kind {
+        OtelKind::Sum { monotonic } => ("sum", Some(m.delta), Some(monotonic)),
+        OtelKind::Gauge => ("gauge", None, None),
+        OtelKind::Histogram => ("histogram", Some(m.delta), None),
+        OtelKind::ExponentialHistogram => ("exponential_histogram", Some(m.delta), None),
+        OtelKind::Summary => ("summary", None, None),
+    };
+    let scope = snap.scopes.get(m.scope);
+    doc::Metric {
+        name: d.name.to_string(),
+        kind: kind.into(),
+        unit: d.unit.to_string(),
+        description: d.description.to_string(),
+        temporality: temporality
+            .map(|delta| if delta { "delta" } else { "cumulative" }.to_string()),
+        monotonic,
+        scope: doc::Scope {
+            name: scope.map(|s| s.name.to_string()).unwrap_or_default(),
+            version: scope.map(|s| s.version.to_string()).unwrap_or_default(),
+        },
+        prometheus: doc::Prometheus {
+            family: d.prom.family.clone(),
+            kind: d.prom.prom_type.as_str().into(),
+        },
+        series: snap.series_of(m).iter().map(|s| series(snap, s)).collect(),
+    }
+}
+
+fn series(snap: &Snapshot, s: &crate::store::SeriesSnap) -> doc::Series {
+    let mut out = doc::Series {
+        attributes: attrs_json(&s.meta.attrs),
+        start_time: rfc3339(UNIX_EPOCH + Duration::from_nanos(s.start)),
+        last_update: rfc3339(UNIX_EPOCH + Duration::from_nanos(s.time)),
+        ..Default::default()
+    };
+    match &s.value {
+        SnapValue::Number(Number::Int(i)) => out.value = Some(Json::from(*i)),
+        SnapValue::Number(Number::Double(d)) => out.value = Some(float(*d)),
+        SnapValue::Histogram {
+            bounds,
+            counts,
+            count,
+            sum,
+            min,
+            max,
+        } => {
+            let counts = snap.counts.get(counts.clone()).unwrap_or(&[]);
+            let mut cumulative = 0u64;
+            let mut buckets: Vec<doc::Bucket> = Vec::with_capacity(counts.len());
+            for (i, c) in counts.iter().enumerate() {
+                cumulative = cumulative.saturating_add(*c);
+                let le = bounds
+                    .get(i)
+                    .map(|b| float(*b))
+                    .unwrap_or_else(|| float(f64::INFINITY));
+                buckets.push(doc::Bucket {
+                    le,
+                    count: cumulative,
+                });
+            }
+            out.count = Some(*count);
+            out.sum = sum.map(float);
+            out.min = min.map(float);
+            out.max = max.map(float);
+            out.buckets = Some(buckets);
+        }
+        SnapValue::Exp(e) => {
+            out.count = Some(e.count);
+            out.sum = e.sum.map(float);
+            out.min = e.min.map(float);
+            out.max = e.max.map(float);
+            let mut buckets: Vec<doc::Bucket> = exp_buckets(e)
+                .into_iter()
+                .map(|(le, count)| doc::Bucket {
+                    le: float(le),
+                    count,
+                })
+                .collect();
+            buckets.push(doc::Bucket {
+                le: float(f64::INFINITY),
+                count: e.count,
+            });
+            out.buckets = Some(buckets);
+            out.exponential = Some(doc::Exponential {
+                scale: e.scale,
+                zero_count: e.zero_count,
+                zero_threshold: e.zero_threshold,
+                positive_offset: e.positive.offset,
+                positive: e.positive.counts.clone(),
+                negative_offset: e.negative.offset,
+                negative: e.negative.counts.clone(),
+            });
+        }
+        SnapValue::Summary {
+            count,
+            sum,
+            quantiles,
+        } => {
+            out.count = Some(*count);
+            out.sum = Some(float(*sum));
+            out.quantiles = Some(
+                snap.quantiles
+                    .get(quantiles.clone())
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|(q, v)| doc::Quantile {
+                        quantile: *q,
+                        value: float(*v),
+                    })
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+/// Attributes as a JSON object, values keeping their OTel types.
+pub fn attrs_json(attrs: &OwnedAttrs) -> Map<String, Json> {
+    attrs
+        .0
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                OwnedValue::Str(s) => Json::String(s.to_string()),
+                OwnedValue::Bool(b) => Json::Bool(*b),
+                OwnedValue::Int(i) => Json::from(*i),
+                OwnedValue::Double(d) => float(*d),
+                OwnedValue::Bytes(b) => {
+                    Json::String(b.iter().map(|x| format!("{x:02x}")).collect())
+                }
+                OwnedValue::Complex(any) => super::otlp_json::any_value_plain_json(any),
+                OwnedValue::Empty => Json::Null,
+            };
+            (k.to_string(), value)
+        })
+        .collect()
+}
+
+/// RFC 3339 in UTC with nanoseconds.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_nanos(t).to_string()
+}

@@ -1,0 +1,454 @@
+//! Prometheus text exposition 0.0.4 and OpenMetrics 1.0, from a store snapshot.
+//!
+//! Formats: <https://prometheus.io/docs/instrumenting/exposition_formats/> and
+//! <https://github.com/OpenObservability/OpenMetrics/blob/main/specification/OpenMetrics.md>;
+//! naming per the OpenTelemetry "Prometheus and OpenMetrics Compatibility"
+//! specification (see [`crate::translate`]).
+//!
+//! Families are sorted by name; series keep the store's order. One `# HELP`
+//! (when the first metric of the family has a description) and one `# TYPE`
+//! per family; OpenMetrics adds `# UNIT`, `_created` samples for counters,
+//! histograms and summaries, exemplars (`trace_id`, `span_id`) on counter and
+//! bucket lines, and the final `# EOF`. Every resource with attributes beyond
+//! those that make `job`/`instance` gets one `target_info` sample.
+//!
+//! Exponential histograms have no representation in these text formats, so
+//! they are exposed as classic histograms whose bucket bounds are the
+//! exponential bucket boundaries: negative buckets (upper bound `-base^i`),
+//! the zero bucket (upper bound `zero_threshold`), positive buckets (upper
+//! bound `base^(i+1)`), then `+Inf`. Empty buckets are left out: cumulative
+//! counts stay exact at every bound that is printed. The JSON snapshot keeps
+//! the exponential form.
+
+use crate::store::{ExpHistogram, MetricSnap, SeriesSnap, SnapValue, Snapshot, StoredExemplar};
+use crate::translate::{self, PromType};
+
+/// Which text format to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics 1.0.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The `Content-Type` of this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+
+    /// Choose from an `Accept` header: OpenMetrics when the client lists it
+    /// (any `application/openmetrics-text`, with a q-value above 0), otherwise text.
+    pub fn from_accept(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        for part in accept.split(',') {
+            let mut params = part.split(';').map(str::trim);
+            let media = params.next().unwrap_or("");
+            if !media.eq_ignore_ascii_case("application/openmetrics-text") {
+                continue;
+            }
+            let refused = params.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f64>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            if !refused {
+                return Format::OpenMetrics;
+            }
+        }
+        Format::Text
+    }
+}
+
+/// Render the whole snapshot.
+pub fn render(snap: &Snapshot, format: Format) -> String {
+    let mut out = String::with_capacity(snap.series.len() * 96 + 1024);
+    let om = format == Format::OpenMetrics;
+    // Group metrics by family; families sorted by name.
+    let mut order: Vec<(&str, usize)> = snap
+        .metrics
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.desc.prom.openmetrics_family.as_str(), i))
+        .collect();
+    order.sort_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(&b.1)));
+    let mut target_done = false;
+    let mut i = 0;
+    while i < order.len() {
+        let family = order[i].0;
+        let mut j = i;
+        while j < order.len() && order[j].0 == family {
+            j += 1;
+        }
+        if !target_done && family > "target_info" {
+            render_target_info(snap, om, &mut out);
+            target_done = true;
+        }
+        if family == "target_info" {
+            // A metric named like the reserved family would clash with it.
+            i = j;
+            continue;
+        }
+        let metrics: Vec<&MetricSnap> =
+            order[i..j].iter().map(|(_, k)| &snap.metrics[*k]).collect();
+        render_family(snap, &metrics, om, &mut out);
+        i = j;
+    }
+    if !target_done {
+        render_target_info(snap, om, &mut out);
+    }
+    if om {
+        out.push_str("# EOF\n");
+    }
+    out
+}
+
+fn render_target_info(snap: &Snapshot, om: bool, out: &mut String) {
+    let mut any = false;
+    for r in &snap.resources {
+        let Some(labels) = &r.target_info_labels else {
+            continue;
+        };
+        if !any {
+            out.push_str("# HELP target_info Target metadata\n");
+            out.push_str(if om {
+                "# TYPE target info\n"
+            } else {
+                "# TYPE target_info gauge\n"
+            });
+            any = true;
+        }
+        out.push_str("target_info{");
+        out.push_str(labels);
+        out.push_str("} 1\n");
+    }
+}
+
+fn render_family(snap: &Snapshot, metrics: &[&MetricSnap], om: bool, out: &mut String) {
+    let Some(first) = metrics.first() else { return };
+    let prom = &first.desc.prom;
+    let meta_name = if om {
+        prom.openmetrics_family.as_str()
+    } else {
+        prom.family.as_str()
+    };
+    if let Some(help) = metrics
+        .iter()
+        .map(|m| &*m.desc.description)
+        .find(|d| !d.is_empty())
+    {
+        out.push_str("# HELP ");
+        out.push_str(meta_name);
+        out.push(' ');
+        translate::escape_help(help, om, out);
+        out.push('\n');
+    }
+    out.push_str("# TYPE ");
+    out.push_str(meta_name);
+    out.push(' ');
+    out.push_str(prom.prom_type.as_str());
+    out.push('\n');
+    if om {
+        if let Some(unit) = &prom.unit {
+            out.push_str("# UNIT ");
+            out.push_str(meta_name);
+            out.push(' ');
+            out.push_str(unit);
+            out.push('\n');
+        }
+    }
+    for m in metrics {
+        for s in snap.series_of(m) {
+            render_series(snap, m, s, om, out);
+        }
+    }
+}
+
+fn render_series(snap: &Snapshot, m: &MetricSnap, s: &SeriesSnap, om: bool, out: &mut String) {
+    let prom = &m.desc.prom;
+    let labels = &*s.meta.labels;
+    let exemplars = snap.exemplars.get(s.exemplars.clone()).unwrap_or(&[]);
+    match &s.value {
+        SnapValue::Number(n) => {
+            sample(out, &prom.family, labels, None);
+            write_number(n, out);
+            if om && prom.prom_type == PromType::Counter {
+                if let Some((_, e)) = exemplars.last() {
+                    write_exemplar(e, out);
+                }
+            }
+            out.push('\n');
+            if om && prom.prom_type == PromType::Counter {
+                created(out, &prom.openmetrics_family, labels, s.start);
+            }
+        }
+        SnapValue::Histogram {
+            bounds,
+            counts,
+            count,
+            sum,
+            ..
+        } => {
+            let counts = snap.counts.get(counts.clone()).unwrap_or(&[]);
+            let base = &prom.family;
+            let mut cumulative = 0u64;
+            let mut bucket_name = String::with_capacity(base.len() + 7);
+            bucket_name.push_str(base);
+            bucket_name.push_str("_bucket");
+            for (i, c) in counts.iter().enumerate() {
+                cumulative = cumulative.saturating_add(*c);
+                let le = bounds.get(i).copied().unwrap_or(f64::INFINITY);
+                if le == f64::INFINITY {
+                    continue;
+                }
+                sample(out, &bucket_name, labels, Some(("le", le, om)));
+                push_u64(cumulative, out);
+                if om {
+                    if let Some((_, e)) = exemplars.iter().find(|(b, _)| *b == i) {
+                        write_exemplar(e, out);
+                    }
+                }
+                out.push('\n');
+            }
+            sample(out, &bucket_name, labels, Some(("le", f64::INFINITY, om)));
+            push_u64((*count).max(cumulative), out);
+            if om {
+                if let Some((_, e)) = exemplars.iter().find(|(b, _)| *b == bounds.len()) {
+                    write_exemplar(e, out);
+                }
+            }
+            out.push('\n');
+            histogram_tail(
+                out,
+                base,
+                labels,
+                *sum,
+                (*count).max(cumulative),
+                om,
+                s.start,
+            );
+        }
+        SnapValue::Exp(e) => {
+            let base = &prom.family;
+            let mut bucket_name = String::with_capacity(base.len() + 7);
+            bucket_name.push_str(base);
+            bucket_name.push_str("_bucket");
+            let mut last = 0u64;
+            for (le, cumulative) in exp_buckets(e) {
+                sample(out, &bucket_name, labels, Some(("le", le, om)));
+                push_u64(cumulative, out);
+                out.push('\n');
+                last = cumulative;
+            }
+            let count = e.count.max(last);
+            sample(out, &bucket_name, labels, Some(("le", f64::INFINITY, om)));
+            push_u64(count, out);
+            out.push('\n');
+            histogram_tail(out, base, labels, e.sum, count, om, s.start);
+        }
+        SnapValue::Summary {
+            count,
+            sum,
+            quantiles,
+        } => {
+            let base = &prom.family;
+            for (q, v) in snap.quantiles.get(quantiles.clone()).unwrap_or(&[]) {
+                sample(out, base, labels, Some(("quantile", *q, om)));
+                translate::write_f64(*v, out);
+                out.push('\n');
+            }
+            suffixed(out, base, "_sum", labels);
+            translate::write_f64(*sum, out);
+            out.push('\n');
+            suffixed(out, base, "_count", labels);
+            push_u64(*count, out);
+            out.push('\n');
+            if om {
+                created(out, base, labels, s.start);
+            }
+        }
+    }
+}
+
+fn histogram_tail(
+    out: &mut String,
+    base: &str,
+    labels: &str,
+    sum: Option<f64>,
+    count: u64,
+    om: bool,
+    start: u64,
+) {
+    // The text formats need a `_sum`; a histogram sent without one (allowed
+    // in OTLP when observations can be negative) gets none, which both formats accept.
+    if let Some(sum) = sum {
+        suffixed(out, base, "_sum", labels);
+        translate::write_f64(sum, out);
+        out.push('\n');
+    }
+    suffixed(out, base, "_count", labels);
+    push_u64(count, out);
+    out.push('\n');
+    if om {
+        created(out, base, labels, start);
+    }
+}
+
+/// `(upper bound, cumulative count)` for the non-empty buckets of an exponential histogram.
+pub fn exp_buckets(e: &ExpHistogram) -> Vec<(f64, u64)> {
+    let base_exp = (-f64::from(e.scale)).exp2(); // log2(base)
+    let bound = |i: i32| (f64::from(i) * base_exp).exp2();
+    let mut out = Vec::new();
+    let mut cumulative = 0u64;
+    // Negative buckets, most negative first: bucket i covers [-base^(i+1), -base^i).
+    for (k, c) in e.negative.counts.iter().enumerate().rev() {
+        if *c == 0 {
+            continue;
+        }
+        cumulative = cumulative.saturating_add(*c);
+        out.push((-bound(e.negative.offset + k as i32), cumulative));
+    }
+    if e.zero_count > 0 {
+        cumulative = cumulative.saturating_add(e.zero_count);
+        out.push((e.zero_threshold, cumulative));
+    }
+    for (k, c) in e.positive.counts.iter().enumerate() {
+        if *c == 0 {
+            continue;
+        }
+        cumulative = cumulative.saturating_add(*c);
+        out.push((bound(e.positive.offset + k as i32 + 1), cumulative));
+    }
+    // Bounds must strictly increase; rounding at extreme scales could repeat one.
+    out.dedup_by(|later, earlier| {
+        if later.0 <= earlier.0 {
+            earlier.1 = later.1;
+            true
+        } else {
+            false
+        }
+    });
+    out
+}
+
+fn sample(out: &mut String, name: &str, labels: &str, extra: Option<(&str, f64, bool)>) {
+    out.push_str(name);
+    match extra {
+        None if labels.is_empty() => {}
+        None => {
+            out.push('{');
+            out.push_str(labels);
+            out.push('}');
+        }
+        Some((k, v, om)) => {
+            out.push('{');
+            if !labels.is_empty() {
+                out.push_str(labels);
+                out.push(',');
+            }
+            out.push_str(k);
+            out.push_str("=\"");
+            write_bound(v, om, out);
+            out.push_str("\"}");
+        }
+    }
+    out.push(' ');
+}
+
+/// `le`/`quantile` values. OpenMetrics wants canonical floats (`1.0`, not `1`).
+fn write_bound(v: f64, om: bool, out: &mut String) {
+    let at = out.len();
+    translate::write_f64(v, out);
+    if om && v.is_finite() && !out[at..].contains(['.', 'e', 'E']) {
+        out.push_str(".0");
+    }
+}
+
+fn suffixed(out: &mut String, base: &str, suffix: &str, labels: &str) {
+    out.push_str(base);
+    out.push_str(suffix);
+    if !labels.is_empty() {
+        out.push('{');
+        out.push_str(labels);
+        out.push('}');
+    }
+    out.push(' ');
+}
+
+fn created(out: &mut String, base: &str, labels: &str, start: u64) {
+    if start == 0 {
+        return;
+    }
+    suffixed(out, base, "_created", labels);
+    write_seconds(start, out);
+    out.push('\n');
+}
+
+fn write_seconds(nanos: u64, out: &mut String) {
+    let secs = nanos / 1_000_000_000;
+    let frac = nanos % 1_000_000_000;
+    push_u64(secs, out);
+    if frac != 0 {
+        let mut buf = itoa::Buffer::new();
+        let digits = buf.format(frac);
+        out.push('.');
+        for _ in digits.len()..9 {
+            out.push('0');
+        }
+        out.push_str(digits.trim_end_matches('0'));
+    }
+}
+
+fn write_number(n: &crate::store::Number, out: &mut String) {
+    match n {
+        crate::store::Number::Int(i) => {
+            let mut buf = itoa::Buffer::new();
+            out.push_str(buf.format(*i));
+        }
+        crate::store::Number::Double(d) => translate::write_f64(*d, out),
+    }
+}
+
+fn push_u64(v: u64, out: &mut String) {
+    let mut buf = itoa::Buffer::new();
+    out.push_str(buf.format(v));
+}
+
+fn write_exemplar(e: &StoredExemplar, out: &mut String) {
+    out.push_str(" # {");
+    let mut first = true;
+    if e.trace_id != [0; 16] {
+        out.push_str("trace_id=\"");
+        hex(&e.trace_id, out);
+        out.push('"');
+        first = false;
+    }
+    if e.span_id != [0; 8] {
+        if !first {
+            out.push(',');
+        }
+        out.push_str("span_id=\"");
+        hex(&e.span_id, out);
+        out.push('"');
+    }
+    out.push_str("} ");
+    translate::write_f64(e.value, out);
+    if e.time != 0 {
+        out.push(' ');
+        write_seconds(e.time, out);
+    }
+}
+
+fn hex(bytes: &[u8], out: &mut String) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+}

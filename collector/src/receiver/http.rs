@@ -1,0 +1,330 @@
+//! OTLP/HTTP receiver (default `127.0.0.1:4318`): `POST /v1/metrics`,
+//! `/v1/traces`, `/v1/logs` with `application/x-protobuf` or
+//! `application/json` bodies, optionally `Content-Encoding: gzip`.
+//!
+//! Status codes follow the OTLP/HTTP specification: 400 for a malformed body
+//! or an unsupported encoding, 404 for an unknown path, 405 for a method other
+//! than POST, 413 when the body (before or after decompression) is larger than
+//! the limit, 415 for another media type. Errors carry a `google.rpc.Status`
+//! in the request's media type (protobuf or JSON), or plain text when the
+//! media type itself is the problem. A gzip body is inflated through a
+//! bounded reader, so a small bomb cannot make the collector allocate more
+//! than the limit.
+
+use std::future::Future;
+use std::io::Read;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prost::Message;
+use tokio::net::TcpListener;
+
+use super::{Error, Logs, Metrics, Pipeline, Signal, Traces};
+
+/// The two OTLP/HTTP encodings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// `application/x-protobuf`.
+    Protobuf,
+    /// `application/json` (OTLP/JSON).
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+
+    fn from_headers(headers: &HeaderMap) -> Option<Encoding> {
+        let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+        let media = value.split(';').next().unwrap_or("").trim();
+        if media.eq_ignore_ascii_case("application/x-protobuf") {
+            Some(Encoding::Protobuf)
+        } else if media.eq_ignore_ascii_case("application/json") {
+            Some(Encoding::Json)
+        } else {
+            None
+        }
+    }
+}
+
+/// `google.rpc.Status`, the body of an OTLP/HTTP error response.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// A refused request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    status: StatusCode,
+    message: String,
+    encoding: Option<Encoding>,
+}
+
+impl Rejection {
+    fn new(status: StatusCode, message: impl Into<String>, encoding: Option<Encoding>) -> Self {
+        Rejection {
+            status,
+            message: message.into(),
+            encoding,
+        }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        // gRPC codes: INVALID_ARGUMENT 3, NOT_FOUND 5, RESOURCE_EXHAUSTED 8, UNIMPLEMENTED 12, INTERNAL 13.
+        let code = match self.status {
+            StatusCode::NOT_FOUND => 5,
+            StatusCode::PAYLOAD_TOO_LARGE => 8,
+            StatusCode::METHOD_NOT_ALLOWED | StatusCode::UNSUPPORTED_MEDIA_TYPE => 12,
+            s if s.is_server_error() => 13,
+            _ => 3,
+        };
+        let status = RpcStatus {
+            code,
+            message: self.message.clone(),
+        };
+        match self.encoding {
+            Some(Encoding::Protobuf) => (
+                self.status,
+                [(header::CONTENT_TYPE, Encoding::Protobuf.content_type())],
+                status.encode_to_vec(),
+            )
+                .into_response(),
+            Some(Encoding::Json) => {
+                let body = serde_json::to_vec(&status).unwrap_or_default();
+                (
+                    self.status,
+                    [(header::CONTENT_TYPE, Encoding::Json.content_type())],
+                    body,
+                )
+                    .into_response()
+            }
+            None => (
+                self.status,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                self.message,
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// The receiver's routes, for serving or for `oneshot` tests.
+pub fn router(pipeline: Pipeline, max_body: usize) -> Router {
+    let state = (pipeline, max_body);
+    Router::new()
+        .route(Metrics::PATH, axum::routing::any(export::<Metrics>))
+        .route(Traces::PATH, axum::routing::any(export::<Traces>))
+        .route(Logs::PATH, axum::routing::any(export::<Logs>))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> Rejection {
+    Rejection::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no OTLP endpoint at {}; use POST /v1/metrics, /v1/traces or /v1/logs",
+            req.uri().path()
+        ),
+        None,
+    )
+}
+
+async fn export<S: Signal>(
+    State((pipeline, max_body)): State<(Pipeline, usize)>,
+    req: Request,
+) -> Response {
+    match handle::<S>(&pipeline, max_body, req).await {
+        Ok(resp) => resp,
+        Err(rejection) => {
+            pipeline
+                .counters
+                .bad_requests
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(status = %rejection.status, message = %rejection.message, "OTLP/HTTP request refused");
+            rejection.into_response()
+        }
+    }
+}
+
+async fn handle<S: Signal>(
+    pipeline: &Pipeline,
+    max_body: usize,
+    req: Request,
+) -> Result<Response, Rejection> {
+    if req.method() != Method::POST {
+        let mut resp = Rejection::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!(
+                "{} {} is not supported: OTLP/HTTP takes POST",
+                req.method(),
+                S::PATH
+            ),
+            None,
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return Ok(resp);
+    }
+    let encoding = Encoding::from_headers(req.headers()).ok_or_else(|| {
+        let got = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_else(|| "none".into());
+        Rejection::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "unsupported Content-Type {got:?}: use application/x-protobuf or application/json"
+            ),
+            None,
+        )
+    })?;
+    let gzip = match req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim())
+    {
+        None | Some("") | Some("identity") => false,
+        Some(e) if e.eq_ignore_ascii_case("gzip") => true,
+        Some(other) => {
+            return Err(Rejection::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("unsupported Content-Encoding {other:?}: use gzip or none"),
+                Some(encoding),
+            ));
+        }
+    };
+    let body = read_body(req.into_body(), max_body, encoding).await?;
+    let body = if gzip {
+        gunzip(&body, max_body, encoding)?
+    } else {
+        body
+    };
+    let request: S::Request = match encoding {
+        Encoding::Protobuf => S::Request::decode(body).map_err(|e| {
+            Rejection::new(
+                StatusCode::BAD_REQUEST,
+                format!("malformed protobuf: {e}"),
+                Some(encoding),
+            )
+        })?,
+        Encoding::Json => serde_json::from_slice(&body).map_err(|e| {
+            Rejection::new(
+                StatusCode::BAD_REQUEST,
+                format!("malformed OTLP/JSON: {e}"),
+                Some(encoding),
+            )
+        })?,
+    };
+    let pipeline = pipeline.clone();
+    let response = tokio::task::spawn_blocking(move || S::handle(&pipeline, request))
+        .await
+        .map_err(|_| {
+            Rejection::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ingest failed",
+                Some(encoding),
+            )
+        })?;
+    let body = match encoding {
+        Encoding::Protobuf => response.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(&response).map_err(|e| {
+            Rejection::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("encoding the response: {e}"),
+                Some(encoding),
+            )
+        })?,
+    };
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        body,
+    )
+        .into_response())
+}
+
+async fn read_body(body: Body, max_body: usize, encoding: Encoding) -> Result<Bytes, Rejection> {
+    axum::body::to_bytes(body, max_body).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            || e.to_string().contains("length limit");
+        if too_large {
+            Rejection::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is larger than the limit of {max_body} bytes"),
+                Some(encoding),
+            )
+        } else {
+            Rejection::new(
+                StatusCode::BAD_REQUEST,
+                format!("reading the request body: {e}"),
+                Some(encoding),
+            )
+        }
+    })
+}
+
+fn gunzip(body: &[u8], max_body: usize, encoding: Encoding) -> Result<Bytes, Rejection> {
+    let mut out = Vec::new();
+    let mut reader = flate2::read::GzDecoder::new(body).take(max_body as u64 + 1);
+    reader.read_to_end(&mut out).map_err(|e| {
+        Rejection::new(
+            StatusCode::BAD_REQUEST,
+            format!("malformed gzip body: {e}"),
+            Some(encoding),
+        )
+    })?;
+    if out.len() > max_body {
+        return Err(Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("decompressed request body is larger than the limit of {max_body} bytes"),
+            Some(encoding),
+        ));
+    }
+    Ok(Bytes::from(out))
+}
+
+/// The HTTP receiver.
+pub struct Http {
+    router: Router,
+}
+
+impl Http {
+    /// A receiver feeding `pipeline`, refusing bodies over `max_body` bytes.
+    pub fn new(pipeline: Pipeline, max_body: usize) -> Self {
+        Http {
+            router: router(pipeline, max_body),
+        }
+    }
+
+    /// Serve on a bound listener until `shutdown` resolves; `on_ready` runs once serving.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        on_ready: impl FnOnce(),
+    ) -> Result<(), Error> {
+        on_ready();
+        axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(Error::Http)
+    }
+}

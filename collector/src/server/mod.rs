@@ -1,0 +1,133 @@
+//! The collector's own HTTP surface (default `127.0.0.1:9464`):
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /metrics` | Prometheus text 0.0.4, or OpenMetrics 1.0 when `Accept` asks for it |
+//! | `GET /api/v1/snapshot` | the JSON snapshot; `?service=NAME`, `?metric=PREFIX`, `?format=otlp` |
+//! | `GET /healthz` | 200 while the process is alive |
+//! | `GET /readyz` | 200 once the receivers are bound and serving, 503 before |
+//!
+//! Every handler takes a snapshot of the store (a short copy under its lock)
+//! and renders it with the lock released, on a blocking thread.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+use crate::export::prometheus::Format;
+use crate::export::{self, Encoder};
+use crate::receiver::Readiness;
+use crate::store::{Filter, Store};
+
+/// Shared state of the admin routes.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store.
+    pub store: Arc<Store>,
+    /// Receiver readiness.
+    pub readiness: Arc<Readiness>,
+}
+
+/// The admin routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/api/v1/snapshot", get(snapshot))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                "not found: try /metrics, /api/v1/snapshot, /healthz or /readyz\n",
+            )
+        })
+        .with_state(state)
+}
+
+/// Serve the admin routes on a bound listener until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn render(
+    store: Arc<Store>,
+    filter: Filter,
+    encoder: impl Encoder + Send + 'static,
+) -> Response {
+    let content_type = encoder.content_type();
+    let body = tokio::task::spawn_blocking(move || encoder.encode(&store.snapshot(&filter))).await;
+    match body {
+        Ok(body) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "rendering failed; see the collector's log\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::from_accept(accept);
+    render(state.store, Filter::default(), export::Prometheus(format)).await
+}
+
+#[derive(Debug, Deserialize)]
+struct SnapshotQuery {
+    service: Option<String>,
+    metric: Option<String>,
+    format: Option<String>,
+}
+
+async fn snapshot(
+    State(state): State<AppState>,
+    query: Result<Query<SnapshotQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("bad query: {e}\n")).into_response(),
+    };
+    let filter = Filter {
+        service: q.service,
+        metric_prefix: q.metric,
+    };
+    match q.format.as_deref() {
+        None | Some("vigil") => render(state.store, filter, export::Json).await,
+        Some("otlp") => render(state.store, filter, export::OtlpJson).await,
+        Some(other) => (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unknown format {other:?}: use format=otlp, or leave it out for Vigil's snapshot\n"
+            ),
+        )
+            .into_response(),
+    }
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.readiness.ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "receivers not serving yet\n",
+        )
+            .into_response()
+    }
+}
