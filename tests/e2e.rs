@@ -1,1 +1,20 @@
+//! End-to-end tests across crates: one binary, one module per area.
+//!
+//! Every test starts its own collector on `127.0.0.1:0` ports, talks to it
+//! only over loopback, and stops it at the end. External tools (promtool,
+//! Python's prometheus_client) come from `scripts/test`; a missing tool fails
+//! the test with the hint that fixes it.
 
+/// Starting a collector and fetching its pages.
+mod support;
+
+/// The `opentelemetry-otlp` exporter (gRPC and HTTP) → collector → `/metrics`
+/// and `/api/v1/snapshot`, asserted exactly and checked by promtool and
+/// prometheus_client.
+mod otlp_sdk;
+
+/// Expiry runs on its own timer: no scrape, no traffic needed.
+mod expiry;
+
+// The `--demo` binary test lives in collector/tests/demo.rs, where Cargo
+// provides the binary's path.

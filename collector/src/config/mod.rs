@@ -21,6 +21,7 @@ mod raw;
 #[cfg(test)]
 mod tests;
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -125,14 +126,14 @@ pub struct Prometheus {
 
 /// Why a configuration could not be loaded.
 ///
-/// Messages name the file (and line) or the key path and quote the value; the underlying cause,
-/// where there is one, is the [`source`](std::error::Error::source), so print the chain
-/// (`{:#}` with anyhow) to see it.
+/// Messages name the file (and line) or the key path and quote the value. The underlying cause,
+/// where there is one, is the [`source`](std::error::Error::source): `{}` shows this error's own
+/// message, and `{:#}` appends each cause after a `: `, as anyhow's `{:#}` does, so
+/// `eprintln!("{err:#}")` prints the whole story with or without anyhow.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The config file could not be read.
-    #[error("cannot read config file {}", path.display())]
     Read {
         /// The file as given.
         path: PathBuf,
@@ -142,7 +143,6 @@ pub enum Error {
     },
     /// The text is not YAML, or does not fit the schema: an unknown key, a value of the wrong
     /// type. serde_yaml's message, the source, names the key path and the line.
-    #[error("{origin}: invalid configuration")]
     Parse {
         /// The file name.
         origin: String,
@@ -151,10 +151,6 @@ pub enum Error {
         source: serde_yaml::Error,
     },
     /// `${env:NAME}` refers to an unset variable and gives no default.
-    #[error(
-        "{origin}:{line}: environment variable {name} is not set \
-         (write ${{env:{name}:-DEFAULT}} to give a default)"
-    )]
     MissingEnvVar {
         /// The file name.
         origin: String,
@@ -164,10 +160,6 @@ pub enum Error {
         name: String,
     },
     /// A substituted variable's value contains a line break, which could inject YAML keys.
-    #[error(
-        "{origin}:{line}: environment variable {name} contains a line break; \
-         a variable can only fill in a single value"
-    )]
     MultilineEnvVar {
         /// The file name.
         origin: String,
@@ -177,10 +169,6 @@ pub enum Error {
         name: String,
     },
     /// A `${...}` that is not `${env:NAME}` or `${env:NAME:-default}`.
-    #[error(
-        "{origin}:{line}: unsupported substitution {text}: expected ${{env:NAME}} or \
-         ${{env:NAME:-default}} (write $${{ for a literal ${{)"
-    )]
     UnsupportedSubstitution {
         /// The file name.
         origin: String,
@@ -190,7 +178,6 @@ pub enum Error {
         text: String,
     },
     /// A `${` with no `}` on the same line.
-    #[error("{origin}:{line}: {text:?} has no closing }} (write $${{ for a literal ${{)")]
     UnterminatedSubstitution {
         /// The file name.
         origin: String,
@@ -200,7 +187,6 @@ pub enum Error {
         text: String,
     },
     /// An endpoint is not `IP:PORT` or `localhost:PORT`.
-    #[error("{key}: invalid socket address {value:?}")]
     InvalidAddress {
         /// Key path, or flag, of the value.
         key: &'static str,
@@ -211,9 +197,6 @@ pub enum Error {
         source: AddressError,
     },
     /// A duration is not in humantime's format (`30s`, `5m`, `1h 30m`) or is negative.
-    #[error(
-        "{key}: invalid duration {value:?} (expected a positive duration like \"30s\", \"5m\" or \"1h 30m\")"
-    )]
     InvalidDuration {
         /// Key path, or flag, of the value.
         key: &'static str,
@@ -224,7 +207,6 @@ pub enum Error {
         source: humantime::DurationError,
     },
     /// A duration that must be positive is zero.
-    #[error("{key}: duration {value:?} must be greater than zero")]
     ZeroDuration {
         /// Key path, or flag, of the value.
         key: &'static str,
@@ -232,7 +214,6 @@ pub enum Error {
         value: String,
     },
     /// A duration is longer than allowed.
-    #[error("{key}: duration {value:?} is longer than the maximum of {} days", max.as_secs() / 86_400)]
     DurationTooLong {
         /// Key path, or flag, of the value.
         key: &'static str,
@@ -242,13 +223,11 @@ pub enum Error {
         max: Duration,
     },
     /// A size limit is zero, which would refuse every request.
-    #[error("{key}: must be at least 1 (MiB), or every request would be refused")]
     ZeroSize {
         /// Key path of the value.
         key: &'static str,
     },
     /// A size limit is larger than [`MAX_SIZE_MIB`].
-    #[error("{key}: {mib} MiB is more than the maximum of {max} MiB")]
     SizeTooLarge {
         /// Key path of the value.
         key: &'static str,
@@ -258,16 +237,8 @@ pub enum Error {
         max: u64,
     },
     /// Both OTLP protocols are disabled, so the collector could receive nothing.
-    #[error(
-        "receivers.otlp.protocols: grpc and http are both disabled, so nothing could be \
-         received; enable at least one"
-    )]
     NoReceivers,
     /// Two listeners would bind the same port.
-    #[error(
-        "{second} ({second_addr}) conflicts with {first} ({first_addr}): both would listen on port {port}",
-        port = first_addr.port()
-    )]
     EndpointConflict {
         /// Key path of the first listener.
         first: &'static str,
@@ -278,6 +249,84 @@ pub enum Error {
         /// Its address.
         second_addr: SocketAddr,
     },
+}
+
+// === impl Error ===
+
+// Display is written out, not derived, for the alternate form: `{:#}` must show the causes even
+// when the caller prints this error directly rather than through anyhow.
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Read { path, .. } => write!(f, "cannot read config file {}", path.display())?,
+            Error::Parse { origin, .. } => write!(f, "{origin}: invalid configuration")?,
+            Error::MissingEnvVar { origin, line, name } => write!(
+                f,
+                "{origin}:{line}: environment variable {name} is not set \
+                 (write ${{env:{name}:-DEFAULT}} to give a default)"
+            )?,
+            Error::MultilineEnvVar { origin, line, name } => write!(
+                f,
+                "{origin}:{line}: environment variable {name} contains a line break; \
+                 a variable can only fill in a single value"
+            )?,
+            Error::UnsupportedSubstitution { origin, line, text } => write!(
+                f,
+                "{origin}:{line}: unsupported substitution {text}: expected ${{env:NAME}} or \
+                 ${{env:NAME:-default}} (write $${{ for a literal ${{)"
+            )?,
+            Error::UnterminatedSubstitution { origin, line, text } => write!(
+                f,
+                "{origin}:{line}: {text:?} has no closing }} (write $${{ for a literal ${{)"
+            )?,
+            Error::InvalidAddress { key, value, .. } => {
+                write!(f, "{key}: invalid socket address {value:?}")?
+            }
+            Error::InvalidDuration { key, value, .. } => write!(
+                f,
+                "{key}: invalid duration {value:?} \
+                 (expected a positive duration like \"30s\", \"5m\" or \"1h 30m\")"
+            )?,
+            Error::ZeroDuration { key, value } => {
+                write!(f, "{key}: duration {value:?} must be greater than zero")?
+            }
+            Error::DurationTooLong { key, value, max } => write!(
+                f,
+                "{key}: duration {value:?} is longer than the maximum of {} days",
+                max.as_secs() / 86_400
+            )?,
+            Error::ZeroSize { key } => write!(
+                f,
+                "{key}: must be at least 1 (MiB), or every request would be refused"
+            )?,
+            Error::SizeTooLarge { key, mib, max } => {
+                write!(f, "{key}: {mib} MiB is more than the maximum of {max} MiB")?
+            }
+            Error::NoReceivers => f.write_str(
+                "receivers.otlp.protocols: grpc and http are both disabled, \
+                 so nothing could be received; enable at least one",
+            )?,
+            Error::EndpointConflict {
+                first,
+                first_addr,
+                second,
+                second_addr,
+            } => write!(
+                f,
+                "{second} ({second_addr}) conflicts with {first} ({first_addr}): \
+                 both would listen on port {}",
+                first_addr.port()
+            )?,
+        }
+        if f.alternate() {
+            let mut source = std::error::Error::source(self);
+            while let Some(cause) = source {
+                write!(f, ": {cause}")?;
+                source = cause.source();
+            }
+        }
+        Ok(())
+    }
 }
 
 // === impl Config ===

@@ -21,16 +21,9 @@ fn parse(text: &str) -> Result<Config, Error> {
     parse_with(text, &[])
 }
 
-/// The error and its sources joined by ": ", as `main` prints it with anyhow's `{:#}`.
+/// The error and its causes, as `main` prints it.
 fn chain(err: &Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
+    format!("{err:#}")
 }
 
 fn parse_err(text: &str) -> String {
@@ -764,5 +757,23 @@ fn the_documented_default_file_is_the_defaults() {
     assert_eq!(
         Config::load(&path).map_err(|e| chain(&e)),
         Ok(Config::default())
+    );
+}
+
+// === error rendering ===
+
+#[test]
+fn display_is_the_message_and_alternate_display_adds_the_causes() {
+    let err = parse("store:\n  ttl: 1m\n").unwrap_err();
+    assert_eq!(err.to_string(), "test.yaml: invalid configuration");
+    assert_eq!(
+        format!("{err:#}"),
+        "test.yaml: invalid configuration: store: unknown field `ttl`, expected `expire_after` at line 2 column 3"
+    );
+    // The cause stays reachable for callers that walk the chain themselves (anyhow, tracing).
+    let source = err.source().map(|cause| cause.to_string());
+    assert_eq!(
+        source.as_deref(),
+        Some("store: unknown field `ttl`, expected `expire_after` at line 2 column 3")
     );
 }

@@ -116,11 +116,11 @@ fn render_target_info(snap: &Snapshot, om: bool, out: &mut String) {
             continue;
         };
         if !any {
-            out.push_str("# HELP target_info Target metadata\n");
+            // OpenMetrics names an info family without its `_info` suffix.
             out.push_str(if om {
-                "# TYPE target info\n"
+                "# HELP target Target metadata\n# TYPE target info\n"
             } else {
-                "# TYPE target_info gauge\n"
+                "# HELP target_info Target metadata\n# TYPE target_info gauge\n"
             });
             any = true;
         }
@@ -152,7 +152,7 @@ fn render_family(snap: &Snapshot, metrics: &[&MetricSnap], om: bool, out: &mut S
     out.push_str("# TYPE ");
     out.push_str(meta_name);
     out.push(' ');
-    out.push_str(prom.prom_type.as_str());
+    out.push_str(if om { prom.prom_type.as_str() } else { prom.prom_type.as_text_str() });
     out.push('\n');
     if om {
         if let Some(unit) = &prom.unit {
@@ -363,10 +363,10 @@ fn sample(out: &mut String, name: &str, labels: &str, extra: Option<(&str, f64, 
 
 /// `le`/`quantile` values. OpenMetrics wants canonical floats (`1.0`, not `1`).
 fn write_bound(v: f64, om: bool, out: &mut String) {
-    let at = out.len();
-    translate::write_f64(v, out);
-    if om && v.is_finite() && !out[at..].contains(['.', 'e', 'E']) {
-        out.push_str(".0");
+    if om {
+        translate::write_threshold(v, out);
+    } else {
+        translate::write_f64(v, out);
     }
 }
 
