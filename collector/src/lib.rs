@@ -14,3 +14,6 @@ pub mod receiver;
 pub mod server;
 pub mod store;
 pub mod translate;
+
+#[cfg(test)]
+pub(crate) mod test_support;

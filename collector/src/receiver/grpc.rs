@@ -1,6 +1,7 @@
 //! OTLP/gRPC receiver (default `127.0.0.1:4317`): the metrics, trace and logs
-//! services, gzip accepted, messages over the configured size refused with
-//! `RESOURCE_EXHAUSTED` by tonic.
+//! services, gzip accepted, messages over the configured size refused by
+//! tonic: `OUT_OF_RANGE` when the length prefix is over the limit,
+//! `RESOURCE_EXHAUSTED` when a compressed message inflates past it.
 //!
 //! Malformed protobuf is answered by tonic's codec before our code runs; we
 //! cannot turn its status into `INVALID_ARGUMENT`, and document that as the

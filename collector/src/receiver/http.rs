@@ -20,6 +20,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use prost::Message;
 use tokio::net::TcpListener;
 
@@ -224,7 +225,7 @@ async fn handle<S: Signal>(
                 Some(encoding),
             )
         })?,
-        Encoding::Json => serde_json::from_slice(&body).map_err(|e| {
+        Encoding::Json => S::decode_json(&body).map_err(|e| {
             Rejection::new(
                 StatusCode::BAD_REQUEST,
                 format!("malformed OTLP/JSON: {e}"),
@@ -299,6 +300,77 @@ fn gunzip(body: &[u8], max_body: usize, encoding: Encoding) -> Result<Bytes, Rej
         ));
     }
     Ok(Bytes::from(out))
+}
+
+/// Decode an OTLP/JSON metrics request, refusing one whose metric data does not parse.
+///
+/// opentelemetry-proto reads `Metric.data` (the `gauge`/`sum`/... oneof)
+/// through `#[serde(flatten)]` into an `Option`, and serde turns any error
+/// inside a flattened `Option` into `None`: a metric whose points do not parse
+/// (`"timeUnixNano": "yesterday"`) would decode as a metric without data and
+/// be dropped with a 200 and no `partial_success`. A metric without data is
+/// rare in real traffic, so only then is the body parsed a second time, each
+/// data field on its own, to find the error and refuse the request with it.
+/// (`NumberDataPoint.value` is flattened the same way; a value that does not
+/// parse becomes a point without a value, which the store rejects and reports,
+/// so it is not lost silently and is left to that path.)
+pub(super) fn decode_metrics_json(
+    body: &[u8],
+) -> Result<ExportMetricsServiceRequest, serde_json::Error> {
+    let request: ExportMetricsServiceRequest = serde_json::from_slice(body)?;
+    let dataless = request
+        .resource_metrics
+        .iter()
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics)
+        .any(|m| m.data.is_none());
+    if dataless {
+        let value: serde_json::Value = serde_json::from_slice(body)?;
+        check_metric_data(&value)?;
+    }
+    Ok(request)
+}
+
+fn check_metric_data(request: &serde_json::Value) -> Result<(), serde_json::Error> {
+    use opentelemetry_proto::tonic::metrics::v1::{
+        ExponentialHistogram, Gauge, Histogram, Sum, Summary,
+    };
+    use serde::de::Error as _;
+    use serde_json::Value;
+
+    type Check = fn(&Value) -> Result<(), serde_json::Error>;
+    fn check<T: serde::de::DeserializeOwned>(v: &Value) -> Result<(), serde_json::Error> {
+        T::deserialize(v).map(drop)
+    }
+    const CHECKS: [(&str, Check); 5] = [
+        ("gauge", check::<Gauge>),
+        ("sum", check::<Sum>),
+        ("histogram", check::<Histogram>),
+        ("exponentialHistogram", check::<ExponentialHistogram>),
+        ("summary", check::<Summary>),
+    ];
+    fn items<'v>(v: &'v Value, key: &str) -> &'v [Value] {
+        match v.get(key) {
+            Some(Value::Array(items)) => items,
+            _ => &[],
+        }
+    }
+    for rm in items(request, "resourceMetrics") {
+        for sm in items(rm, "scopeMetrics") {
+            for metric in items(sm, "metrics") {
+                let name = metric.get("name").and_then(Value::as_str).unwrap_or("");
+                for (key, check) in CHECKS {
+                    // `null` is "not set" in proto3 JSON.
+                    if let Some(data) = metric.get(key).filter(|d| !d.is_null()) {
+                        check(data).map_err(|e| {
+                            serde_json::Error::custom(format!("metric {name:?}: {key}: {e}"))
+                        })?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The HTTP receiver.

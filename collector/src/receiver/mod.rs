@@ -14,6 +14,8 @@
 
 pub mod grpc;
 pub mod http;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -109,6 +111,11 @@ pub trait Signal: Send + Sync + 'static {
     const PATH: &'static str;
     /// Handle a decoded request.
     fn handle(pipeline: &Pipeline, req: Self::Request) -> Self::Response;
+    /// Decode an OTLP/JSON body. Plain serde unless the generated serde code
+    /// can lose data without an error (see [`Metrics`]).
+    fn decode_json(body: &[u8]) -> Result<Self::Request, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
 }
 
 /// Metrics.
@@ -137,6 +144,9 @@ impl Signal for Metrics {
             error_message: report.partial_success_message(),
         });
         ExportMetricsServiceResponse { partial_success }
+    }
+    fn decode_json(body: &[u8]) -> Result<Self::Request, serde_json::Error> {
+        http::decode_metrics_json(body)
     }
 }
 
