@@ -893,9 +893,6 @@ async fn type_conflict_between_resources_is_a_partial_success() {
 /// `foo_total`. Both in one page would give `foo_total` two `# TYPE` lines,
 /// which Prometheus refuses, so the second must be rejected.
 #[tokio::test]
-#[ignore = "store bug: families are keyed by the OpenMetrics name only (`foo` vs \
-            `foo_total`), so a counter `foo` and a gauge `foo_total` both land in the \
-            text family `foo_total`"]
 async fn counter_and_gauge_meeting_on_one_text_family_is_a_partial_success() {
     let counter = crate::translate::metric_name(
         "foo",

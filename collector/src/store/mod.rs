@@ -306,14 +306,17 @@ struct Metric {
     scope: u32,
     kind: Kind,
     desc: Arc<MetricDesc>,
-    family: Box<str>,
+    /// Sample names this metric's family uses on either page (see [`reserved_names`]).
+    names: Box<[Box<str>]>,
     series: Table<Series>,
     /// Last histogram layout seen: shared by series with the same bounds.
     layout: Arc<[f64]>,
 }
 
+/// A name on the page, held by one family (its OpenMetrics name is `owner`).
 struct Family {
     prom_type: PromType,
+    owner: Box<str>,
     metrics: usize,
 }
 
@@ -443,16 +446,22 @@ impl Store {
 }
 
 impl Inner {
+    fn release_names(&mut self, names: &[Box<str>]) {
+        for n in names {
+            if let Some(f) = self.families.get_mut(n) {
+                f.metrics = f.metrics.saturating_sub(1);
+                if f.metrics == 0 {
+                    self.families.remove(n);
+                }
+            }
+        }
+    }
+
     fn collect_empty(&mut self) {
         let empty_metrics = self.metrics.ids_where(|m| m.series.len() == 0);
         for id in empty_metrics {
             if let Some(m) = self.metrics.remove(id) {
-                if let Some(f) = self.families.get_mut(&m.family) {
-                    f.metrics = f.metrics.saturating_sub(1);
-                    if f.metrics == 0 {
-                        self.families.remove(&m.family);
-                    }
-                }
+                self.release_names(&m.names);
             }
         }
         let mut live_scopes = HashSet::new();
@@ -600,34 +609,45 @@ impl Ingest<'_> {
             }
         };
         let prom = translate::metric_name(name, unit, kind.otel_kind());
-        let family_key: Box<str> = prom.openmetrics_family.as_str().into();
-        match self.inner.families.get_mut(&family_key) {
-            Some(f) if f.prom_type != prom.prom_type => {
-                let refusal = Refusal::TypeConflict {
-                    family: prom.family.clone(),
-                    existing: f.prom_type,
-                    incoming: prom.prom_type,
-                };
-                let inner = &mut *self.inner;
-                if inner.conflicts_logged.len() < LOGGED_CONFLICTS_MAX
-                    && inner.conflicts_logged.insert((family_key, prom.prom_type))
-                {
-                    tracing::warn!(
-                        metric = name,
-                        "{refusal}; further conflicts for this family are counted, not logged"
+        let names = reserved_names(&prom);
+        let owner = prom.openmetrics_family.as_str();
+        let clash = names.iter().find_map(|n| {
+            self.inner
+                .families
+                .get(&**n)
+                .filter(|f| f.prom_type != prom.prom_type || &*f.owner != owner)
+                .map(|f| (n.clone(), f.prom_type))
+        });
+        if let Some((name_taken, existing)) = clash {
+            let refusal = Refusal::TypeConflict {
+                family: prom.family.clone(),
+                existing,
+                incoming: prom.prom_type,
+            };
+            let inner = &mut *self.inner;
+            if inner.conflicts_logged.len() < LOGGED_CONFLICTS_MAX
+                && inner.conflicts_logged.insert((name_taken, prom.prom_type))
+            {
+                tracing::warn!(
+                    metric = name,
+                    "{refusal}; further conflicts for this family are counted, not logged"
+                );
+            }
+            return Err(refusal);
+        }
+        for n in names.iter() {
+            match self.inner.families.get_mut(&**n) {
+                Some(f) => f.metrics += 1,
+                None => {
+                    self.inner.families.insert(
+                        n.clone(),
+                        Family {
+                            prom_type: prom.prom_type,
+                            owner: owner.into(),
+                            metrics: 1,
+                        },
                     );
                 }
-                return Err(refusal);
-            }
-            Some(f) => f.metrics += 1,
-            None => {
-                self.inner.families.insert(
-                    family_key.clone(),
-                    Family {
-                        prom_type: prom.prom_type,
-                        metrics: 1,
-                    },
-                );
             }
         }
         let desc = MetricDesc {
@@ -642,11 +662,27 @@ impl Ingest<'_> {
             scope: scope.0,
             kind,
             desc: Arc::new(desc),
-            family: family_key,
+            names,
             series: Table::default(),
             layout: Arc::from(&[][..]),
         };
         Ok(MetricId(self.inner.metrics.insert(hash, metric)))
+    }
+
+    /// Forget a metric that ended its request with no series (every point
+    /// refused), so it does not hold its family's type until the next sweep.
+    /// Call only when the id is not used again in this session.
+    pub fn release_if_empty(&mut self, metric: MetricId) {
+        let empty = self
+            .inner
+            .metrics
+            .get(metric.0)
+            .is_some_and(|m| m.series.len() == 0);
+        if empty {
+            if let Some(m) = self.inner.metrics.remove(metric.0) {
+                self.inner.release_names(&m.names);
+            }
+        }
     }
 
     /// Count `n` points refused for a metric-level reason.
@@ -883,6 +919,29 @@ impl Ingest<'_> {
             |s, _, _| s.apply_summary(&p),
         )
     }
+}
+
+/// Every name a family puts on either page: its text and OpenMetrics family
+/// names and its sample names (`_total`, `_created`, `_bucket`, `_count`,
+/// `_sum`). Two families may not share any of them, or one page would carry
+/// two `# TYPE` lines or samples of one family inside another.
+fn reserved_names(prom: &MetricName) -> Box<[Box<str>]> {
+    let base = prom.openmetrics_family.as_str();
+    let suffixes: &[&str] = match prom.prom_type {
+        PromType::Counter => &["", "_total", "_created"],
+        PromType::Histogram => &["", "_bucket", "_count", "_sum", "_created"],
+        PromType::Summary => &["", "_count", "_sum", "_created"],
+        PromType::Info => &["", "_info"],
+        PromType::Gauge | PromType::Unknown => &[""],
+    };
+    let mut names: Vec<Box<str>> = suffixes
+        .iter()
+        .map(|s| format!("{base}{s}").into_boxed_str())
+        .collect();
+    if !names.iter().any(|n| **n == *prom.family) {
+        names.push(prom.family.as_str().into());
+    }
+    names.into_boxed_slice()
 }
 
 /// Build a new series' attributes and label text (once per series).

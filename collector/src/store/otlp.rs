@@ -285,6 +285,7 @@ fn ingest_metric(
             }
         }
     }
+    session.release_if_empty(id);
 }
 
 fn number_point(
