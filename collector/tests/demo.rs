@@ -5,7 +5,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0";
 
 fn check_exposition(text: &str, openmetrics: &str) {
@@ -14,7 +13,10 @@ fn check_exposition(text: &str, openmetrics: &str) {
     match vigil_tests::promtool_check_metrics_lenient(text) {
         Err(e) => panic!("promtool cannot parse the text page: {e}\n{text}"),
         Ok(lints) => {
-            let ours: Vec<&String> = lints.iter().filter(|l| !l.ends_with("no help text")).collect();
+            let ours: Vec<&String> = lints
+                .iter()
+                .filter(|l| !l.ends_with("no help text"))
+                .collect();
             assert!(ours.is_empty(), "promtool lints: {ours:?}\n{text}");
         }
     }
@@ -36,7 +38,10 @@ impl Drop for Guard {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 fn fetch(port: u16, path: &str, accept: Option<&str>) -> Option<String> {
@@ -53,7 +58,12 @@ fn demo_mode_serves_a_valid_non_empty_page_and_snapshot() {
     let (grpc, http, listen) = (free_port(), free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_vigil-collector"))
         .args(["--demo", "--otlp-grpc", &format!("127.0.0.1:{grpc}")])
-        .args(["--otlp-http", &format!("127.0.0.1:{http}"), "--listen", &format!("127.0.0.1:{listen}")])
+        .args([
+            "--otlp-http",
+            &format!("127.0.0.1:{http}"),
+            "--listen",
+            &format!("127.0.0.1:{listen}"),
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .expect("start vigil-collector");
@@ -63,20 +73,33 @@ fn demo_mode_serves_a_valid_non_empty_page_and_snapshot() {
     let mut page = String::new();
     while Instant::now() < deadline {
         page = fetch(listen, "/metrics", None).unwrap_or_default();
-        if page.contains("demo_jobs_processed_total{") && page.contains("demo_job_duration_seconds_bucket{") {
+        if page.contains("demo_jobs_processed_total{")
+            && page.contains("demo_job_duration_seconds_bucket{")
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    assert!(page.contains("demo_jobs_processed_total{"), "no demo metrics within 30 s:\n{page}");
+    assert!(
+        page.contains("demo_jobs_processed_total{"),
+        "no demo metrics within 30 s:\n{page}"
+    );
     let om = fetch(listen, "/metrics", Some(OPENMETRICS)).expect("OpenMetrics page");
     check_exposition(&page, &om);
     let snapshot: vigil_proto::snapshot::Snapshot =
-        serde_json::from_str(&fetch(listen, "/api/v1/snapshot", None).expect("snapshot")).expect("parses");
-    assert!(snapshot.services.iter().any(|s| s.service == "vigil-demo"), "{snapshot:?}");
+        serde_json::from_str(&fetch(listen, "/api/v1/snapshot", None).expect("snapshot"))
+            .expect("parses");
+    assert!(
+        snapshot.services.iter().any(|s| s.service == "vigil-demo"),
+        "{snapshot:?}"
+    );
     assert_eq!(fetch(listen, "/readyz", None).as_deref(), Some("ready\n"));
     let _ = guard.0.kill();
     let stderr = guard.0.stderr.take().expect("stderr");
-    let first = BufReader::new(stderr).lines().next().and_then(Result::ok).unwrap_or_default();
+    let first = BufReader::new(stderr)
+        .lines()
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     assert!(!first.is_empty(), "the collector says where it serves");
 }
