@@ -1,1 +1,3 @@
-//! placeholder
+//! Vigil: typed, cardinality-safe OpenTelemetry instruments (work in progress).
+
+pub mod views;
