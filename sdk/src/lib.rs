@@ -1,3 +1,4 @@
 //! Vigil: typed, cardinality-safe OpenTelemetry instruments (work in progress).
 
+pub mod labels;
 pub mod views;
