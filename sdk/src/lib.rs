@@ -1,4 +1,5 @@
 //! Vigil: typed, cardinality-safe OpenTelemetry instruments (work in progress).
 
 pub mod labels;
+pub mod testing;
 pub mod views;
