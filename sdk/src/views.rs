@@ -21,8 +21,9 @@ pub const SECONDS_BOUNDARIES: &[f64] = &[
 ];
 
 /// `http.server.request.duration` boundaries from the HTTP semantic conventions.
-pub const HTTP_DURATION_BOUNDARIES: &[f64] =
-    &[0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
+pub const HTTP_DURATION_BOUNDARIES: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
 
 /// `gen_ai.client.token.usage` boundaries from the gen-AI semantic conventions.
 pub const GEN_AI_TOKEN_BOUNDARIES: &[f64] = &[
@@ -57,7 +58,11 @@ pub fn register(name: &str, spec: Spec) {
 
 /// The settings registered for `name`.
 pub fn lookup(name: &str) -> Option<Spec> {
-    registry().read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    registry()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(name)
+        .cloned()
 }
 
 /// The view to install on the meter provider.
@@ -75,7 +80,10 @@ pub fn view(instrument: &Instrument) -> Option<Stream> {
     }
     let mut stream = Stream::builder();
     if let Some(b) = boundaries {
-        stream = stream.with_aggregation(Aggregation::ExplicitBucketHistogram { boundaries: b, record_min_max: true });
+        stream = stream.with_aggregation(Aggregation::ExplicitBucketHistogram {
+            boundaries: b,
+            record_min_max: true,
+        });
     }
     if let Some(l) = limit {
         stream = stream.with_cardinality_limit(l);

@@ -152,7 +152,11 @@ fn render_family(snap: &Snapshot, metrics: &[&MetricSnap], om: bool, out: &mut S
     out.push_str("# TYPE ");
     out.push_str(meta_name);
     out.push(' ');
-    out.push_str(if om { prom.prom_type.as_str() } else { prom.prom_type.as_text_str() });
+    out.push_str(if om {
+        prom.prom_type.as_str()
+    } else {
+        prom.prom_type.as_text_str()
+    });
     out.push('\n');
     if om {
         if let Some(unit) = &prom.unit {
