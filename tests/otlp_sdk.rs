@@ -7,7 +7,9 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use vigil_proto::snapshot::Snapshot;
 
-use crate::support::{OPENMETRICS, check_exposition, get, start_collector};
+use vigil_tests::check_exposition;
+
+use crate::support::{OPENMETRICS, get, start_collector};
 
 struct Instruments {
     orders: Counter<u64>,

@@ -37,26 +37,3 @@ pub(crate) async fn get(addr: SocketAddr, path: &str, accept: Option<&str>) -> S
 }
 
 pub(crate) const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0";
-
-/// Check a page with promtool (text format 0.0.4, the only one `promtool
-/// check metrics` reads: OpenMetrics' `info` type and exemplars are parse
-/// errors to it) and with prometheus_client's parsers (both formats).
-pub(crate) fn check_exposition(text: &str, openmetrics: &str) {
-    // Descriptions are the instrumenting service's choice, so "no help text"
-    // is the one lint allowed; naming lints (suffixes, units) are ours to get right.
-    match vigil_tests::promtool_check_metrics_lenient(text) {
-        Err(e) => panic!("promtool cannot parse the text page: {e}\n{text}"),
-        Ok(lints) => {
-            let ours: Vec<&String> = lints
-                .iter()
-                .filter(|l| !l.ends_with("no help text"))
-                .collect();
-            assert!(ours.is_empty(), "promtool lints: {ours:?}\n{text}");
-        }
-    }
-    for page in [text, openmetrics] {
-        if let Err(e) = vigil_tests::prometheus_client_parse(page) {
-            panic!("prometheus_client rejects the page: {e}\n{page}");
-        }
-    }
-}

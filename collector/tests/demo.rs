@@ -5,27 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0";
+use vigil_tests::check_exposition;
 
-fn check_exposition(text: &str, openmetrics: &str) {
-    // Descriptions are the instrumenting service's choice, so "no help text"
-    // is the one lint allowed; naming lints (suffixes, units) are ours to get right.
-    match vigil_tests::promtool_check_metrics_lenient(text) {
-        Err(e) => panic!("promtool cannot parse the text page: {e}\n{text}"),
-        Ok(lints) => {
-            let ours: Vec<&String> = lints
-                .iter()
-                .filter(|l| !l.ends_with("no help text"))
-                .collect();
-            assert!(ours.is_empty(), "promtool lints: {ours:?}\n{text}");
-        }
-    }
-    for page in [text, openmetrics] {
-        if let Err(e) = vigil_tests::prometheus_client_parse(page) {
-            panic!("prometheus_client rejects the page: {e}\n{page}");
-        }
-    }
-}
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0";
 
 /// Kills the child on drop so a failed assertion never leaves it running.
 struct Guard(Child);

@@ -374,3 +374,32 @@ vigil_queue_depth 12
         assert_eq!(find_on_path("promtool", None), None);
     }
 }
+
+/// Check a pair of pages from one collector: the text page with promtool
+/// (text format 0.0.4, the only one `promtool check metrics` reads:
+/// OpenMetrics' `info` type and exemplars are parse errors to it), both pages
+/// with prometheus_client's parsers.
+///
+/// Descriptions are the instrumenting service's choice, so promtool's "no
+/// help text" is the one lint allowed; naming lints (suffixes, units) are
+/// Vigil's to get right and fail the check.
+///
+/// # Panics
+/// When a check fails (with the page in the message), or a tool is missing.
+pub fn check_exposition(text: &str, openmetrics: &str) {
+    match promtool_check_metrics_lenient(text) {
+        Err(e) => panic!("promtool cannot parse the text page: {e}\n{text}"),
+        Ok(lints) => {
+            let ours: Vec<&String> = lints
+                .iter()
+                .filter(|l| !l.ends_with("no help text"))
+                .collect();
+            assert!(ours.is_empty(), "promtool lints: {ours:?}\n{text}");
+        }
+    }
+    for page in [text, openmetrics] {
+        if let Err(e) = prometheus_client_parse(page) {
+            panic!("prometheus_client rejects the page: {e}\n{page}");
+        }
+    }
+}

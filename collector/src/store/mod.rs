@@ -832,18 +832,11 @@ impl Ingest<'_> {
             no_value,
             exemplars,
             |layout| {
-                let mut s = Series::new(
-                    Arc::new(SeriesMeta {
-                        attrs: OwnedAttrs::default(),
-                        labels: "".into(),
-                    }),
-                    0,
-                    0,
-                    0,
-                    Value::Number(Number::Int(0)),
-                );
-                s.apply_histogram(&p, false, layout);
-                (p.start, p.time, s.value)
+                (
+                    p.start,
+                    p.time,
+                    Value::Histogram(Box::new(series::new_histogram(&p, layout))),
+                )
             },
             |s, kind, layout| s.apply_histogram(&p, kind.is_delta(), layout),
         )
@@ -867,20 +860,7 @@ impl Ingest<'_> {
             attrs,
             no_value,
             exemplars,
-            |_| {
-                let mut s = Series::new(
-                    Arc::new(SeriesMeta {
-                        attrs: OwnedAttrs::default(),
-                        labels: "".into(),
-                    }),
-                    0,
-                    0,
-                    0,
-                    Value::Number(Number::Int(0)),
-                );
-                s.apply_exp(&p, false);
-                (p.start, p.time, s.value)
-            },
+            |_| (p.start, p.time, Value::Exp(Box::new(series::new_exp(&p)))),
             |s, kind, _| s.apply_exp(&p, kind.is_delta()),
         )
     }
@@ -903,18 +883,11 @@ impl Ingest<'_> {
             no_value,
             &[],
             |_| {
-                let mut s = Series::new(
-                    Arc::new(SeriesMeta {
-                        attrs: OwnedAttrs::default(),
-                        labels: "".into(),
-                    }),
-                    0,
-                    0,
-                    0,
-                    Value::Number(Number::Int(0)),
-                );
-                s.apply_summary(&p);
-                (p.start, p.time, s.value)
+                (
+                    p.start,
+                    p.time,
+                    Value::Summary(Box::new(series::new_summary(&p))),
+                )
             },
             |s, _, _| s.apply_summary(&p),
         )

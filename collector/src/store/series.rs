@@ -339,6 +339,23 @@ impl Series {
         }
     }
 
+    /// Finish applying a cumulative point: move the clock, and the start when
+    /// the point reset the series (its start moved, or its value dropped: then
+    /// the reset happened after the previous point).
+    fn advance_cumulative(&mut self, start: u64, time: u64, moved: bool, dropped: bool) -> Applied {
+        let prev = self.time;
+        self.time = time;
+        if moved {
+            self.start = start;
+            Applied::Reset
+        } else if dropped {
+            self.start = if start == 0 { prev } else { start.max(prev) };
+            Applied::Reset
+        } else {
+            Applied::Updated
+        }
+    }
+
     /// Fold a Sum point in.
     pub(crate) fn apply_sum(&mut self, p: &NumberPoint, delta: bool, monotonic: bool) -> Applied {
         let cur = match &mut self.value {
@@ -372,21 +389,7 @@ impl Series {
             let moved = p.start != 0 && p.start != self.start;
             let dropped = monotonic && p.value.as_f64() < cur.as_f64();
             *cur = p.value;
-            let prev = self.time;
-            self.time = p.time;
-            if moved {
-                self.start = p.start;
-                Applied::Reset
-            } else if dropped {
-                self.start = if p.start == 0 {
-                    prev
-                } else {
-                    p.start.max(prev)
-                };
-                Applied::Reset
-            } else {
-                Applied::Updated
-            }
+            self.advance_cumulative(p.start, p.time, moved, dropped)
         }
     }
 
@@ -455,21 +458,7 @@ impl Series {
             let moved = p.start != 0 && p.start != start0;
             let dropped = p.count < h.count;
             copy_histogram(h, p);
-            let prev = self.time;
-            self.time = p.time;
-            if moved {
-                self.start = p.start;
-                Applied::Reset
-            } else if dropped {
-                self.start = if p.start == 0 {
-                    prev
-                } else {
-                    p.start.max(prev)
-                };
-                Applied::Reset
-            } else {
-                Applied::Updated
-            }
+            self.advance_cumulative(p.start, p.time, moved, dropped)
         }
     }
 
@@ -510,21 +499,7 @@ impl Series {
             let moved = p.start != 0 && p.start != start0;
             let dropped = p.count < h.count;
             copy_exp(h, p);
-            let prev = self.time;
-            self.time = p.time;
-            if moved {
-                self.start = p.start;
-                Applied::Reset
-            } else if dropped {
-                self.start = if p.start == 0 {
-                    prev
-                } else {
-                    p.start.max(prev)
-                };
-                Applied::Reset
-            } else {
-                Applied::Updated
-            }
+            self.advance_cumulative(p.start, p.time, moved, dropped)
         }
     }
 
@@ -546,17 +521,7 @@ impl Series {
         s.quantiles.clear();
         s.quantiles
             .extend(p.quantiles.iter().map(|q| (q.quantile, q.value)));
-        let prev = self.time;
-        self.time = p.time;
-        if moved {
-            self.start = p.start;
-            Applied::Reset
-        } else if dropped {
-            self.start = prev;
-            Applied::Reset
-        } else {
-            Applied::Updated
-        }
+        self.advance_cumulative(p.start, p.time, moved, dropped)
     }
 
     /// Remember exemplars for OpenMetrics: for a histogram, the newest per
@@ -593,7 +558,7 @@ impl Series {
     }
 }
 
-fn new_histogram(p: &HistogramPoint<'_>, layout: &mut Arc<[f64]>) -> Histogram {
+pub(crate) fn new_histogram(p: &HistogramPoint<'_>, layout: &mut Arc<[f64]>) -> Histogram {
     if &**layout != p.bounds {
         *layout = Arc::from(p.bounds);
     }
@@ -615,7 +580,7 @@ fn copy_histogram(h: &mut Histogram, p: &HistogramPoint<'_>) {
     h.max = p.max;
 }
 
-fn new_summary(p: &SummaryPoint<'_>) -> Summary {
+pub(crate) fn new_summary(p: &SummaryPoint<'_>) -> Summary {
     Summary {
         count: p.count,
         sum: p.sum,
@@ -623,7 +588,7 @@ fn new_summary(p: &SummaryPoint<'_>) -> Summary {
     }
 }
 
-fn new_exp(p: &ExpHistogramPoint<'_>) -> ExpHistogram {
+pub(crate) fn new_exp(p: &ExpHistogramPoint<'_>) -> ExpHistogram {
     ExpHistogram {
         scale: p.scale,
         count: p.count,
