@@ -1,5 +1,8 @@
 //! Vigil: typed, cardinality-safe OpenTelemetry instruments (work in progress).
 
+pub mod init;
 pub mod labels;
 pub mod testing;
 pub mod views;
+
+pub use init::{Builder, Error, Guard, builder, init};

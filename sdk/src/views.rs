@@ -3,7 +3,7 @@
 //!
 //! The OpenTelemetry SDK applies views when an instrument is created, and
 //! views can only be installed when the provider is built. Vigil's instruments
-//! are created after [`crate::init`], so the provider gets one view
+//! are created after [`mod@crate::init`], so the provider gets one view
 //! ([`view`]) that looks the instrument's name up in this registry: an
 //! instrument constructor calls [`register`] and then builds the OTel
 //! instrument, and the view sees the settings. Instruments Vigil does not

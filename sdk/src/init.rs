@@ -1,0 +1,455 @@
+//! Process-wide OpenTelemetry setup: [`init`] builds the meter provider, the
+//! tracer provider bridged to `tracing`, and the OTLP exporters, installs them
+//! globally, and returns the [`Guard`] that flushes them on exit.
+//!
+//! It exists because the Rust crates, wired by hand, get several things
+//! wrong or leave them to every application: `opentelemetry_sdk` 0.33 ignores
+//! `OTEL_SDK_DISABLED`, lets `OTEL_RESOURCE_ATTRIBUTES` override
+//! `OTEL_SERVICE_NAME`, ignores shutdown timeouts, and its gRPC exporter needs
+//! a tokio runtime that must not be the one blocked in `shutdown()`. This
+//! module honours the [environment variables](https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables/)
+//! as specified (see `init/env.rs` for each decision), builds the
+//! [resource](https://opentelemetry.io/docs/specs/otel/resource/sdk/) with the
+//! specified precedence (`init/resource.rs`), and installs Vigil's view
+//! ([`crate::views::view`]) so that histograms in seconds and registered
+//! instruments get their boundaries and cardinality limits.
+//!
+//! It does not configure logs (no OTel log pipeline), samplers or
+//! propagators beyond W3C trace context + baggage (the `OTEL_PROPAGATORS`
+//! default), and it does not support TLS endpoints (no TLS feature is built).
+//!
+//! Settings made in code win over environment variables, as in
+//! `opentelemetry-otlp`. Variables Vigil does not handle itself (compression,
+//! temporality preference, batch span processor and sampler settings) are
+//! still read by the OpenTelemetry crates from the process environment.
+
+mod env;
+mod error;
+mod export;
+mod guard;
+mod namespace;
+mod report;
+mod resource;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::metrics::{Meter, NoopMeterProvider};
+use opentelemetry::propagation::TextMapCompositePropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::noop::NoopTracerProvider;
+use opentelemetry::{InstrumentationScope, Key, KeyValue, Value, global};
+use opentelemetry_sdk::metrics::reader::MetricReader;
+use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+pub use env::Protocol;
+pub use error::Error;
+pub use guard::Guard;
+pub use namespace::{metric_name, namespace};
+pub use resource::instance_id;
+
+use env::{Lookup, Signal};
+use export::{Plan, Target};
+use guard::Active;
+use report::ExportLog;
+
+/// Default deadline for flushing at shutdown.
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Initialises telemetry from the environment: `Builder::new().build()`.
+///
+/// Call it first thing in `main`, before any instrument is created, and keep
+/// the guard alive until the program ends.
+pub fn init() -> Result<Guard, Error> {
+    Builder::new().build()
+}
+
+/// A [`Builder`] to set what the environment does not.
+pub fn builder() -> Builder {
+    Builder::new()
+}
+
+/// The meter every Vigil instrument is created from: scope `vigil`, version
+/// of this crate, from the global provider.
+///
+/// Not cached: a meter binds to the provider installed when it is created,
+/// so one cached before [`init`] would stay a no-op forever.
+pub fn meter() -> Meter {
+    global::meter_with_scope(scope())
+}
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder("vigil")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
+
+type AddReader = Box<dyn FnOnce(MeterProviderBuilder) -> MeterProviderBuilder + Send>;
+type EnvFn = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Configures and starts Vigil's telemetry; see [`init`].
+#[must_use = "call build() to start telemetry"]
+pub struct Builder {
+    service_name: Option<String>,
+    service_version: Option<String>,
+    namespace: Option<String>,
+    attributes: Vec<KeyValue>,
+    export_interval: Option<Duration>,
+    protocol: Option<Protocol>,
+    endpoint: Option<String>,
+    tracing: bool,
+    disabled: Option<bool>,
+    shutdown_timeout: Duration,
+    readers: Vec<AddReader>,
+    env: Option<EnvFn>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            service_name: None,
+            service_version: None,
+            namespace: None,
+            attributes: Vec::new(),
+            export_interval: None,
+            protocol: None,
+            endpoint: None,
+            tracing: true,
+            disabled: None,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            readers: Vec::new(),
+            env: None,
+        }
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("service_name", &self.service_name)
+            .field("service_version", &self.service_version)
+            .field("namespace", &self.namespace)
+            .field("attributes", &self.attributes)
+            .field("export_interval", &self.export_interval)
+            .field("protocol", &self.protocol)
+            .field("endpoint", &self.endpoint)
+            .field("tracing", &self.tracing)
+            .field("disabled", &self.disabled)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("readers", &self.readers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// A builder that takes everything from the environment.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `service.name`; beats `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`.
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// `service.version`, typically `env!("CARGO_PKG_VERSION")` of the binary.
+    pub fn with_service_version(mut self, version: impl Into<String>) -> Self {
+        self.service_version = Some(version.into());
+        self
+    }
+
+    /// A prefix for Vigil's metric names (`duckgres` gives
+    /// `duckgres.worker.lifecycle.transitions`), read through [`namespace`].
+    ///
+    /// Process-wide and fixed by the first `build()` that sets it; a later
+    /// build with a different namespace fails.
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// A resource attribute; beats `OTEL_RESOURCE_ATTRIBUTES`.
+    pub fn with_resource_attribute(mut self, key: impl Into<Key>, value: impl Into<Value>) -> Self {
+        self.attributes.push(KeyValue::new(key, value));
+        self
+    }
+
+    /// Time between metric exports; beats `OTEL_METRIC_EXPORT_INTERVAL`
+    /// (default 60 s). Zero is ignored.
+    pub fn with_export_interval(mut self, interval: Duration) -> Self {
+        self.export_interval = Some(interval);
+        self
+    }
+
+    /// The OTLP transport of both signals; beats `OTEL_EXPORTER_OTLP_PROTOCOL`
+    /// and the per-signal variables (default gRPC).
+    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = Some(protocol);
+        self
+    }
+
+    /// The collector's base URL, like `OTEL_EXPORTER_OTLP_ENDPOINT` (OTLP/HTTP
+    /// appends `/v1/metrics` and `/v1/traces`); beats every endpoint variable.
+    pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// Whether to install a global `tracing` subscriber (default `true`):
+    /// `RUST_LOG` filter (default `info`), a fmt layer, and the OpenTelemetry
+    /// layer exporting spans. If the application already installed one, Vigil
+    /// leaves it and warns; use [`Guard::tracing_layer`] to add the bridge to
+    /// your own subscriber.
+    pub fn with_tracing(mut self, install: bool) -> Self {
+        self.tracing = install;
+        self
+    }
+
+    /// Disables (or enables) the SDK regardless of `OTEL_SDK_DISABLED`.
+    pub fn with_disabled(mut self, disabled: bool) -> Self {
+        self.disabled = Some(disabled);
+        self
+    }
+
+    /// Deadline for [`Guard::force_flush`], [`Guard::shutdown`] and drop
+    /// (default 5 s).
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Adds a metric reader, e.g. a `PeriodicReader` over an
+    /// `InMemoryMetricExporter` in tests. With any reader set, no OTLP
+    /// exporter is built, for metrics or traces, and no runtime is started.
+    pub fn with_reader(mut self, reader: impl MetricReader) -> Self {
+        self.readers
+            .push(Box::new(move |builder| builder.with_reader(reader)));
+        self
+    }
+
+    /// Reads configuration from `lookup` instead of the process environment.
+    /// For tests, which must not mutate the environment.
+    // Only tests call it: production reads the process environment, which
+    // the OpenTelemetry crates also read for the settings Vigil leaves them.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn with_env_lookup(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.env = Some(Box::new(lookup));
+        self
+    }
+
+    /// Builds the pipelines, installs the global meter provider, tracer
+    /// provider and propagator (before returning, so instruments created
+    /// afterwards are live), and the `tracing` subscriber if asked.
+    ///
+    /// Fails on configuration that would make every export fail (a malformed
+    /// endpoint or header variable, an `https` endpoint, an invalid namespace);
+    /// tolerates what the specification says to warn about
+    /// ([`Guard::warnings`]).
+    pub fn build(mut self) -> Result<Guard, Error> {
+        let env_fn = self.env.take();
+        let lookup: Lookup<'_> = match &env_fn {
+            Some(f) => f.as_ref(),
+            None => &env::process_env,
+        };
+        let mut warnings = Vec::new();
+        if let Some(namespace) = &self.namespace {
+            namespace::validate(namespace)?;
+        }
+        let disabled = match self.disabled {
+            Some(disabled) => disabled,
+            None => env::sdk_disabled(lookup, &mut warnings),
+        };
+
+        if disabled {
+            self.claim_namespace()?;
+            // The API's no-op providers: instruments do nothing, no thread runs.
+            global::set_meter_provider(NoopMeterProvider::new());
+            global::set_tracer_provider(NoopTracerProvider::new());
+            install_propagator();
+            if self.tracing {
+                install_subscriber(lookup, None, &mut warnings);
+            }
+            log_warnings(&warnings);
+            return Ok(Guard::new(None, self.shutdown_timeout, warnings));
+        }
+
+        let resource = resource::build(
+            &resource::Settings {
+                service_name: self.service_name.as_deref(),
+                service_version: self.service_version.as_deref(),
+                attributes: &self.attributes,
+            },
+            lookup,
+            &mut warnings,
+        );
+        let interval = env::export_interval(lookup, self.export_interval, &mut warnings);
+        let plan = if self.readers.is_empty() {
+            let code_endpoint = self.endpoint.as_deref();
+            Some(Plan {
+                metrics: Target::resolve(
+                    Signal::Metrics,
+                    lookup,
+                    self.protocol,
+                    code_endpoint,
+                    &mut warnings,
+                )?,
+                traces: Target::resolve(
+                    Signal::Traces,
+                    lookup,
+                    self.protocol,
+                    code_endpoint,
+                    &mut warnings,
+                )?,
+            })
+        } else {
+            None
+        };
+        self.claim_namespace()?;
+
+        let metrics_log = Arc::new(ExportLog::default());
+        let traces_log = Arc::new(ExportLog::default());
+        let mut meters = SdkMeterProvider::builder()
+            .with_resource(resource.clone())
+            .with_view(crate::views::view);
+        let mut tracers = SdkTracerProvider::builder().with_resource(resource);
+        let mut runtime = None;
+        match plan {
+            Some(plan) => {
+                let exporters = plan.build(metrics_log.clone(), traces_log.clone())?;
+                meters = meters.with_reader(
+                    PeriodicReader::builder(exporters.metrics)
+                        .with_interval(interval)
+                        .build(),
+                );
+                tracers = tracers.with_batch_exporter(exporters.spans);
+                runtime = exporters.runtime;
+            }
+            None => {
+                for add in self.readers.drain(..) {
+                    meters = add(meters);
+                }
+            }
+        }
+        let meter_provider = meters.build();
+        let tracer_provider = tracers.build();
+
+        global::set_meter_provider(meter_provider.clone());
+        global::set_tracer_provider(tracer_provider.clone());
+        install_propagator();
+        if self.tracing {
+            install_subscriber(lookup, Some(&tracer_provider), &mut warnings);
+        }
+        log_warnings(&warnings);
+
+        let active = Active {
+            meter_provider,
+            tracer_provider,
+            metrics_log,
+            traces_log,
+            runtime,
+        };
+        Ok(Guard::new(Some(active), self.shutdown_timeout, warnings))
+    }
+
+    fn claim_namespace(&self) -> Result<(), Error> {
+        match &self.namespace {
+            Some(namespace) => namespace::claim(namespace),
+            None => Ok(()),
+        }
+    }
+}
+
+/// W3C trace context and baggage, the `OTEL_PROPAGATORS` default. Installed
+/// even when disabled: the specification says `OTEL_SDK_DISABLED` does not
+/// affect propagators.
+fn install_propagator() {
+    global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator::new()),
+    ]));
+}
+
+/// Targets whose spans must not reach the OpenTelemetry layer: the export
+/// path itself, which would otherwise feed back into the exporter.
+const EXPORT_PATH_TARGETS: &[&str] = &["h2", "hyper", "tonic", "tower", "reqwest", "opentelemetry"];
+
+/// Installs `registry + EnvFilter(RUST_LOG, default info) + fmt + OTel layer`
+/// as the global subscriber; warns instead if one is already installed.
+fn install_subscriber(
+    lookup: Lookup<'_>,
+    tracer_provider: Option<&SdkTracerProvider>,
+    warnings: &mut Vec<String>,
+) {
+    let filter = match env::var(lookup, "RUST_LOG") {
+        Some(directives) => {
+            tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|error| {
+                warnings.push(format!(
+                    "RUST_LOG={directives:?} is invalid ({error}); using info"
+                ));
+                tracing_subscriber::EnvFilter::new("info")
+            })
+        }
+        None => tracing_subscriber::EnvFilter::new("info"),
+    };
+    let otel = tracer_provider.map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer_with_scope(scope()))
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                let target = meta.target();
+                !EXPORT_PATH_TARGETS.iter().any(|t| {
+                    target
+                        .strip_prefix(t)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+                })
+            }))
+    });
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer())
+        .with(otel)
+        .try_init();
+    if installed.is_err() {
+        warnings.push(
+            "a global tracing subscriber is already installed; Vigil did not install its own \
+             (use with_tracing(false) and Guard::tracing_layer to export spans)"
+                .to_string(),
+        );
+    }
+}
+
+fn log_warnings(warnings: &[String]) {
+    for warning in warnings {
+        tracing::warn!(target: "vigil::init", "{warning}");
+    }
+}
+
+/// Serialises tests that install global providers or subscribers: the
+/// process has one of each and tests run in parallel. Other modules' tests
+/// that call `build()` should take it too.
+#[cfg(test)]
+static GLOBAL_TEST_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Takes [`GLOBAL_TEST_LOCK`] in an async test.
+#[cfg(test)]
+pub(crate) async fn global_test_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    GLOBAL_TEST_LOCK.lock().await
+}
+
+/// Takes [`GLOBAL_TEST_LOCK`] in a synchronous test.
+#[cfg(test)]
+pub(crate) fn global_test_lock_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    GLOBAL_TEST_LOCK.blocking_lock()
+}
+
+#[cfg(test)]
+mod tests;
