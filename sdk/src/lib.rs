@@ -2,6 +2,7 @@
 
 pub mod init;
 pub mod labels;
+pub mod lifecycle;
 pub mod testing;
 pub mod views;
 
