@@ -1,5 +1,8 @@
 //! Vigil: typed, cardinality-safe OpenTelemetry instruments (work in progress).
 
+pub mod connections;
+pub mod genai;
+pub mod http;
 pub mod init;
 pub mod labels;
 pub mod lifecycle;

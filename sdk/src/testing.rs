@@ -12,12 +12,13 @@
 //! The harness owns its own meter provider (never the global one), so tests
 //! can run in parallel. Each read flushes the provider and looks at the latest
 //! cumulative export. Label matching is exact: the series must have exactly
-//! the given attributes.
+//! the given attributes; values compare as text, so `("http.response.status_code", "200")`
+//! matches the integer 200.
 
 use std::time::Duration;
 
 use opentelemetry::metrics::{Meter, MeterProvider as _};
-use opentelemetry::{InstrumentationScope, KeyValue, Value};
+use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, Metric, MetricData};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 
@@ -140,7 +141,7 @@ fn same_labels<'a>(attrs: impl Iterator<Item = &'a KeyValue>, labels: &[(&str, &
     attrs.len() == labels.len()
         && labels.iter().all(|(k, v)| {
             attrs.iter().any(|kv| {
-                kv.key.as_str() == *k && matches!(&kv.value, Value::String(s) if s.as_str() == *v)
+                kv.key.as_str() == *k && kv.value.to_string() == *v
             })
         })
 }
