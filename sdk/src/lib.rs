@@ -6,6 +6,7 @@ pub mod http;
 pub mod init;
 pub mod labels;
 pub mod lifecycle;
+pub mod process;
 pub mod testing;
 pub mod views;
 
