@@ -20,6 +20,8 @@
 //! counts stay exact at every bound that is printed. The JSON snapshot keeps
 //! the exponential form.
 
+use std::sync::Arc;
+
 use crate::store::{ExpHistogram, MetricSnap, SeriesSnap, SnapValue, Snapshot, StoredExemplar};
 use crate::translate::{self, PromType};
 
@@ -68,8 +70,8 @@ impl Format {
 
 /// Render the whole snapshot.
 pub fn render(snap: &Snapshot, format: Format) -> String {
-    let mut out = String::with_capacity(snap.series.len() * 96 + 1024);
     let om = format == Format::OpenMetrics;
+    let mut out = String::with_capacity(estimate_len(snap, om));
     // Group metrics by family; families sorted by name.
     let mut order: Vec<(&str, usize)> = snap
         .metrics
@@ -167,14 +169,99 @@ fn render_family(snap: &Snapshot, metrics: &[&MetricSnap], om: bool, out: &mut S
             out.push('\n');
         }
     }
+    let mut scratch = Scratch::default();
     for m in metrics {
+        scratch.bucket_name.clear();
+        scratch.bucket_name.push_str(&m.desc.prom.family);
+        scratch.bucket_name.push_str("_bucket");
         for s in snap.series_of(m) {
-            render_series(snap, m, s, om, out);
+            render_series(snap, m, s, om, &mut scratch, out);
         }
     }
 }
 
-fn render_series(snap: &Snapshot, m: &MetricSnap, s: &SeriesSnap, om: bool, out: &mut String) {
+/// What a family's series share, built once per family instead of once per series.
+#[derive(Default)]
+struct Scratch {
+    /// `<family>_bucket`.
+    bucket_name: String,
+    /// `le` label values of the last bucket layout seen.
+    le: LeValues,
+}
+
+/// The formatted `le` values of one explicit bucket layout. Series of a metric
+/// share their layout, so the bounds are formatted once, not on every scrape
+/// line (formatting floats was a tenth of rendering a histogram-heavy store).
+#[derive(Default)]
+struct LeValues {
+    bounds: Option<Arc<[f64]>>,
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl LeValues {
+    fn update(&mut self, bounds: &Arc<[f64]>, om: bool) {
+        let same = self.bounds.as_ref().is_some_and(|b| {
+            Arc::ptr_eq(b, bounds)
+                || (b.len() == bounds.len()
+                    && b.iter()
+                        .zip(bounds.iter())
+                        .all(|(x, y)| x.to_bits() == y.to_bits()))
+        });
+        if same {
+            return;
+        }
+        self.text.clear();
+        self.ends.clear();
+        for b in bounds.iter() {
+            write_bound(*b, om, &mut self.text);
+            self.ends.push(self.text.len());
+        }
+        self.bounds = Some(bounds.clone());
+    }
+
+    /// The value for bound `i` (as given to the last `update`).
+    fn get(&self, i: usize) -> &str {
+        let start = match i {
+            0 => 0,
+            _ => self.ends.get(i - 1).copied().unwrap_or(self.text.len()),
+        };
+        let end = self.ends.get(i).copied().unwrap_or(self.text.len());
+        self.text.get(start..end).unwrap_or("")
+    }
+}
+
+/// A generous guess at the output size (from each metric's first series), so
+/// the buffer for a large store is allocated once instead of regrown several
+/// times. An overestimate costs address space, not memory: untouched pages
+/// are never faulted in.
+fn estimate_len(snap: &Snapshot, om: bool) -> usize {
+    let mut total = 1024 + snap.resources.len() * 256;
+    for m in &snap.metrics {
+        let series = snap.series_of(m);
+        let Some(first) = series.first() else {
+            continue;
+        };
+        let lines = match &first.value {
+            SnapValue::Number(_) => 1 + usize::from(om),
+            SnapValue::Histogram { counts, .. } => counts.len() + 3 + usize::from(om),
+            SnapValue::Exp(e) => e.positive.counts.len() + e.negative.counts.len() + 5,
+            SnapValue::Summary { quantiles, .. } => quantiles.len() + 3,
+        };
+        let line = m.desc.prom.family.len() + first.meta.labels.len() + 48;
+        total += 256 + series.len() * lines * line;
+    }
+    total + total / 8
+}
+
+fn render_series(
+    snap: &Snapshot,
+    m: &MetricSnap,
+    s: &SeriesSnap,
+    om: bool,
+    scratch: &mut Scratch,
+    out: &mut String,
+) {
     let prom = &m.desc.prom;
     let labels = &*s.meta.labels;
     let exemplars = snap.exemplars.get(s.exemplars.clone()).unwrap_or(&[]);
@@ -201,17 +288,15 @@ fn render_series(snap: &Snapshot, m: &MetricSnap, s: &SeriesSnap, om: bool, out:
         } => {
             let counts = snap.counts.get(counts.clone()).unwrap_or(&[]);
             let base = &prom.family;
+            let bucket_name = &scratch.bucket_name;
+            scratch.le.update(bounds, om);
             let mut cumulative = 0u64;
-            let mut bucket_name = String::with_capacity(base.len() + 7);
-            bucket_name.push_str(base);
-            bucket_name.push_str("_bucket");
             for (i, c) in counts.iter().enumerate() {
                 cumulative = cumulative.saturating_add(*c);
-                let le = bounds.get(i).copied().unwrap_or(f64::INFINITY);
-                if le == f64::INFINITY {
+                if bounds.get(i).is_none_or(|le| *le == f64::INFINITY) {
                     continue;
                 }
-                sample(out, &bucket_name, labels, Some(("le", le, om)));
+                bucket_sample(out, bucket_name, labels, scratch.le.get(i));
                 push_u64(cumulative, out);
                 if om {
                     if let Some((_, e)) = exemplars.iter().find(|(b, _)| *b == i) {
@@ -220,7 +305,7 @@ fn render_series(snap: &Snapshot, m: &MetricSnap, s: &SeriesSnap, om: bool, out:
                 }
                 out.push('\n');
             }
-            sample(out, &bucket_name, labels, Some(("le", f64::INFINITY, om)));
+            sample(out, bucket_name, labels, Some(("le", f64::INFINITY, om)));
             push_u64((*count).max(cumulative), out);
             if om {
                 if let Some((_, e)) = exemplars.iter().find(|(b, _)| *b == bounds.len()) {
@@ -240,18 +325,16 @@ fn render_series(snap: &Snapshot, m: &MetricSnap, s: &SeriesSnap, om: bool, out:
         }
         SnapValue::Exp(e) => {
             let base = &prom.family;
-            let mut bucket_name = String::with_capacity(base.len() + 7);
-            bucket_name.push_str(base);
-            bucket_name.push_str("_bucket");
+            let bucket_name = &scratch.bucket_name;
             let mut last = 0u64;
             for (le, cumulative) in exp_buckets(e) {
-                sample(out, &bucket_name, labels, Some(("le", le, om)));
+                sample(out, bucket_name, labels, Some(("le", le, om)));
                 push_u64(cumulative, out);
                 out.push('\n');
                 last = cumulative;
             }
             let count = e.count.max(last);
-            sample(out, &bucket_name, labels, Some(("le", f64::INFINITY, om)));
+            sample(out, bucket_name, labels, Some(("le", f64::INFINITY, om)));
             push_u64(count, out);
             out.push('\n');
             histogram_tail(out, base, labels, e.sum, count, om, s.start);
@@ -339,6 +422,19 @@ pub fn exp_buckets(e: &ExpHistogram) -> Vec<(f64, u64)> {
         }
     });
     out
+}
+
+/// `name{labels,le="<le>"} `, with `le` already formatted.
+fn bucket_sample(out: &mut String, name: &str, labels: &str, le: &str) {
+    out.push_str(name);
+    out.push('{');
+    if !labels.is_empty() {
+        out.push_str(labels);
+        out.push(',');
+    }
+    out.push_str("le=\"");
+    out.push_str(le);
+    out.push_str("\"} ");
 }
 
 fn sample(out: &mut String, name: &str, labels: &str, extra: Option<(&str, f64, bool)>) {

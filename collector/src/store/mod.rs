@@ -46,7 +46,7 @@ pub use series::{
 };
 pub use snapshot::{Filter, MetricSnap, SeriesSnap, SnapValue, Snapshot};
 
-use attrs::{SortedView, hash_strs};
+use attrs::{KeyCache, SortedView, hash_strs};
 use opentelemetry_proto::tonic::metrics::v1::Exemplar;
 use series::Series;
 use table::Table;
@@ -311,6 +311,8 @@ struct Metric {
     series: Table<Series>,
     /// Last histogram layout seen: shared by series with the same bounds.
     layout: Arc<[f64]>,
+    /// Attribute keys shared by this metric's series.
+    keys: KeyCache,
 }
 
 /// A name on the page, held by one family (its OpenMetrics name is `owner`).
@@ -665,6 +667,7 @@ impl Ingest<'_> {
             names,
             series: Table::default(),
             layout: Arc::from(&[][..]),
+            keys: KeyCache::default(),
         };
         Ok(MetricId(self.inner.metrics.insert(hash, metric)))
     }
@@ -752,7 +755,13 @@ impl Ingest<'_> {
             }
             None => {
                 let (start, time, value) = create(&mut m.layout);
-                let meta = Arc::new(build_meta(&inner.resources, &inner.scopes, m, &view));
+                let meta = Arc::new(build_meta(
+                    &inner.resources,
+                    &inner.scopes,
+                    (m.resource, m.scope),
+                    &mut m.keys,
+                    &view,
+                ));
                 let mut series = Series::new(meta, start, time, self.now_ms, value);
                 series.record_exemplars(exemplars);
                 m.series.insert(hash, series);
@@ -921,12 +930,13 @@ fn reserved_names(prom: &MetricName) -> Box<[Box<str>]> {
 fn build_meta<A: Attributes + ?Sized>(
     resources: &Table<Resource>,
     scopes: &Table<Scope>,
-    metric: &Metric,
+    (resource, scope): (u32, u32),
+    keys: &mut KeyCache,
     view: &SortedView<'_, A>,
 ) -> SeriesMeta {
-    let attrs = view.to_owned_attrs();
-    let resource = resources.get(metric.resource).map(|r| r.info.clone());
-    let scope = scopes.get(metric.scope).map(|s| s.info.clone());
+    let attrs = view.to_owned_attrs_with(keys);
+    let resource = resources.get(resource).map(|r| r.info.clone());
+    let scope = scopes.get(scope).map(|s| s.info.clone());
     let pairs = attrs.label_pairs();
     let empty = OwnedAttrs::default();
     let scope_info = scope.as_deref();
