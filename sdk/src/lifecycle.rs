@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{BoundCounter, Counter, Gauge, Histogram, Meter};
+use opentelemetry::metrics::{BoundCounter, BoundHistogram, Counter, Gauge, Meter};
 
 use crate::labels::{Free, Label};
 use crate::views::{self, SECONDS_BOUNDARIES, Spec};
@@ -178,16 +178,16 @@ impl Builder {
             .with_unit(format!("{{{}}}", self.entity))
             .with_description(format!("{}s in each lifecycle state.", self.entity))
             .build();
-        let op_attrs = Op::VALUES
+        // Few operations: bind each one's duration series up front.
+        let durations = Op::VALUES
             .iter()
-            .map(|op| [KeyValue::new("operation", op.as_str())])
+            .map(|op| durations.bind(&[KeyValue::new("operation", op.as_str())]))
             .collect();
         Lifecycle {
             inner: Arc::new(Inner {
                 transitions,
                 durations,
                 count,
-                op_attrs,
                 labels: self.labels,
                 count_labels: self.count_labels,
                 bound: Mutex::new(HashMap::new()),
@@ -202,9 +202,9 @@ type Key = (usize, Box<str>, Box<[Box<str>]>);
 
 struct Inner {
     transitions: Counter<u64>,
-    durations: Histogram<f64>,
+    /// One bound duration series per operation, indexed by `Op::index`.
+    durations: Vec<BoundHistogram<f64>>,
     count: Gauge<i64>,
-    op_attrs: Vec<[KeyValue; 1]>,
     labels: Vec<&'static str>,
     count_labels: Vec<&'static str>,
     /// Bound counters per (operation, origin, labels): one per outcome.
@@ -233,8 +233,7 @@ impl<Op: Label, State: Label> Clone for Lifecycle<Op, State> {
 #[derive(Clone)]
 pub struct BoundTransition {
     outcomes: Arc<[BoundCounter<u64>]>,
-    durations: Histogram<f64>,
-    op_attrs: [KeyValue; 1],
+    duration: Option<BoundHistogram<f64>>,
 }
 
 impl BoundTransition {
@@ -249,8 +248,9 @@ impl BoundTransition {
     /// Count one transition and record how long it took.
     pub fn record(&self, outcome: Outcome, duration: Duration) {
         self.count(outcome);
-        self.durations
-            .record(duration.as_secs_f64(), &self.op_attrs);
+        if let Some(d) = &self.duration {
+            d.record(duration.as_secs_f64());
+        }
     }
 }
 
@@ -305,8 +305,7 @@ impl<Op: Label, State: Label> Lifecycle<Op, State> {
         };
         BoundTransition {
             outcomes,
-            durations: self.inner.durations.clone(),
-            op_attrs: self.inner.op_attrs[op.index()].clone(),
+            duration: self.inner.durations.get(op.index()).cloned(),
         }
     }
 
@@ -327,9 +326,9 @@ impl<Op: Label, State: Label> Lifecycle<Op, State> {
 
     /// Record a transition duration in seconds; negative or NaN becomes 0.
     pub fn record_duration(&self, op: Op, seconds: f64) {
-        self.inner
-            .durations
-            .record(clamp_seconds(seconds), &self.inner.op_attrs[op.index()]);
+        if let Some(d) = self.inner.durations.get(op.index()) {
+            d.record(clamp_seconds(seconds));
+        }
     }
 
     /// Count a transition whose operation name is only known at run time: an
