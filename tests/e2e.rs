@@ -13,6 +13,9 @@ mod support;
 /// prometheus_client.
 mod otlp_sdk;
 
+/// The `vigil` SDK's typed instruments → OTLP (gRPC and HTTP) → collector.
+mod sdk_e2e;
+
 /// Expiry runs on its own timer: no scrape, no traffic needed.
 mod expiry;
 

@@ -25,7 +25,11 @@
 //!
 //! Hot paths bind once: [`Lifecycle::bind`] returns a [`BoundTransition`]
 //! that holds one bound counter per outcome, so counting a transition is an
-//! array index and a bound add.
+//! array index and a bound add. Binding creates the series of every outcome
+//! (and the duration series of every operation exist from the start): they
+//! export as 0 until used, which is what Prometheus users want from a
+//! bounded label set (`rate()` over a series that appears late misses its
+//! first increments).
 
 use std::collections::HashMap;
 use std::future::Future;
