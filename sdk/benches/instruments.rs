@@ -29,8 +29,13 @@ vigil::label! {
 }
 
 fn provider() -> SdkMeterProvider {
-    let reader = PeriodicReader::builder(InMemoryMetricExporter::default()).with_interval(Duration::from_secs(3600)).build();
-    SdkMeterProvider::builder().with_reader(reader).with_view(vigil::views::view).build()
+    let reader = PeriodicReader::builder(InMemoryMetricExporter::default())
+        .with_interval(Duration::from_secs(3600))
+        .build();
+    SdkMeterProvider::builder()
+        .with_reader(reader)
+        .with_view(vigil::views::view)
+        .build()
 }
 
 fn bench(c: &mut Criterion) {
@@ -46,13 +51,19 @@ fn bench(c: &mut Criterion) {
     g.bench_function("otel_unbound", |b| b.iter(|| raw.add(black_box(1), &attrs)));
     let bound = raw.bind(&attrs);
     g.bench_function("otel_bound", |b| b.iter(|| bound.add(black_box(1))));
-    let typed: BoundCounters<(Sweeper, GcOutcome)> = BoundCounters::new(meter.u64_counter("typed.counter").build());
+    let typed: BoundCounters<(Sweeper, GcOutcome)> =
+        BoundCounters::new(meter.u64_counter("typed.counter").build());
     g.bench_function("vigil_typed_label_set", |b| {
         b.iter(|| typed.add(black_box((Sweeper::Uploads, GcOutcome::Acked)), 1))
     });
-    let lc = lifecycle::builder("worker").with_meter(meter.clone()).with_namespace("bench").build::<Op, State>();
+    let lc = lifecycle::builder("worker")
+        .with_meter(meter.clone())
+        .with_namespace("bench")
+        .build::<Op, State>();
     let transition = lc.bind(Op::Spawn, "pool", &[]);
-    g.bench_function("vigil_lifecycle_bound_transition", |b| b.iter(|| transition.count(black_box(Outcome::Success))));
+    g.bench_function("vigil_lifecycle_bound_transition", |b| {
+        b.iter(|| transition.count(black_box(Outcome::Success)))
+    });
     g.bench_function("vigil_lifecycle_record_unbound", |b| {
         b.iter(|| lc.record(black_box(Op::Spawn), Outcome::Success, "pool", &[], None))
     });
@@ -61,12 +72,23 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("histogram_1_attribute");
     let raw = meter.f64_histogram("raw.histogram").with_unit("s").build();
     let one = [KeyValue::new("operation", "spawn")];
-    g.bench_function("otel_unbound", |b| b.iter(|| raw.record(black_box(0.25), &one)));
+    g.bench_function("otel_unbound", |b| {
+        b.iter(|| raw.record(black_box(0.25), &one))
+    });
     let bound = raw.bind(&one);
     g.bench_function("otel_bound", |b| b.iter(|| bound.record(black_box(0.25))));
-    let typed: BoundHistograms<Op> = BoundHistograms::new(meter.f64_histogram("typed.histogram").with_unit("s").build());
-    g.bench_function("vigil_typed_label_set", |b| b.iter(|| typed.record(black_box(Op::Spawn), 0.25)));
-    g.bench_function("vigil_lifecycle_duration", |b| b.iter(|| lc.record_duration(black_box(Op::Spawn), 0.25)));
+    let typed: BoundHistograms<Op> = BoundHistograms::new(
+        meter
+            .f64_histogram("typed.histogram")
+            .with_unit("s")
+            .build(),
+    );
+    g.bench_function("vigil_typed_label_set", |b| {
+        b.iter(|| typed.record(black_box(Op::Spawn), 0.25))
+    });
+    g.bench_function("vigil_lifecycle_duration", |b| {
+        b.iter(|| lc.record_duration(black_box(Op::Spawn), 0.25))
+    });
     g.finish();
 }
 

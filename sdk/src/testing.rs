@@ -140,9 +140,9 @@ fn same_labels<'a>(attrs: impl Iterator<Item = &'a KeyValue>, labels: &[(&str, &
     let attrs: Vec<&KeyValue> = attrs.collect();
     attrs.len() == labels.len()
         && labels.iter().all(|(k, v)| {
-            attrs.iter().any(|kv| {
-                kv.key.as_str() == *k && kv.value.to_string() == *v
-            })
+            attrs
+                .iter()
+                .any(|kv| kv.key.as_str() == *k && kv.value.to_string() == *v)
         })
 }
 
