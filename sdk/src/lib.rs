@@ -1,12 +1,76 @@
-//! Vigil: typed, cardinality-safe OpenTelemetry instruments (work in progress).
+//! Vigil: typed, cardinality-safe OpenTelemetry instruments for lifecycle
+//! transitions, sweeps, health checks, liveness, process resources, HTTP
+//! routes and gen-AI usage, over the OpenTelemetry meter.
+//!
+//! # Quick start
+//!
+//! ```
+//! use std::time::Duration;
+//! use vigil::lifecycle::{self, Outcome};
+//!
+//! vigil::label! { pub enum Op = "operation" { Spawn = "spawn", Retire = "retire" } }
+//! vigil::label! { pub enum State = "state" { Idle = "idle", Busy = "busy" } }
+//!
+//! fn main() -> Result<(), vigil::Error> {
+//!     // Honours OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, OTEL_SDK_DISABLED, ...
+//!     let guard = vigil::builder().with_service_name("pool").with_namespace("duckgres").build()?;
+//!     let workers = lifecycle::builder("worker").with_labels(&["image"]).build::<Op, State>();
+//!     workers.record(Op::Spawn, Outcome::Success, "pool", &["duckdb:1"], Some(Duration::from_millis(40)));
+//!     workers.move_state(None, Some(State::Idle), &[]);
+//!     // Flushes with a deadline; says what could not be sent (here: no collector is running).
+//!     if let Err(e) = guard.shutdown() { eprintln!("{e}"); }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! With `vigil-collector` running (`cargo run -p vigil-collector`), these
+//! appear on its `/metrics` as `duckgres_worker_lifecycle_transitions_total`,
+//! `duckgres_worker_lifecycle_transition_duration_seconds` and
+//! `duckgres_worker_lifecycle_count`.
+//!
+//! # What is here
+//!
+//! | module | for |
+//! |---|---|
+//! | [`init`] | one-call set-up of metrics, traces and the OTLP exporters, from the OTel environment variables |
+//! | [`labels`] | typed label enums ([`label!`]), label sets, bound-instrument caches |
+//! | [`lifecycle`] | transitions, their durations and state counts of workers, runtimes, tasks |
+//! | [`sweep`] | periodic jobs with per-outcome item counts and panic recovery |
+//! | [`health`] | periodic probes with thresholds |
+//! | [`liveness`] | heartbeats, stale detection, fast-store fallback |
+//! | [`process`] | CPU, memory, threads, fds of this process and child workers; tokio runtime |
+//! | [`http`] | a tower layer for `http.server.request.duration` by route template |
+//! | [`connections`] | active WebSocket/SSE connections with an RAII guard |
+//! | [`genai`] | gen-AI token usage, cost and duration |
+//! | [`testing`] | read back what was recorded, in tests |
+//! | [`views`] | histogram boundaries and cardinality limits per instrument |
+//!
+//! # Cost per call
+//!
+//! Measured with `cargo bench -p vigil --bench instruments` on a 2-core AMD
+//! EPYC VM (shared; criterion medians):
+//!
+//! | call | time |
+//! |---|---|
+//! | raw OTel counter, 3 attributes, unbound / bound | 79.9 ns / 3.0 ns |
+//! | Vigil lifecycle transition, bound handle | 3.6 ns |
+//! | Vigil counter with a typed label set (`BoundCounters`) | 4.5 ns |
+//! | Vigil lifecycle `record` (cache lookup each call) | 76.3 ns |
+//! | raw OTel histogram, 1 attribute, unbound / bound | 73.4 ns / 15.2 ns |
+//! | Vigil lifecycle duration, typed operation | 17.2 ns |
+
+#![warn(missing_docs)]
 
 pub mod connections;
 pub mod genai;
+pub mod health;
 pub mod http;
 pub mod init;
 pub mod labels;
 pub mod lifecycle;
+pub mod liveness;
 pub mod process;
+pub mod sweep;
 pub mod testing;
 pub mod views;
 

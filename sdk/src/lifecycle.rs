@@ -202,7 +202,10 @@ impl Builder {
     }
 }
 
+/// (operation index, origin, user label values).
 type Key = (usize, Box<str>, Box<[Box<str>]>);
+/// (state index, count label values).
+type CountKey = (usize, Box<[Box<str>]>);
 
 struct Inner {
     transitions: Counter<u64>,
@@ -214,7 +217,7 @@ struct Inner {
     /// Bound counters per (operation, origin, labels): one per outcome.
     bound: Mutex<HashMap<Key, Arc<[BoundCounter<u64>]>>>,
     /// State counts per (state, count labels).
-    counts: Mutex<HashMap<(usize, Box<[Box<str>]>), i64>>,
+    counts: Mutex<HashMap<CountKey, i64>>,
 }
 
 /// Lifecycle instruments for one kind of entity. Cheap to clone.
