@@ -19,5 +19,15 @@ mod sdk_e2e;
 /// Expiry runs on its own timer: no scrape, no traffic needed.
 mod expiry;
 
+/// A real Prometheus server (Debian 2.42) scrapes the collector fed by the
+/// `vigil` SDK: `up`, scrape errors, `rate()` and `histogram_quantile`
+/// through its HTTP API, and the format it negotiated (OpenMetrics).
+mod prometheus_server;
+
+/// A client nobody here wrote: the OpenTelemetry Python SDK
+/// (`scripts/otel_python_client.py`) over OTLP gRPC and HTTP, cumulative and
+/// delta, asserted exactly in `/metrics` and in the snapshot.
+mod python_client;
+
 // The `--demo` binary test lives in collector/tests/demo.rs, where Cargo
 // provides the binary's path.
