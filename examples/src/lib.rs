@@ -30,3 +30,6 @@ pub async fn stop_signal(run_for: Option<Duration>) {
         }
     }
 }
+
+pub mod http_service;
+pub mod runtime_sweeper;
