@@ -390,7 +390,7 @@ fn histogram_tail(
 /// `(upper bound, cumulative count)` for the non-empty buckets of an exponential histogram.
 pub fn exp_buckets(e: &ExpHistogram) -> Vec<(f64, u64)> {
     let base_exp = (-f64::from(e.scale)).exp2(); // log2(base)
-    let bound = |i: i32| (f64::from(i) * base_exp).exp2();
+    let bound = |i: i64| (i as f64 * base_exp).exp2();
     let mut out = Vec::new();
     let mut cumulative = 0u64;
     // Negative buckets, most negative first: bucket i covers [-base^(i+1), -base^i).
@@ -399,19 +399,30 @@ pub fn exp_buckets(e: &ExpHistogram) -> Vec<(f64, u64)> {
             continue;
         }
         cumulative = cumulative.saturating_add(*c);
-        out.push((-bound(e.negative.offset + k as i32), cumulative));
+        out.push((-bound(i64::from(e.negative.offset) + k as i64), cumulative));
     }
     if e.zero_count > 0 {
         cumulative = cumulative.saturating_add(e.zero_count);
-        out.push((e.zero_threshold, cumulative));
+        let zero = if e.zero_threshold.is_finite() && e.zero_threshold > 0.0 {
+            e.zero_threshold
+        } else {
+            0.0
+        };
+        out.push((zero, cumulative));
     }
     for (k, c) in e.positive.counts.iter().enumerate() {
         if *c == 0 {
             continue;
         }
         cumulative = cumulative.saturating_add(*c);
-        out.push((bound(e.positive.offset + k as i32 + 1), cumulative));
+        out.push((
+            bound(i64::from(e.positive.offset) + k as i64 + 1),
+            cumulative,
+        ));
     }
+    // Extreme indices overflow to infinite bounds: the `+Inf` line covers
+    // them, and the cumulative counts after them already include them.
+    out.retain(|(le, _)| le.is_finite());
     // Bounds must strictly increase; rounding at extreme scales could repeat one.
     out.dedup_by(|later, earlier| {
         if later.0 <= earlier.0 {

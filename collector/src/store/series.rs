@@ -623,11 +623,45 @@ fn copy_exp(h: &mut ExpHistogram, p: &ExpHistogramPoint<'_>) {
     }
 }
 
-/// Merge a delta exponential histogram into the state, downscaling whichever
-/// side is finer so both share the coarser scale (bucket `i` at scale `s`
-/// becomes bucket `i >> (s - s')` at scale `s'`).
+/// Most buckets one side of an accumulated exponential histogram may span.
+/// Deltas whose ranges are far apart are merged at a coarser scale instead of
+/// growing the bucket array without bound (an index is any `i32` on the wire).
+const MAX_EXP_SPAN: i64 = 4096;
+
+/// Index range `[first, last]` of the non-empty part of `counts` at `offset`,
+/// seen at a scale `shift` steps coarser.
+fn exp_range(offset: i32, counts: &[u64], shift: u32) -> Option<(i64, i64)> {
+    let first = counts.iter().position(|c| *c != 0)? as i64;
+    let last = counts.iter().rposition(|c| *c != 0)? as i64;
+    let shift = shift.min(63);
+    Some((
+        (i64::from(offset) + first) >> shift,
+        (i64::from(offset) + last) >> shift,
+    ))
+}
+
+fn span_at(h: &ExpBuckets, hs: i32, incoming: (i32, &[u64]), ps: i32, scale: i32) -> i64 {
+    let a = exp_range(h.offset, &h.counts, (hs - scale) as u32);
+    let b = exp_range(incoming.0, incoming.1, (ps - scale) as u32);
+    match (a, b) {
+        (Some((a0, a1)), Some((b0, b1))) => a1.max(b1) - a0.min(b0) + 1,
+        (Some((a0, a1)), None) | (None, Some((a0, a1))) => a1 - a0 + 1,
+        (None, None) => 0,
+    }
+}
+
+/// Merge a delta exponential histogram into the state at a common scale: the
+/// coarser of the two, or coarser still when the combined range would span
+/// more than [`MAX_EXP_SPAN`] buckets (bucket `i` at scale `s` becomes bucket
+/// `i >> (s - s')` at scale `s'`).
 fn merge_exp(h: &mut ExpHistogram, p: &ExpHistogramPoint<'_>) {
-    let scale = h.scale.min(p.scale);
+    let mut scale = h.scale.min(p.scale);
+    while scale > -10
+        && (span_at(&h.positive, h.scale, p.positive, p.scale, scale) > MAX_EXP_SPAN
+            || span_at(&h.negative, h.scale, p.negative, p.scale, scale) > MAX_EXP_SPAN)
+    {
+        scale -= 1;
+    }
     if h.scale > scale {
         let shift = (h.scale - scale) as u32;
         downscale(&mut h.positive, shift);
@@ -647,39 +681,51 @@ fn merge_exp(h: &mut ExpHistogram, p: &ExpHistogramPoint<'_>) {
     h.max = max_opt(h.max, p.max);
 }
 
+/// Re-bucket at a scale `shift` steps coarser, keeping only the non-empty range.
 fn downscale(b: &mut ExpBuckets, shift: u32) {
-    if shift == 0 || b.counts.is_empty() {
+    let Some((first, last)) = exp_range(b.offset, &b.counts, shift) else {
+        b.counts.clear();
+        return;
+    };
+    if shift == 0 {
         return;
     }
     let shift = shift.min(63);
-    let new_offset = b.offset >> shift;
-    let last = (b.offset + b.counts.len() as i32 - 1) >> shift;
-    let mut out = vec![0u64; (last - new_offset + 1) as usize];
+    let mut out = vec![0u64; (last - first + 1) as usize];
     for (i, c) in b.counts.iter().enumerate() {
-        let idx = ((b.offset + i as i32) >> shift) - new_offset;
-        out[idx as usize] = out[idx as usize].saturating_add(*c);
+        if *c == 0 {
+            continue;
+        }
+        let idx = ((i64::from(b.offset) + i as i64) >> shift) - first;
+        if let Some(slot) = out.get_mut(idx as usize) {
+            *slot = slot.saturating_add(*c);
+        }
     }
-    b.offset = new_offset;
+    // `first` is an index shifted right, so it fits the `i32` it came from.
+    b.offset = i32::try_from(first).unwrap_or(i32::MIN);
     b.counts = out;
 }
 
+/// Add `counts` (at `offset`, `shift` steps finer) into `b`; the caller has
+/// checked that the combined span is bounded.
 fn add_buckets(b: &mut ExpBuckets, offset: i32, counts: &[u64], shift: u32) {
     let shift = shift.min(63);
     for (i, c) in counts.iter().enumerate() {
         if *c == 0 {
             continue;
         }
-        let idx = (offset + i as i32) >> shift;
+        let idx = (i64::from(offset) + i as i64) >> shift;
         if b.counts.is_empty() {
-            b.offset = idx;
+            b.offset = i32::try_from(idx).unwrap_or(i32::MIN);
             b.counts.push(0);
         }
-        if idx < b.offset {
-            let grow = (b.offset - idx) as usize;
+        let base = i64::from(b.offset);
+        if idx < base {
+            let grow = (base - idx) as usize;
             b.counts.splice(0..0, std::iter::repeat_n(0, grow));
-            b.offset = idx;
+            b.offset = i32::try_from(idx).unwrap_or(i32::MIN);
         }
-        let pos = (idx - b.offset) as usize;
+        let pos = (idx - i64::from(b.offset)) as usize;
         if pos >= b.counts.len() {
             b.counts.resize(pos + 1, 0);
         }
@@ -894,5 +940,25 @@ mod tests {
         let list = s.exemplars.as_ref().unwrap();
         let got: Vec<(usize, f64)> = list.iter().map(|(i, e)| (*i, e.value)).collect();
         assert_eq!(got, vec![(0, 0.7), (1, 1.5), (2, 9.0)]);
+    }
+
+    #[test]
+    fn far_apart_exponential_deltas_merge_at_a_coarser_scale_without_huge_arrays() {
+        let mut s = Series::new(meta(), 0, 0, 0, Value::Number(Number::Int(0)));
+        s.apply_exp(&ep(10, 20, 20, i32::MIN, &[1]), true);
+        assert_eq!(
+            s.apply_exp(&ep(20, 30, 20, i32::MAX - 1, &[1]), true),
+            Applied::Updated
+        );
+        let Value::Exp(h) = &s.value else {
+            panic!("not exp")
+        };
+        assert!(
+            h.positive.counts.len() as i64 <= MAX_EXP_SPAN,
+            "{} buckets",
+            h.positive.counts.len()
+        );
+        assert_eq!(h.positive.counts.iter().sum::<u64>(), 2);
+        assert!(h.scale < 20);
     }
 }
