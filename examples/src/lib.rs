@@ -31,5 +31,7 @@ pub async fn stop_signal(run_for: Option<Duration>) {
     }
 }
 
+pub mod children;
 pub mod http_service;
+pub mod orchestrator;
 pub mod runtime_sweeper;
