@@ -31,3 +31,7 @@ mod python_client;
 
 // The `--demo` binary test lives in collector/tests/demo.rs, where Cargo
 // provides the binary's path.
+
+/// Each example service in its short-running mode → collector: families,
+/// label keys and the values its scenario makes certain.
+mod examples;
