@@ -413,3 +413,86 @@ async fn worker_dashboard_flags_the_idle_worker_as_a_zombie() {
     );
     collector.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_lifecycle_shows_exactly_the_duckgres_inventory() {
+    let collector = start_collector(Duration::from_secs(300)).await;
+    run_example("worker_lifecycle", collector.grpc_addr.expect("grpc"), &[]).await;
+    let got = inventory(collector.listen_addr, "worker-pool").await;
+    let expected: BTreeMap<String, BTreeSet<String>> = [
+        (
+            "duckgres_worker_lifecycle_count",
+            &["image", "state", "binding"][..],
+        ),
+        (
+            "duckgres_worker_lifecycle_transitions_total",
+            &["operation", "outcome", "image", "origin"],
+        ),
+        (
+            "duckgres_worker_lifecycle_transition_duration_seconds",
+            &["operation"],
+        ),
+        ("duckgres_worker_drain_total_duration_seconds", &[]),
+        ("duckgres_worker_spawn_failures_total", &["reason", "image"]),
+        ("duckgres_worker_health_checks_total", &["result", "image"]),
+        (
+            "duckgres_worker_stranded_pods_reconciled_total",
+            &["outcome"],
+        ),
+        ("duckgres_activation_duration_seconds", &["image"]),
+        ("duckgres_activation_failures_total", &["image"]),
+        ("duckgres_warm_capacity_misses_total", &["image", "reason"]),
+        ("duckgres_warm_capacity_effective_target", &["image"]),
+        ("duckgres_warm_capacity_headroom", &[]),
+    ]
+    .into_iter()
+    .map(|(f, k)| (f.to_string(), keys(k)))
+    .collect();
+    assert_eq!(got, expected, "the inventory must be exactly this");
+    let page = pages(collector.listen_addr).await;
+    assert!(
+        page.contains(r#"duckgres_worker_lifecycle_transitions_total{job="duckgres/worker-pool","#),
+        "{page}"
+    );
+    collector.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_tour_uses_every_instrument_family() {
+    let collector = start_collector(Duration::from_secs(300)).await;
+    run_example("sdk_tour", collector.grpc_addr.expect("grpc"), &[]).await;
+    let got = inventory(collector.listen_addr, "sdk-tour").await;
+    // One family of each instrument family the SDK offers.
+    assert_families(
+        "sdk_tour",
+        &got,
+        &[
+            (
+                "tour_job_lifecycle_transitions_total",
+                &["operation", "origin", "outcome"],
+            ),
+            ("tour_sweep_runs_total", &["result", "sweeper"]),
+            ("tour_upstream_health_checks_total", &["result", "zone"]),
+            ("tour_runtime_liveness_count", &["status"]),
+            ("tour_runtime_liveness_fallbacks_total", &[]),
+            ("tour_process_memory_usage_bytes", &["worker"]),
+            ("tour_tokio_workers", &[]),
+            (
+                "http_server_active_requests",
+                &["http_request_method", "url_scheme"],
+            ),
+            ("tour_connections_active", &["connection_kind"]),
+            (
+                "tour_gen_ai_client_cost_usd_total",
+                &[
+                    "gen_ai_agent_name",
+                    "gen_ai_operation_name",
+                    "gen_ai_provider_name",
+                    "gen_ai_request_model",
+                ],
+            ),
+        ],
+    );
+    pages(collector.listen_addr).await;
+    collector.shutdown().await;
+}

@@ -35,3 +35,5 @@ pub mod children;
 pub mod http_service;
 pub mod orchestrator;
 pub mod runtime_sweeper;
+pub mod service;
+pub mod worker_lifecycle;
