@@ -261,6 +261,40 @@ fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Check a pair of pages from one collector: the text page with promtool
+/// (text format 0.0.4, the only one `promtool check metrics` reads:
+/// OpenMetrics' `info` type and exemplars are parse errors to it), both pages
+/// with prometheus_client's parsers.
+///
+/// Two lints are about choices the instrumenting service makes, not Vigil's
+/// translation, and are allowed: "no help text" (descriptions are optional in
+/// OTel) and a gauge named `…_count` (the duckgres surface Vigil must
+/// reproduce has `duckgres_worker_lifecycle_count`). Every other lint (a
+/// counter without `_total`, non-base units) is a translation bug and fails.
+///
+/// # Panics
+/// When a check fails (with the page in the message), or a tool is missing.
+pub fn check_exposition(text: &str, openmetrics: &str) {
+    const USER_COUNT_LINT: &str =
+        "non-histogram and non-summary metrics should not have \"_count\" suffix";
+    match promtool_check_metrics_lenient(text) {
+        Err(e) => panic!("promtool cannot parse the text page: {e}\n{text}"),
+        Ok(lints) => {
+            let ours: Vec<&String> = lints
+                .iter()
+                .filter(|l| !l.ends_with("no help text"))
+                .filter(|l| !l.ends_with(USER_COUNT_LINT))
+                .collect();
+            assert!(ours.is_empty(), "promtool lints: {ours:?}\n{text}");
+        }
+    }
+    for page in [text, openmetrics] {
+        if let Err(e) = prometheus_client_parse(page) {
+            panic!("prometheus_client rejects the page: {e}\n{page}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! These prove the checks can fail: each validator must accept a valid
@@ -372,39 +406,5 @@ vigil_queue_depth 12
     #[test]
     fn find_on_path_without_path() {
         assert_eq!(find_on_path("promtool", None), None);
-    }
-}
-
-/// Check a pair of pages from one collector: the text page with promtool
-/// (text format 0.0.4, the only one `promtool check metrics` reads:
-/// OpenMetrics' `info` type and exemplars are parse errors to it), both pages
-/// with prometheus_client's parsers.
-///
-/// Two lints are about choices the instrumenting service makes, not Vigil's
-/// translation, and are allowed: "no help text" (descriptions are optional in
-/// OTel) and a gauge named `…_count` (the duckgres surface Vigil must
-/// reproduce has `duckgres_worker_lifecycle_count`). Every other lint (a
-/// counter without `_total`, non-base units) is a translation bug and fails.
-///
-/// # Panics
-/// When a check fails (with the page in the message), or a tool is missing.
-pub fn check_exposition(text: &str, openmetrics: &str) {
-    const USER_COUNT_LINT: &str =
-        "non-histogram and non-summary metrics should not have \"_count\" suffix";
-    match promtool_check_metrics_lenient(text) {
-        Err(e) => panic!("promtool cannot parse the text page: {e}\n{text}"),
-        Ok(lints) => {
-            let ours: Vec<&String> = lints
-                .iter()
-                .filter(|l| !l.ends_with("no help text"))
-                .filter(|l| !l.ends_with(USER_COUNT_LINT))
-                .collect();
-            assert!(ours.is_empty(), "promtool lints: {ours:?}\n{text}");
-        }
-    }
-    for page in [text, openmetrics] {
-        if let Err(e) = prometheus_client_parse(page) {
-            panic!("prometheus_client rejects the page: {e}\n{page}");
-        }
     }
 }

@@ -160,14 +160,12 @@ fn render_family(snap: &Snapshot, metrics: &[&MetricSnap], om: bool, out: &mut S
         prom.prom_type.as_text_str()
     });
     out.push('\n');
-    if om {
-        if let Some(unit) = &prom.unit {
-            out.push_str("# UNIT ");
-            out.push_str(meta_name);
-            out.push(' ');
-            out.push_str(unit);
-            out.push('\n');
-        }
+    if om && let Some(unit) = &prom.unit {
+        out.push_str("# UNIT ");
+        out.push_str(meta_name);
+        out.push(' ');
+        out.push_str(unit);
+        out.push('\n');
     }
     let mut scratch = Scratch::default();
     for m in metrics {
@@ -269,10 +267,11 @@ fn render_series(
         SnapValue::Number(n) => {
             sample(out, &prom.family, labels, None);
             write_number(n, out);
-            if om && prom.prom_type == PromType::Counter {
-                if let Some((_, e)) = exemplars.last() {
-                    write_exemplar(e, out);
-                }
+            if om
+                && prom.prom_type == PromType::Counter
+                && let Some((_, e)) = exemplars.last()
+            {
+                write_exemplar(e, out);
             }
             out.push('\n');
             if om && prom.prom_type == PromType::Counter {
@@ -298,19 +297,15 @@ fn render_series(
                 }
                 bucket_sample(out, bucket_name, labels, scratch.le.get(i));
                 push_u64(cumulative, out);
-                if om {
-                    if let Some((_, e)) = exemplars.iter().find(|(b, _)| *b == i) {
-                        write_exemplar(e, out);
-                    }
+                if om && let Some((_, e)) = exemplars.iter().find(|(b, _)| *b == i) {
+                    write_exemplar(e, out);
                 }
                 out.push('\n');
             }
             sample(out, bucket_name, labels, Some(("le", f64::INFINITY, om)));
             push_u64((*count).max(cumulative), out);
-            if om {
-                if let Some((_, e)) = exemplars.iter().find(|(b, _)| *b == bounds.len()) {
-                    write_exemplar(e, out);
-                }
+            if om && let Some((_, e)) = exemplars.iter().find(|(b, _)| *b == bounds.len()) {
+                write_exemplar(e, out);
             }
             out.push('\n');
             histogram_tail(

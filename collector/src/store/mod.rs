@@ -681,10 +681,8 @@ impl Ingest<'_> {
             .metrics
             .get(metric.0)
             .is_some_and(|m| m.series.len() == 0);
-        if empty {
-            if let Some(m) = self.inner.metrics.remove(metric.0) {
-                self.inner.release_names(&m.names);
-            }
+        if empty && let Some(m) = self.inner.metrics.remove(metric.0) {
+            self.inner.release_names(&m.names);
         }
     }
 

@@ -152,10 +152,10 @@ pub(super) fn build(inner: &Inner, filter: &Filter) -> Snapshot {
         ) else {
             continue;
         };
-        if let Some(service) = &filter.service {
-            if r.info.service_name() != service {
-                continue;
-            }
+        if let Some(service) = &filter.service
+            && r.info.service_name() != service
+        {
+            continue;
         }
         let resource = slot(&mut resource_slot, rid, &mut snap.resources, &r.info);
         let scope = slot(&mut scope_slot, sid, &mut snap.scopes, &s.info);

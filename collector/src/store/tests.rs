@@ -43,6 +43,8 @@ impl Fixture {
         ingest.metric(s, name, "", unit, kind)
     }
 
+    // One argument per point field keeps the tests readable as tables.
+    #[allow(clippy::too_many_arguments)]
     fn sum(
         &self,
         name: &str,
