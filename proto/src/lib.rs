@@ -24,6 +24,8 @@
 //! - Every service section is built on its own: a part that fails to build is
 //!   replaced by an `error` string in that section, never by a failed response.
 
+#![warn(missing_docs)]
+
 pub mod snapshot;
 
 /// The OTLP wire types (protobuf messages, tonic stubs, OTLP/JSON via serde).
