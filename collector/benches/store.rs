@@ -35,48 +35,22 @@ use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
-    ResourceMetrics, ScopeMetrics, Sum, metric::Data, number_data_point,
+    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, Sum,
+    metric::Data, number_data_point,
 };
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use std::sync::atomic::Ordering;
 use vigil_collector::export::prometheus::{self, Format};
 use vigil_collector::store::{Filter, Options, Store, otlp};
 
-/// 2025-06-15T15:06:40Z, in Unix nanoseconds.
-const BASE_NS: u64 = 1_750_000_000_000_000_000;
-/// Start of every cumulative series: one hour before `BASE_NS`.
-const START_NS: u64 = BASE_NS - 3_600_000_000_000;
+mod common;
+use common::{BASE_NS, DURATION_BOUNDS, START_NS, attr_sets, request};
+
 /// Placeholder `time_unix_nano` in the encoded batches, found and patched per iteration.
 const SENTINEL_NS: u64 = 0x1A2B_3C4D_5E6F_7081;
 
-const ROUTES: [&str; 20] = [
-    "/",
-    "/login",
-    "/logout",
-    "/api/v1/users",
-    "/api/v1/users/{id}",
-    "/api/v1/orders",
-    "/api/v1/orders/{id}",
-    "/api/v1/cart",
-    "/api/v1/cart/items",
-    "/api/v1/search",
-    "/api/v1/products",
-    "/api/v1/products/{id}",
-    "/api/v2/checkout",
-    "/api/v2/payments",
-    "/api/v2/shipping",
-    "/api/v2/reviews",
-    "/healthz",
-    "/metrics",
-    "/static/{file}",
-    "/api/v2/recommendations",
-];
-const STATUSES: [&str; 5] = ["200", "201", "304", "404", "500"];
-const DURATION_BOUNDS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 const SIZE_BOUNDS: [f64; 10] = [
     100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 25000.0, 50000.0, 100000.0,
 ];
@@ -193,36 +167,6 @@ fn render_metrics(count: usize, histograms: usize) -> Vec<MetricDef> {
         .collect()
 }
 
-fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.to_string())),
-        }),
-        ..Default::default()
-    }
-}
-
-fn host(i: usize) -> String {
-    format!("web-{:02}", i + 1)
-}
-
-/// Series attributes for `host` × every route × every status (100 sets).
-fn attr_sets(host_index: usize) -> Vec<Vec<KeyValue>> {
-    let host = host(host_index);
-    let mut out = Vec::with_capacity(ROUTES.len() * STATUSES.len());
-    for route in ROUTES {
-        for status in STATUSES {
-            out.push(vec![
-                kv("host", &host),
-                kv("route", route),
-                kv("status", status),
-            ]);
-        }
-    }
-    out
-}
-
 /// One metric's points for the given attribute sets.
 fn metric(def: &MetricDef, sets: &[Vec<KeyValue>], time: u64, seed: u64) -> Metric {
     let data = match def.kind {
@@ -297,35 +241,6 @@ fn metric(def: &MetricDef, sets: &[Vec<KeyValue>], time: u64, seed: u64) -> Metr
         unit: def.unit.to_string(),
         data: Some(data),
         ..Default::default()
-    }
-}
-
-fn request(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
-    ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            resource: Some(Resource {
-                attributes: vec![
-                    kv("service.name", "checkout"),
-                    kv("service.namespace", "shop"),
-                    kv("service.instance.id", "checkout-7f9c4d-x2kq"),
-                    kv("service.version", "2.14.1"),
-                    kv("telemetry.sdk.language", "rust"),
-                    kv("telemetry.sdk.name", "opentelemetry"),
-                    kv("telemetry.sdk.version", "0.33.0"),
-                ],
-                ..Default::default()
-            }),
-            scope_metrics: vec![ScopeMetrics {
-                scope: Some(InstrumentationScope {
-                    name: "checkout.http".to_string(),
-                    version: "2.14.1".to_string(),
-                    ..Default::default()
-                }),
-                metrics,
-                schema_url: String::new(),
-            }],
-            schema_url: "https://opentelemetry.io/schemas/1.26.0".to_string(),
-        }],
     }
 }
 

@@ -32,43 +32,19 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
-    ResourceMetrics, ScopeMetrics, Sum, metric::Data, number_data_point,
+    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, Sum,
+    metric::Data, number_data_point,
 };
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use vigil_collector::store::{Options, Store, otlp};
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+use common::{BASE_NS, DURATION_BOUNDS, START_NS, attr_sets};
 
 const PAGE_SIZE: u64 = 4096;
 const SERIES_PER_METRIC: usize = 2_000;
-const TIME_NS: u64 = 1_750_000_000_000_000_000;
-const START_NS: u64 = TIME_NS - 3_600_000_000_000;
-const BOUNDS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
-const ROUTES: [&str; 20] = [
-    "/",
-    "/login",
-    "/logout",
-    "/api/v1/users",
-    "/api/v1/users/{id}",
-    "/api/v1/orders",
-    "/api/v1/orders/{id}",
-    "/api/v1/cart",
-    "/api/v1/cart/items",
-    "/api/v1/search",
-    "/api/v1/products",
-    "/api/v1/products/{id}",
-    "/api/v2/checkout",
-    "/api/v2/payments",
-    "/api/v2/shipping",
-    "/api/v2/reviews",
-    "/healthz",
-    "/metrics",
-    "/static/{file}",
-    "/api/v2/recommendations",
-];
-const STATUSES: [&str; 5] = ["200", "201", "304", "404", "500"];
-
 /// `(name, series, histograms)`.
 const CASES: [(&str, usize, bool); 4] = [
     ("scalar-10k", 10_000, false),
@@ -146,26 +122,8 @@ fn resident_bytes() -> anyhow::Result<u64> {
     Ok(pages * PAGE_SIZE)
 }
 
-fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.to_string(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.to_string())),
-        }),
-        ..Default::default()
-    }
-}
-
 fn attribute_sets() -> impl Iterator<Item = Vec<KeyValue>> {
-    (0..20).flat_map(|h| {
-        let host = format!("web-{:02}", h + 1);
-        ROUTES.iter().flat_map(move |route| {
-            let host = host.clone();
-            STATUSES.iter().map(move |status| {
-                vec![kv("host", &host), kv("route", route), kv("status", status)]
-            })
-        })
-    })
+    (0..20).flat_map(attr_sets)
 }
 
 /// Metric `m` with all of its 2,000 series.
@@ -183,11 +141,11 @@ fn request(m: usize, histograms: bool) -> ExportMetricsServiceRequest {
                     HistogramDataPoint {
                         attributes,
                         start_time_unix_nano: START_NS,
-                        time_unix_nano: TIME_NS,
+                        time_unix_nano: BASE_NS,
                         count,
                         sum: Some(count as f64 * 0.05),
                         bucket_counts: counts,
-                        explicit_bounds: BOUNDS.to_vec(),
+                        explicit_bounds: DURATION_BOUNDS.to_vec(),
                         min: Some(0.001),
                         max: Some(7.5),
                         ..Default::default()
@@ -202,7 +160,7 @@ fn request(m: usize, histograms: bool) -> ExportMetricsServiceRequest {
             .map(|(i, attributes)| NumberDataPoint {
                 attributes,
                 start_time_unix_nano: if counter { START_NS } else { 0 },
-                time_unix_nano: TIME_NS,
+                time_unix_nano: BASE_NS,
                 value: Some(if counter {
                     number_data_point::Value::AsInt(i as i64 * 7919)
                 } else {
@@ -228,36 +186,11 @@ fn request(m: usize, histograms: bool) -> ExportMetricsServiceRequest {
         (false, true) => ("requests", "{request}"),
         (false, false) => ("inflight", "{request}"),
     };
-    ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            resource: Some(Resource {
-                attributes: vec![
-                    kv("service.name", "checkout"),
-                    kv("service.namespace", "shop"),
-                    kv("service.instance.id", "checkout-7f9c4d-x2kq"),
-                    kv("service.version", "2.14.1"),
-                    kv("telemetry.sdk.language", "rust"),
-                    kv("telemetry.sdk.name", "opentelemetry"),
-                    kv("telemetry.sdk.version", "0.33.0"),
-                ],
-                ..Default::default()
-            }),
-            scope_metrics: vec![ScopeMetrics {
-                scope: Some(InstrumentationScope {
-                    name: "checkout.http".to_string(),
-                    version: "2.14.1".to_string(),
-                    ..Default::default()
-                }),
-                metrics: vec![Metric {
-                    name: format!("app.component{m:03}.{stem}"),
-                    description: "Synthetic metric for the memory measurement.".to_string(),
-                    unit: unit.to_string(),
-                    data: Some(data),
-                    ..Default::default()
-                }],
-                schema_url: String::new(),
-            }],
-            schema_url: "https://opentelemetry.io/schemas/1.26.0".to_string(),
-        }],
-    }
+    common::request(vec![Metric {
+        name: format!("app.component{m:03}.{stem}"),
+        description: "Synthetic metric for the memory measurement.".to_string(),
+        unit: unit.to_string(),
+        data: Some(data),
+        ..Default::default()
+    }])
 }
