@@ -35,7 +35,8 @@ pub(crate) const ROUTES: [&str; 20] = [
 /// Status codes (5).
 pub(crate) const STATUSES: [&str; 5] = ["200", "201", "304", "404", "500"];
 /// Duration histogram bounds, in seconds (10).
-pub(crate) const DURATION_BOUNDS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+pub(crate) const DURATION_BOUNDS: [f64; 10] =
+    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
 /// A string attribute.
 pub(crate) fn kv(key: &str, value: &str) -> KeyValue {
