@@ -7,7 +7,7 @@
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, DataPointFlags, exponential_histogram_data_point::Buckets,
+    AggregationTemporality, DataPointFlags, Gauge, Sum, exponential_histogram_data_point::Buckets,
     metric::Data, number_data_point,
 };
 
@@ -188,22 +188,9 @@ fn ingest_metric(
         }
     };
     match data {
-        Data::Gauge(g) => {
-            for p in &g.data_points {
-                let r = number_point(p).and_then(|np| {
-                    session.number(
-                        id,
-                        p.attributes.as_slice(),
-                        np,
-                        no_value(p.flags),
-                        &p.exemplars,
-                    )
-                });
-                one(r, report, session);
-            }
-        }
-        Data::Sum(s) => {
-            for p in &s.data_points {
+        // Gauges and sums differ only in the metric's kind, which the store already knows.
+        Data::Gauge(Gauge { data_points }) | Data::Sum(Sum { data_points, .. }) => {
+            for p in data_points {
                 let r = number_point(p).and_then(|np| {
                     session.number(
                         id,
