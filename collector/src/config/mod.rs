@@ -16,6 +16,7 @@
 
 mod addr;
 mod cli;
+mod duration;
 mod env;
 mod raw;
 #[cfg(test)]
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 pub use addr::AddressError;
 pub use cli::Cli;
+pub use duration::parse_duration;
 
 /// Where OTLP/gRPC is received unless configured otherwise (the OTLP default port, loopback only).
 pub const DEFAULT_GRPC_ENDPOINT: SocketAddr = loopback(4317);

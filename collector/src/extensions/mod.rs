@@ -1,0 +1,6 @@
+//! Extensions: components that are not in a pipeline's data path but that components use.
+//!
+//! * `file_storage`: a directory where exporters' sending queues persist batches
+//!   (`sending_queue.storage: file_storage[/name]`), so a crash loses nothing acknowledged.
+
+pub mod file_storage;
