@@ -4,24 +4,50 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
-use vigil_collector::config::{Cli, Config};
+use vigil_collector::config::{Cli, Command, Config};
 use vigil_collector::{app, demo};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(cli.log_filter())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    let config = match Config::resolve(&cli) {
+    let config = Config::resolve(&cli);
+    if cli.command == Some(Command::Validate) {
+        // Same loading and messages as a run; nothing is bound or started.
+        return match (&cli.config, config) {
+            (None, _) => {
+                eprintln!("vigil-collector validate: give the file to check with --config FILE");
+                ExitCode::FAILURE
+            }
+            (Some(path), Ok(_)) => {
+                println!("{}: valid", path.display());
+                ExitCode::SUCCESS
+            }
+            (_, Err(e)) => {
+                eprintln!("vigil-collector: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match config {
         Ok(c) => c,
         Err(e) => {
             eprintln!("vigil-collector: {e:#}");
             return ExitCode::from(2);
         }
     };
+    // --log-level, else RUST_LOG, else service.telemetry.logs.level, else info.
+    let filter = cli.log_filter(config.log_level.as_deref());
+    let filter = match tracing_subscriber::EnvFilter::try_new(&filter) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("vigil-collector: invalid log level {filter:?}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -43,10 +69,11 @@ fn main() -> ExitCode {
 
 async fn run(config: Config, with_demo: bool) -> anyhow::Result<()> {
     let running = app::start(&config).await?;
-    let listen = running.listen_addr;
-    eprintln!(
-        "vigil-collector: metrics at http://{listen}/metrics, snapshot at http://{listen}/api/v1/snapshot"
-    );
+    if let Some(listen) = running.listen_addr {
+        eprintln!(
+            "vigil-collector: metrics at http://{listen}/metrics, snapshot at http://{listen}/api/v1/snapshot"
+        );
+    }
     let demo_stop = CancellationToken::new();
     let demo_task = match (with_demo, running.grpc_addr) {
         (true, Some(grpc)) => {

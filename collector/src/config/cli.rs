@@ -19,11 +19,15 @@ use clap::Parser;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
 #[command(name = "vigil-collector", version)]
 pub struct Cli {
-    /// YAML configuration file (see otel-config/collector.yaml for every key and its default).
+    /// What to do; without a command the collector runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// YAML configuration file in the OpenTelemetry Collector's shape (see otel-config/).
     ///
     /// `${env:NAME}` and `${env:NAME:-default}` in the file are replaced by environment
     /// variables before it is parsed. Without a file, the built-in defaults are used.
-    #[arg(long, short = 'c', value_name = "FILE")]
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
     /// Listen address for OTLP/gRPC [default: 127.0.0.1:4317].
@@ -52,7 +56,7 @@ pub struct Cli {
     /// Drop a series after it has not been updated for this long [default: 5m].
     ///
     /// A duration such as `30s`, `5m` or `1h 30m`; must be greater than zero. Overrides
-    /// store.expire_after.
+    /// exporters.prometheus.metric_expiration.
     #[arg(long, value_name = "DURATION")]
     pub expire_after: Option<String>,
 
@@ -68,16 +72,25 @@ pub struct Cli {
     pub log_level: Option<String>,
 }
 
+/// Subcommands.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Check the --config file (and the flags) and exit: 0 when valid, 1 with the error when not.
+    Validate,
+}
+
 impl Cli {
-    /// The log filter to install: `--log-level` if given, else a non-empty `RUST_LOG`, else `info`.
-    pub fn log_filter(&self) -> String {
-        self.log_filter_with(std::env::var("RUST_LOG").ok())
+    /// The log filter to install: `--log-level` if given, else a non-empty `RUST_LOG`, else the
+    /// file's `service.telemetry.logs.level`, else `info`.
+    pub fn log_filter(&self, configured: Option<&str>) -> String {
+        self.log_filter_with(std::env::var("RUST_LOG").ok(), configured)
     }
 
-    fn log_filter_with(&self, rust_log: Option<String>) -> String {
+    fn log_filter_with(&self, rust_log: Option<String>, configured: Option<&str>) -> String {
         self.log_level
             .clone()
             .or(rust_log.filter(|filter| !filter.trim().is_empty()))
+            .or(configured.map(str::to_owned))
             .unwrap_or_else(|| "info".to_owned())
     }
 }
@@ -119,6 +132,7 @@ mod tests {
         assert_eq!(
             cli,
             Cli {
+                command: None,
                 config: Some(PathBuf::from("c.yaml")),
                 otlp_grpc: Some("0.0.0.0:1".into()),
                 otlp_http: Some("0.0.0.0:2".into()),
@@ -158,10 +172,11 @@ mod tests {
             log_level: Some("debug".into()),
             ..Cli::default()
         };
-        assert_eq!(flag.log_filter_with(Some("warn".into())), "debug");
+        assert_eq!(flag.log_filter_with(Some("warn".into()), Some("error")), "debug");
         let none = Cli::default();
-        assert_eq!(none.log_filter_with(Some("warn".into())), "warn");
-        assert_eq!(none.log_filter_with(Some(" ".into())), "info");
-        assert_eq!(none.log_filter_with(None), "info");
+        assert_eq!(none.log_filter_with(Some("warn".into()), Some("error")), "warn");
+        assert_eq!(none.log_filter_with(Some(" ".into()), None), "info");
+        assert_eq!(none.log_filter_with(None, Some("error")), "error");
+        assert_eq!(none.log_filter_with(None, None), "info");
     }
 }

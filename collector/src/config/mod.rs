@@ -1,35 +1,47 @@
-//! The collector's configuration: one YAML file plus command-line flags, validated once into
-//! typed values.
+//! The collector's configuration: one YAML file in the OpenTelemetry Collector's shape plus
+//! command-line flags, validated once into typed values.
 //!
-//! The file describes the pipeline the way the OpenTelemetry Collector does, nested by component
-//! (`receivers.otlp.protocols.grpc.endpoint`); `otel-config/collector.yaml` shows every key with
-//! its default. Loading goes: read the file, substitute `${env:NAME}` in its text (`env.rs`),
-//! parse it into the serde mirror (`raw.rs`, which rejects unknown keys), validate it into
-//! [`Config`], then apply flags ([`Cli`]) and check the result as a whole (no two listeners on
-//! one port, at least one receiver). Components receive only [`Config`]'s types (`SocketAddr`,
-//! `Duration`, byte counts) and never see serde or clap. Every [`Error`] names the key path or
-//! flag and quotes the offending value.
+//! The file has `receivers`, `processors`, `exporters`, `extensions` and `service` (with
+//! `service.pipelines.<signal>[/<name>]`), component ids `type[/name]`, and `${env:VAR}` /
+//! `${env:VAR:-default}`, so a file written for the OpenTelemetry Collector that uses only
+//! components and keys Vigil has runs unchanged. Loading goes: read the file, substitute
+//! variables in its text (`env.rs`), parse it into the serde mirror (`raw.rs`; unknown keys are
+//! errors naming the key and line), validate it into [`Config`] (`validate.rs`: values, references
+//! between components, signals, listener conflicts), then apply flags ([`Cli`]). Components
+//! receive only validated settings and never see serde or clap.
 //!
-//! This module deliberately does not resolve host names (only IP literals and `localhost`, see
-//! `addr.rs`), merge several files, or reload at run time. It reads no `OTEL_*` variables: none of
-//! the specification's variables describe a collector's listeners.
+//! Without a file the collector runs [`Config::default`]: receiver `otlp` (gRPC and HTTP on
+//! loopback) → exporter `prometheus`, one metrics pipeline.
+//!
+//! This module deliberately does not resolve listen host names (only IP literals and
+//! `localhost`, see `addr.rs`), merge several files, or reload at run time.
 
 mod addr;
 mod cli;
 mod duration;
 mod env;
+mod error;
 mod raw;
 #[cfg(test)]
 mod tests;
+mod validate;
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::path::{Path, PathBuf};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::Path;
 use std::time::Duration;
 
 pub use addr::AddressError;
-pub use cli::Cli;
+pub use cli::{Cli, Command};
 pub use duration::parse_duration;
+pub use error::Error;
+
+use crate::exporters::{otlp, otlphttp, prometheus};
+use crate::extensions::file_storage;
+use crate::pipeline::Signal;
+use crate::processors::{attributes, batch, filter, resource};
+pub use crate::receiver::config::{GrpcReceiver, HttpReceiver, OtlpReceiver};
 
 /// Where OTLP/gRPC is received unless configured otherwise (the OTLP default port, loopback only).
 pub const DEFAULT_GRPC_ENDPOINT: SocketAddr = loopback(4317);
@@ -38,324 +50,150 @@ pub const DEFAULT_HTTP_ENDPOINT: SocketAddr = loopback(4318);
 /// Where `/metrics`, `/api/v1/snapshot`, `/healthz` and `/readyz` are served unless configured
 /// otherwise (the OpenTelemetry Prometheus exporter's default port, loopback only).
 pub const DEFAULT_PROMETHEUS_ENDPOINT: SocketAddr = loopback(9464);
-/// Largest OTLP/gRPC message accepted by default, in MiB: gRPC's own default limit.
-pub const DEFAULT_GRPC_MAX_RECV_MSG_SIZE_MIB: u64 = 4;
-/// Largest OTLP/HTTP body accepted by default, in MiB, before and after decompression.
-pub const DEFAULT_HTTP_MAX_REQUEST_BODY_SIZE_MIB: u64 = 8;
 /// How long a series lives without updates by default.
 pub const DEFAULT_EXPIRE_AFTER: Duration = Duration::from_secs(5 * 60);
-
-/// Upper bound on the size limits, in MiB. Larger values are almost certainly a unit mistake
-/// (KiB for MiB), and 1 GiB still fits a 32-bit `usize`.
-pub const MAX_SIZE_MIB: u64 = 1024;
-/// Upper bound on `store.expire_after`. It keeps `Instant + expire_after` far from overflow,
-/// which would panic in the store.
-pub const MAX_EXPIRE_AFTER: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 const fn loopback(port: u16) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
 }
 
-const MIB: usize = 1024 * 1024;
+/// A component id: `type` or `type/name`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ComponentId(String);
 
-// Key paths, as they appear in error messages.
-const GRPC_ENDPOINT: &str = "receivers.otlp.protocols.grpc.endpoint";
-const GRPC_MAX_RECV_MSG_SIZE: &str = "receivers.otlp.protocols.grpc.max_recv_msg_size_mib";
-const HTTP_ENDPOINT: &str = "receivers.otlp.protocols.http.endpoint";
-const HTTP_MAX_REQUEST_BODY_SIZE: &str = "receivers.otlp.protocols.http.max_request_body_size_mib";
-const STORE_EXPIRE_AFTER: &str = "store.expire_after";
-const PROMETHEUS_ENDPOINT: &str = "exporters.prometheus.endpoint";
+impl ComponentId {
+    /// Parses `type[/name]`: type is `[a-z][a-z0-9_]*`, name non-empty without whitespace.
+    pub fn parse(id: &str) -> Option<ComponentId> {
+        let (ty, name) = match id.split_once('/') {
+            Some((ty, name)) => (ty, Some(name)),
+            None => (id, None),
+        };
+        let type_ok = ty.starts_with(|c: char| c.is_ascii_lowercase())
+            && ty
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        let name_ok = name.is_none_or(|n| !n.is_empty() && !n.chars().any(char::is_whitespace));
+        (type_ok && name_ok).then(|| ComponentId(id.to_owned()))
+    }
 
-/// The validated configuration the collector runs with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    /// Where telemetry comes in.
-    pub receivers: Receivers,
-    /// How the aggregated store ages out series.
-    pub store: Store,
-    /// Where aggregated telemetry goes out.
-    pub exporters: Exporters,
-}
+    /// The type part.
+    pub fn ty(&self) -> &str {
+        self.0.split('/').next().unwrap_or("")
+    }
 
-/// The OTLP receivers; `None` means that protocol is disabled. At least one is `Some`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Receivers {
-    /// OTLP over gRPC.
-    pub grpc: Option<GrpcReceiver>,
-    /// OTLP over HTTP.
-    pub http: Option<HttpReceiver>,
-}
-
-/// `receivers.otlp.protocols.grpc`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GrpcReceiver {
-    /// Address to bind.
-    pub endpoint: SocketAddr,
-    /// Largest accepted message, in bytes, after decompression.
-    pub max_recv_msg_size: usize,
-}
-
-/// `receivers.otlp.protocols.http`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpReceiver {
-    /// Address to bind.
-    pub endpoint: SocketAddr,
-    /// Largest accepted body, in bytes, both as received and after gzip decompression.
-    pub max_request_body_size: usize,
-}
-
-/// `store`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Store {
-    /// A series not updated for this long is dropped. Greater than zero and at most
-    /// [`MAX_EXPIRE_AFTER`].
-    pub expire_after: Duration,
-}
-
-/// `exporters`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exporters {
-    /// The admin HTTP server.
-    pub prometheus: Prometheus,
-}
-
-/// `exporters.prometheus`: serves `/metrics`, `/api/v1/snapshot`, `/healthz` and `/readyz`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Prometheus {
-    /// Address to bind.
-    pub endpoint: SocketAddr,
-}
-
-/// Why a configuration could not be loaded.
-///
-/// Messages name the file (and line) or the key path and quote the value. The underlying cause,
-/// where there is one, is the [`source`](std::error::Error::source): `{}` shows this error's own
-/// message, and `{:#}` appends each cause after a `: `, as anyhow's `{:#}` does, so
-/// `eprintln!("{err:#}")` prints the whole story with or without anyhow.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The config file could not be read.
-    Read {
-        /// The file as given.
-        path: PathBuf,
-        /// What the OS said.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The text is not YAML, or does not fit the schema: an unknown key, a value of the wrong
-    /// type. serde_yaml's message, the source, names the key path and the line.
-    Parse {
-        /// The file name.
-        origin: String,
-        /// serde_yaml's error.
-        #[source]
-        source: serde_yaml::Error,
-    },
-    /// `${env:NAME}` refers to an unset variable and gives no default.
-    MissingEnvVar {
-        /// The file name.
-        origin: String,
-        /// 1-based line of the reference.
-        line: usize,
-        /// The variable.
-        name: String,
-    },
-    /// A substituted variable's value contains a line break, which could inject YAML keys.
-    MultilineEnvVar {
-        /// The file name.
-        origin: String,
-        /// 1-based line of the reference.
-        line: usize,
-        /// The variable.
-        name: String,
-    },
-    /// A `${...}` that is not `${env:NAME}` or `${env:NAME:-default}`.
-    UnsupportedSubstitution {
-        /// The file name.
-        origin: String,
-        /// 1-based line of the reference.
-        line: usize,
-        /// The reference as written, `${` to `}`.
-        text: String,
-    },
-    /// A `${` with no `}` on the same line.
-    UnterminatedSubstitution {
-        /// The file name.
-        origin: String,
-        /// 1-based line of the reference.
-        line: usize,
-        /// The rest of the line from `${`.
-        text: String,
-    },
-    /// An endpoint is not `IP:PORT` or `localhost:PORT`.
-    InvalidAddress {
-        /// Key path, or flag, of the value.
-        key: &'static str,
-        /// The value as written.
-        value: String,
-        /// What is wrong with it.
-        #[source]
-        source: AddressError,
-    },
-    /// A duration is not in humantime's format (`30s`, `5m`, `1h 30m`) or is negative.
-    InvalidDuration {
-        /// Key path, or flag, of the value.
-        key: &'static str,
-        /// The value as written.
-        value: String,
-        /// humantime's error.
-        #[source]
-        source: humantime::DurationError,
-    },
-    /// A duration that must be positive is zero.
-    ZeroDuration {
-        /// Key path, or flag, of the value.
-        key: &'static str,
-        /// The value as written.
-        value: String,
-    },
-    /// A duration is longer than allowed.
-    DurationTooLong {
-        /// Key path, or flag, of the value.
-        key: &'static str,
-        /// The value as written.
-        value: String,
-        /// The largest value accepted.
-        max: Duration,
-    },
-    /// A size limit is zero, which would refuse every request.
-    ZeroSize {
-        /// Key path of the value.
-        key: &'static str,
-    },
-    /// A size limit is larger than [`MAX_SIZE_MIB`].
-    SizeTooLarge {
-        /// Key path of the value.
-        key: &'static str,
-        /// The value as written.
-        mib: u64,
-        /// The largest value accepted.
-        max: u64,
-    },
-    /// Both OTLP protocols are disabled, so the collector could receive nothing.
-    NoReceivers,
-    /// Two listeners would bind the same port.
-    EndpointConflict {
-        /// Key path of the first listener.
-        first: &'static str,
-        /// Its address.
-        first_addr: SocketAddr,
-        /// Key path of the second listener.
-        second: &'static str,
-        /// Its address.
-        second_addr: SocketAddr,
-    },
-}
-
-// === impl Error ===
-
-// Display is written out, not derived, for the alternate form: `{:#}` must show the causes even
-// when the caller prints this error directly rather than through anyhow.
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Read { path, .. } => write!(f, "cannot read config file {}", path.display())?,
-            Error::Parse { origin, .. } => write!(f, "{origin}: invalid configuration")?,
-            Error::MissingEnvVar { origin, line, name } => write!(
-                f,
-                "{origin}:{line}: environment variable {name} is not set \
-                 (write ${{env:{name}:-DEFAULT}} to give a default)"
-            )?,
-            Error::MultilineEnvVar { origin, line, name } => write!(
-                f,
-                "{origin}:{line}: environment variable {name} contains a line break; \
-                 a variable can only fill in a single value"
-            )?,
-            Error::UnsupportedSubstitution { origin, line, text } => write!(
-                f,
-                "{origin}:{line}: unsupported substitution {text}: expected ${{env:NAME}} or \
-                 ${{env:NAME:-default}} (write $${{ for a literal ${{)"
-            )?,
-            Error::UnterminatedSubstitution { origin, line, text } => write!(
-                f,
-                "{origin}:{line}: {text:?} has no closing }} (write $${{ for a literal ${{)"
-            )?,
-            Error::InvalidAddress { key, value, .. } => {
-                write!(f, "{key}: invalid socket address {value:?}")?
-            }
-            Error::InvalidDuration { key, value, .. } => write!(
-                f,
-                "{key}: invalid duration {value:?} \
-                 (expected a positive duration like \"30s\", \"5m\" or \"1h 30m\")"
-            )?,
-            Error::ZeroDuration { key, value } => {
-                write!(f, "{key}: duration {value:?} must be greater than zero")?
-            }
-            Error::DurationTooLong { key, value, max } => write!(
-                f,
-                "{key}: duration {value:?} is longer than the maximum of {} days",
-                max.as_secs() / 86_400
-            )?,
-            Error::ZeroSize { key } => write!(
-                f,
-                "{key}: must be at least 1 (MiB), or every request would be refused"
-            )?,
-            Error::SizeTooLarge { key, mib, max } => {
-                write!(f, "{key}: {mib} MiB is more than the maximum of {max} MiB")?
-            }
-            Error::NoReceivers => f.write_str(
-                "receivers.otlp.protocols: grpc and http are both disabled, \
-                 so nothing could be received; enable at least one",
-            )?,
-            Error::EndpointConflict {
-                first,
-                first_addr,
-                second,
-                second_addr,
-            } => write!(
-                f,
-                "{second} ({second_addr}) conflicts with {first} ({first_addr}): \
-                 both would listen on port {}",
-                first_addr.port()
-            )?,
-        }
-        if f.alternate() {
-            let mut source = std::error::Error::source(self);
-            while let Some(cause) = source {
-                write!(f, ": {cause}")?;
-                source = cause.source();
-            }
-        }
-        Ok(())
+    /// The id as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
-// === impl Config ===
+impl fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A validated receiver.
+#[derive(Debug, Clone)]
+pub enum Receiver {
+    /// `otlp`.
+    Otlp(OtlpReceiver),
+}
+
+/// A validated processor.
+#[derive(Debug, Clone)]
+pub enum Processor {
+    /// `batch`.
+    Batch(batch::Settings),
+    /// `resource`.
+    Resource(resource::Settings),
+    /// `attributes`.
+    Attributes(attributes::Settings),
+    /// `filter`.
+    Filter(filter::Settings),
+}
+
+/// A validated exporter.
+#[derive(Debug, Clone)]
+pub enum Exporter {
+    /// `prometheus`: the aggregated store and its pages (metrics only).
+    Prometheus(prometheus::Settings),
+    /// `otlp`: OTLP/gRPC forwarding.
+    Otlp(otlp::Settings),
+    /// `otlphttp`: OTLP/HTTP forwarding.
+    OtlpHttp(otlphttp::Settings),
+}
+
+impl Exporter {
+    /// Whether it can take batches of `signal`.
+    pub fn supports(&self, signal: Signal) -> bool {
+        !matches!(self, Exporter::Prometheus(_)) || signal == Signal::Metrics
+    }
+}
+
+/// A validated extension.
+#[derive(Debug, Clone)]
+pub enum Extension {
+    /// `file_storage`.
+    FileStorage(file_storage::Settings),
+}
+
+/// One `service.pipelines` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pipeline {
+    /// The id as written (`metrics`, `traces/vendor`).
+    pub id: String,
+    /// Its signal, from the id's type.
+    pub signal: Signal,
+    /// Receivers feeding it.
+    pub receivers: Vec<ComponentId>,
+    /// Processors, in order.
+    pub processors: Vec<ComponentId>,
+    /// Exporters, each given every batch.
+    pub exporters: Vec<ComponentId>,
+}
+
+/// The validated configuration the collector runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Receivers by id.
+    pub receivers: BTreeMap<ComponentId, Receiver>,
+    /// Processors by id.
+    pub processors: BTreeMap<ComponentId, Processor>,
+    /// Exporters by id.
+    pub exporters: BTreeMap<ComponentId, Exporter>,
+    /// Extensions by id.
+    pub extensions: BTreeMap<ComponentId, Extension>,
+    /// `service.extensions`: the extensions to start.
+    pub service_extensions: Vec<ComponentId>,
+    /// `service.pipelines`, sorted by id.
+    pub pipelines: Vec<Pipeline>,
+    /// `service.telemetry.logs.level`, if set.
+    pub log_level: Option<String>,
+}
 
 impl Default for Config {
-    /// The zero-config defaults: both OTLP protocols and the admin server, on loopback only.
+    /// Zero configuration: `otlp` (gRPC and HTTP on loopback) → `prometheus`, for metrics.
     fn default() -> Self {
-        // Constants only, so this cannot fail; `tests.rs` checks it equals an empty file.
+        let otlp = ComponentId("otlp".into());
+        let prometheus = ComponentId("prometheus".into());
         Config {
-            receivers: Receivers {
-                grpc: Some(GrpcReceiver {
-                    endpoint: DEFAULT_GRPC_ENDPOINT,
-                    max_recv_msg_size: mib_const(DEFAULT_GRPC_MAX_RECV_MSG_SIZE_MIB),
-                }),
-                http: Some(HttpReceiver {
-                    endpoint: DEFAULT_HTTP_ENDPOINT,
-                    max_request_body_size: mib_const(DEFAULT_HTTP_MAX_REQUEST_BODY_SIZE_MIB),
-                }),
-            },
-            store: Store {
-                expire_after: DEFAULT_EXPIRE_AFTER,
-            },
-            exporters: Exporters {
-                prometheus: Prometheus {
-                    endpoint: DEFAULT_PROMETHEUS_ENDPOINT,
-                },
-            },
+            receivers: BTreeMap::from([(otlp.clone(), Receiver::Otlp(OtlpReceiver::defaults()))]),
+            processors: BTreeMap::new(),
+            exporters: BTreeMap::from([(
+                prometheus.clone(),
+                Exporter::Prometheus(prometheus::Settings::defaults()),
+            )]),
+            extensions: BTreeMap::new(),
+            service_extensions: Vec::new(),
+            pipelines: vec![Pipeline {
+                id: "metrics".into(),
+                signal: Signal::Metrics,
+                receivers: vec![otlp],
+                processors: Vec::new(),
+                exporters: vec![prometheus],
+            }],
+            log_level: None,
         }
     }
 }
@@ -380,7 +218,7 @@ impl Config {
             origin: origin.to_owned(),
             source,
         })?;
-        Config::try_from(raw)
+        validate::validate(raw)
     }
 
     /// Reads, parses and validates the file at `path`.
@@ -405,180 +243,91 @@ impl Config {
 
     /// Apply CLI overrides on top of the file (or defaults): flags win over the file.
     ///
-    /// `--otlp-grpc`/`--otlp-http` also enable a receiver the file disabled, keeping the default
-    /// size limit. Errors name the flag. On error `self` may be partly updated.
+    /// `--otlp-grpc`/`--otlp-http` set the endpoints of the receiver `otlp` (and serve that
+    /// protocol if the file did not); `--listen` and `--expire-after` set the exporter
+    /// `prometheus`. A flag whose component is not configured is an error naming both.
     pub fn apply_cli(&mut self, cli: &Cli) -> Result<(), Error> {
-        if let Some(value) = &cli.otlp_grpc {
-            let endpoint = endpoint("--otlp-grpc", value)?;
-            let max_recv_msg_size = self
-                .receivers
-                .grpc
-                .as_ref()
-                .map_or(mib_const(DEFAULT_GRPC_MAX_RECV_MSG_SIZE_MIB), |grpc| {
-                    grpc.max_recv_msg_size
+        let otlp = ComponentId("otlp".into());
+        if cli.otlp_grpc.is_some() || cli.otlp_http.is_some() {
+            let flag = if cli.otlp_grpc.is_some() { "--otlp-grpc" } else { "--otlp-http" };
+            let Some(Receiver::Otlp(receiver)) = self.receivers.get_mut(&otlp) else {
+                return Err(Error::Invalid {
+                    key: flag.into(),
+                    message: "the configuration has no receiver `otlp` to apply it to".into(),
                 });
-            self.receivers.grpc = Some(GrpcReceiver {
-                endpoint,
-                max_recv_msg_size,
-            });
-        }
-        if let Some(value) = &cli.otlp_http {
-            let endpoint = endpoint("--otlp-http", value)?;
-            let max_request_body_size = self
-                .receivers
-                .http
-                .as_ref()
-                .map_or(mib_const(DEFAULT_HTTP_MAX_REQUEST_BODY_SIZE_MIB), |http| {
-                    http.max_request_body_size
-                });
-            self.receivers.http = Some(HttpReceiver {
-                endpoint,
-                max_request_body_size,
-            });
-        }
-        if let Some(value) = &cli.listen {
-            self.exporters.prometheus.endpoint = endpoint("--listen", value)?;
-        }
-        if let Some(value) = &cli.expire_after {
-            self.store.expire_after = duration("--expire-after", value)?;
-        }
-        self.check()
-    }
-
-    /// Checks what no single key can: at least one receiver, and no two listeners on one port.
-    fn check(&self) -> Result<(), Error> {
-        if self.receivers.grpc.is_none() && self.receivers.http.is_none() {
-            return Err(Error::NoReceivers);
-        }
-        let listeners = [
-            self.receivers
-                .grpc
-                .as_ref()
-                .map(|grpc| (GRPC_ENDPOINT, grpc.endpoint)),
-            self.receivers
-                .http
-                .as_ref()
-                .map(|http| (HTTP_ENDPOINT, http.endpoint)),
-            Some((PROMETHEUS_ENDPOINT, self.exporters.prometheus.endpoint)),
-        ];
-        let listeners: Vec<_> = listeners.into_iter().flatten().collect();
-        for (i, &(first, first_addr)) in listeners.iter().enumerate() {
-            for &(second, second_addr) in &listeners[i + 1..] {
-                if overlaps(first_addr, second_addr) {
-                    return Err(Error::EndpointConflict {
-                        first,
-                        first_addr,
-                        second,
-                        second_addr,
-                    });
+            };
+            let defaults = OtlpReceiver::defaults();
+            if let Some(value) = &cli.otlp_grpc {
+                let endpoint = endpoint("--otlp-grpc", value)?;
+                match (&mut receiver.grpc, defaults.grpc) {
+                    (Some(grpc), _) => grpc.endpoint = endpoint,
+                    (slot, Some(default)) => *slot = Some(GrpcReceiver { endpoint, ..default }),
+                    (_, None) => {}
+                }
+            }
+            if let Some(value) = &cli.otlp_http {
+                let endpoint = endpoint("--otlp-http", value)?;
+                match (&mut receiver.http, defaults.http) {
+                    (Some(http), _) => http.endpoint = endpoint,
+                    (slot, Some(default)) => *slot = Some(HttpReceiver { endpoint, ..default }),
+                    (_, None) => {}
                 }
             }
         }
-        Ok(())
+        let prometheus = ComponentId("prometheus".into());
+        for (flag, value) in [("--listen", &cli.listen), ("--expire-after", &cli.expire_after)] {
+            let Some(value) = value else { continue };
+            let Some(Exporter::Prometheus(settings)) = self.exporters.get_mut(&prometheus) else {
+                return Err(Error::Invalid {
+                    key: flag.into(),
+                    message: "the configuration has no exporter `prometheus` to apply it to"
+                        .into(),
+                });
+            };
+            if flag == "--listen" {
+                settings.endpoint = endpoint(flag, value)?;
+            } else {
+                settings.metric_expiration = prometheus::expiration(flag, value)?;
+            }
+        }
+        validate::check_listeners(self)
+    }
+
+    /// Every address the collector will listen on, with the key path that sets it.
+    pub fn listeners(&self) -> Vec<(String, SocketAddr)> {
+        let mut out = Vec::new();
+        for (id, receiver) in &self.receivers {
+            let Receiver::Otlp(r) = receiver;
+            if let Some(g) = &r.grpc {
+                out.push((format!("receivers.{id}.protocols.grpc.endpoint"), g.endpoint));
+            }
+            if let Some(h) = &r.http {
+                out.push((format!("receivers.{id}.protocols.http.endpoint"), h.endpoint));
+            }
+        }
+        for (id, exporter) in &self.exporters {
+            if let Exporter::Prometheus(p) = exporter {
+                out.push((format!("exporters.{id}.endpoint"), p.endpoint));
+            }
+        }
+        out
+    }
+
+    /// Whether some pipeline uses the component (only those are started).
+    pub fn is_used(&self, id: &ComponentId) -> bool {
+        self.pipelines.iter().any(|p| {
+            p.receivers.contains(id) || p.processors.contains(id) || p.exporters.contains(id)
+        })
     }
 }
 
-impl TryFrom<raw::Raw> for Config {
-    type Error = Error;
+// === value parsers shared by the components' validation ===
 
-    fn try_from(raw: raw::Raw) -> Result<Config, Error> {
-        let protocols = raw.receivers.otlp.protocols;
-        let grpc = if protocols.grpc.enabled {
-            Some(GrpcReceiver {
-                endpoint: endpoint(GRPC_ENDPOINT, &protocols.grpc.endpoint)?,
-                max_recv_msg_size: mib(
-                    GRPC_MAX_RECV_MSG_SIZE,
-                    protocols.grpc.max_recv_msg_size_mib,
-                )?,
-            })
-        } else {
-            None
-        };
-        let http = if protocols.http.enabled {
-            Some(HttpReceiver {
-                endpoint: endpoint(HTTP_ENDPOINT, &protocols.http.endpoint)?,
-                max_request_body_size: mib(
-                    HTTP_MAX_REQUEST_BODY_SIZE,
-                    protocols.http.max_request_body_size_mib,
-                )?,
-            })
-        } else {
-            None
-        };
-        let config = Config {
-            receivers: Receivers { grpc, http },
-            store: Store {
-                expire_after: duration(STORE_EXPIRE_AFTER, &raw.store.expire_after)?,
-            },
-            exporters: Exporters {
-                prometheus: Prometheus {
-                    endpoint: endpoint(PROMETHEUS_ENDPOINT, &raw.exporters.prometheus.endpoint)?,
-                },
-            },
-        };
-        config.check()?;
-        Ok(config)
-    }
-}
-
-// === value parsers ===
-
-fn endpoint(key: &'static str, value: &str) -> Result<SocketAddr, Error> {
+/// Parses a listen endpoint, naming `key` in the error.
+pub fn endpoint(key: &str, value: &str) -> Result<SocketAddr, Error> {
     addr::parse_endpoint(value).map_err(|source| Error::InvalidAddress {
-        key,
+        key: key.to_owned(),
         value: value.to_owned(),
         source,
     })
-}
-
-fn duration(key: &'static str, value: &str) -> Result<Duration, Error> {
-    let parsed = humantime::parse_duration(value).map_err(|source| Error::InvalidDuration {
-        key,
-        value: value.to_owned(),
-        source,
-    })?;
-    if parsed.is_zero() {
-        return Err(Error::ZeroDuration {
-            key,
-            value: value.to_owned(),
-        });
-    }
-    if parsed > MAX_EXPIRE_AFTER {
-        return Err(Error::DurationTooLong {
-            key,
-            value: value.to_owned(),
-            max: MAX_EXPIRE_AFTER,
-        });
-    }
-    Ok(parsed)
-}
-
-fn mib(key: &'static str, mib: u64) -> Result<usize, Error> {
-    match mib {
-        0 => Err(Error::ZeroSize { key }),
-        1..=MAX_SIZE_MIB => Ok(mib_const(mib)),
-        _ => Err(Error::SizeTooLarge {
-            key,
-            mib,
-            max: MAX_SIZE_MIB,
-        }),
-    }
-}
-
-/// MiB to bytes for values already known to be at most [`MAX_SIZE_MIB`], so the product fits a
-/// `usize` on every platform Rust supports with `std` networking (32 bits or more).
-const fn mib_const(mib: u64) -> usize {
-    mib as usize * MIB
-}
-
-/// Whether two listeners would fight over a port. Port 0 (any free port) never conflicts. An
-/// unspecified address overlaps every address of its family, and `[::]` overlaps IPv4 too since
-/// Linux binds it dual-stack by default.
-fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
-    fn covers(wild: IpAddr, other: IpAddr) -> bool {
-        wild.is_unspecified() && (wild.is_ipv6() || other.is_ipv4())
-    }
-    a.port() == b.port()
-        && a.port() != 0
-        && (a.ip() == b.ip() || covers(a.ip(), b.ip()) || covers(b.ip(), a.ip()))
 }

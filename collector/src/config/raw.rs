@@ -1,20 +1,27 @@
-//! The configuration file exactly as written: serde structs that mirror the YAML, key for key.
+//! The configuration file exactly as written, in the OpenTelemetry Collector's shape: serde
+//! structs that mirror the YAML key for key.
 //!
-//! These types only check shape. Every struct rejects unknown keys, so a typo such as `grcp`
-//! fails loudly with serde_yaml's message naming the key path and line instead of being ignored.
-//! Every key has a default, so an empty file (or no file) is a working configuration. Values stay
-//! as written (`String`s for addresses and durations) so that [`super::Config`]'s validation can
-//! name the key and quote the value it rejects; nothing outside `config` sees these types.
+//! The top level has `receivers`, `processors`, `exporters`, `extensions` and `service`. The first
+//! four are maps from a component id (`type` or `type/name`) to that type's configuration, whose
+//! serde struct lives with the component (`receiver::config`, `exporters::otlp`, ...). The type in
+//! the key picks the struct while the map is being read ([`ComponentKind`]), so the component's
+//! keys are checked by serde against the original text: an unsupported key is an error naming
+//! the key and its line, never ignored, at any depth. A component written with no value
+//! (`batch:`) takes its defaults, as in the OpenTelemetry Collector.
 //!
-//! The defaults are rendered from the typed constants in `mod.rs`, so the file, the flags' help
-//! and `Config::default()` cannot drift apart.
+//! Values stay as written where validation wants to quote them; nothing outside `config` sees
+//! these types except the components' own config structs.
+
+use std::fmt;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
 
-use super::{
-    DEFAULT_EXPIRE_AFTER, DEFAULT_GRPC_ENDPOINT, DEFAULT_GRPC_MAX_RECV_MSG_SIZE_MIB,
-    DEFAULT_HTTP_ENDPOINT, DEFAULT_HTTP_MAX_REQUEST_BODY_SIZE_MIB, DEFAULT_PROMETHEUS_ENDPOINT,
-};
+use crate::exporters::{otlp, otlphttp};
+use crate::extensions::file_storage;
+use crate::processors::{attributes, batch, filter, resource};
+use crate::receiver::config as otlp_receiver;
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -22,171 +29,232 @@ use super::{
 pub(super) struct Raw {
     /// Where telemetry comes in.
     #[serde(default)]
-    pub(super) receivers: Receivers,
-    /// How long the aggregated store keeps series.
+    pub(super) receivers: Section<Receiver>,
+    /// What pipelines do to telemetry on its way through.
     #[serde(default)]
-    pub(super) store: Store,
-    /// Where aggregated telemetry goes out.
+    pub(super) processors: Section<Processor>,
+    /// Where telemetry goes out.
     #[serde(default)]
-    pub(super) exporters: Exporters,
+    pub(super) exporters: Section<Exporter>,
+    /// Components outside the data path that other components use (storage).
+    #[serde(default)]
+    pub(super) extensions: Section<Extension>,
+    /// Which components run, and the pipelines that connect them.
+    pub(super) service: Option<Service>,
 }
 
-/// `receivers`.
+/// `service`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Receivers {
-    /// The OTLP receiver, the only kind there is.
+pub(super) struct Service {
+    /// Extension ids to start.
     #[serde(default)]
-    pub(super) otlp: Otlp,
+    pub(super) extensions: Vec<String>,
+    /// Pipeline id (`metrics`, `traces/vendor`, ...) to its components.
+    #[serde(default)]
+    pub(super) pipelines: std::collections::BTreeMap<String, Pipeline>,
+    /// The collector's own logs and metrics.
+    #[serde(default)]
+    pub(super) telemetry: Telemetry,
 }
 
-/// `receivers.otlp`.
+/// `service.pipelines.<id>`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Otlp {
-    /// The transports OTLP is accepted on.
+pub(super) struct Pipeline {
+    /// Receiver ids feeding the pipeline.
     #[serde(default)]
-    pub(super) protocols: Protocols,
+    pub(super) receivers: Vec<String>,
+    /// Processor ids, run in this order.
+    #[serde(default)]
+    pub(super) processors: Vec<String>,
+    /// Exporter ids, each sent every batch.
+    #[serde(default)]
+    pub(super) exporters: Vec<String>,
 }
 
-/// `receivers.otlp.protocols`. A protocol written with no value (`grpc:`) takes every default,
-/// as in the OpenTelemetry Collector; `enabled: false` turns it off.
+/// `service.telemetry`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Protocols {
-    /// OTLP over gRPC.
+pub(super) struct Telemetry {
+    /// `service.telemetry.logs`.
     #[serde(default)]
-    pub(super) grpc: Grpc,
-    /// OTLP over HTTP (protobuf or JSON bodies).
+    pub(super) logs: TelemetryLogs,
+    /// `service.telemetry.metrics`.
     #[serde(default)]
-    pub(super) http: Http,
+    pub(super) metrics: TelemetryMetrics,
 }
 
-/// `receivers.otlp.protocols.grpc`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Grpc {
-    /// Whether to listen for OTLP/gRPC at all.
-    #[serde(default = "enabled")]
-    pub(super) enabled: bool,
-    /// `HOST:PORT` to listen on; HOST is an IP address or `localhost`.
-    #[serde(default = "default_grpc_endpoint")]
-    pub(super) endpoint: String,
-    /// Largest accepted request message, in MiB (decompressed).
-    #[serde(default = "default_grpc_max_recv_msg_size_mib")]
-    pub(super) max_recv_msg_size_mib: u64,
-}
-
-/// `receivers.otlp.protocols.http`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Http {
-    /// Whether to listen for OTLP/HTTP at all.
-    #[serde(default = "enabled")]
-    pub(super) enabled: bool,
-    /// `HOST:PORT` to listen on; HOST is an IP address or `localhost`.
-    #[serde(default = "default_http_endpoint")]
-    pub(super) endpoint: String,
-    /// Largest accepted request body, in MiB, checked both as received and after gzip
-    /// decompression.
-    #[serde(default = "default_http_max_request_body_size_mib")]
-    pub(super) max_request_body_size_mib: u64,
-}
-
-/// `store`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Store {
-    /// A series not updated for this long is dropped; a humantime duration such as `5m`.
-    #[serde(default = "default_expire_after")]
-    pub(super) expire_after: String,
-}
-
-/// `exporters`.
+/// `service.telemetry.logs`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Exporters {
-    /// The admin HTTP server: Prometheus `/metrics`, `/api/v1/snapshot`, `/healthz`, `/readyz`.
-    #[serde(default)]
-    pub(super) prometheus: Prometheus,
+pub(super) struct TelemetryLogs {
+    /// Log level: `debug`, `info`, `warn` or `error`.
+    pub(super) level: Option<String>,
 }
 
-/// `exporters.prometheus`.
-#[derive(Debug, Deserialize)]
+/// `service.telemetry.metrics`.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Prometheus {
-    /// `HOST:PORT` to serve on; HOST is an IP address or `localhost`.
-    #[serde(default = "default_prometheus_endpoint")]
-    pub(super) endpoint: String,
+pub(super) struct TelemetryMetrics {
+    /// `none`, `basic`, `normal` or `detailed`.
+    pub(super) level: Option<String>,
 }
 
-// === impl Default ===
-//
-// Written out rather than derived so that a missing section and a missing key get the same
-// values from the same functions.
+/// A receiver's configuration, by type.
+#[derive(Debug)]
+pub(super) enum Receiver {
+    /// `otlp`.
+    Otlp(otlp_receiver::Config),
+}
 
-impl Default for Grpc {
+/// A processor's configuration, by type.
+#[derive(Debug)]
+pub(super) enum Processor {
+    /// `batch`.
+    Batch(batch::Config),
+    /// `resource`.
+    Resource(resource::Config),
+    /// `attributes`.
+    Attributes(attributes::Config),
+    /// `filter`.
+    Filter(filter::Config),
+}
+
+/// An exporter's configuration, by type.
+#[derive(Debug)]
+pub(super) enum Exporter {
+    /// `prometheus`.
+    Prometheus(crate::exporters::prometheus::Config),
+    /// `otlp` (gRPC).
+    Otlp(otlp::Config),
+    /// `otlphttp`.
+    OtlpHttp(otlphttp::Config),
+}
+
+/// An extension's configuration, by type.
+#[derive(Debug)]
+pub(super) enum Extension {
+    /// `file_storage`.
+    FileStorage(file_storage::Config),
+}
+
+/// One section: component ids, as written, with their configuration, in file order.
+#[derive(Debug)]
+pub(super) struct Section<K>(pub(super) Vec<(String, K)>);
+
+impl<K> Default for Section<K> {
     fn default() -> Self {
-        Grpc {
-            enabled: enabled(),
-            endpoint: default_grpc_endpoint(),
-            max_recv_msg_size_mib: default_grpc_max_recv_msg_size_mib(),
+        Section(Vec::new())
+    }
+}
+
+/// A kind of component (receiver, processor, ...): which types exist, and how to read each.
+pub(super) trait ComponentKind: Sized {
+    /// The section's name, for messages.
+    const SECTION: &'static str;
+    /// The component types Vigil has in this section.
+    const TYPES: &'static [&'static str];
+    /// Read the value of a component of type `ty` (one of [`Self::TYPES`]).
+    fn read<'de, A: MapAccess<'de>>(ty: &str, map: &mut A) -> Result<Self, A::Error>;
+}
+
+/// Reads a component's value; a missing value (`batch:`) means every default, as in the
+/// OpenTelemetry Collector.
+fn value<'de, A: MapAccess<'de>, T: DeserializeOwned>(map: &mut A) -> Result<T, A::Error> {
+    match map.next_value::<Option<T>>()? {
+        Some(config) => Ok(config),
+        None => serde_yaml::from_str("{}").map_err(de::Error::custom),
+    }
+}
+
+impl ComponentKind for Receiver {
+    const SECTION: &'static str = "receivers";
+    const TYPES: &'static [&'static str] = &["otlp"];
+    fn read<'de, A: MapAccess<'de>>(ty: &str, map: &mut A) -> Result<Self, A::Error> {
+        match ty {
+            "otlp" => value(map).map(Receiver::Otlp),
+            _ => Err(de::Error::custom("unreachable: type checked by the caller")),
         }
     }
 }
 
-impl Default for Http {
-    fn default() -> Self {
-        Http {
-            enabled: enabled(),
-            endpoint: default_http_endpoint(),
-            max_request_body_size_mib: default_http_max_request_body_size_mib(),
+impl ComponentKind for Processor {
+    const SECTION: &'static str = "processors";
+    const TYPES: &'static [&'static str] = &["attributes", "batch", "filter", "resource"];
+    fn read<'de, A: MapAccess<'de>>(ty: &str, map: &mut A) -> Result<Self, A::Error> {
+        match ty {
+            "batch" => value(map).map(Processor::Batch),
+            "resource" => value(map).map(Processor::Resource),
+            "attributes" => value(map).map(Processor::Attributes),
+            "filter" => value(map).map(Processor::Filter),
+            _ => Err(de::Error::custom("unreachable: type checked by the caller")),
         }
     }
 }
 
-impl Default for Store {
-    fn default() -> Self {
-        Store {
-            expire_after: default_expire_after(),
+impl ComponentKind for Exporter {
+    const SECTION: &'static str = "exporters";
+    const TYPES: &'static [&'static str] = &["otlp", "otlphttp", "prometheus"];
+    fn read<'de, A: MapAccess<'de>>(ty: &str, map: &mut A) -> Result<Self, A::Error> {
+        match ty {
+            "prometheus" => value(map).map(Exporter::Prometheus),
+            "otlp" => value(map).map(Exporter::Otlp),
+            "otlphttp" => value(map).map(Exporter::OtlpHttp),
+            _ => Err(de::Error::custom("unreachable: type checked by the caller")),
         }
     }
 }
 
-impl Default for Prometheus {
-    fn default() -> Self {
-        Prometheus {
-            endpoint: default_prometheus_endpoint(),
+impl ComponentKind for Extension {
+    const SECTION: &'static str = "extensions";
+    const TYPES: &'static [&'static str] = &["file_storage"];
+    fn read<'de, A: MapAccess<'de>>(ty: &str, map: &mut A) -> Result<Self, A::Error> {
+        match ty {
+            "file_storage" => value(map).map(Extension::FileStorage),
+            _ => Err(de::Error::custom("unreachable: type checked by the caller")),
         }
     }
 }
 
-// === per-field defaults ===
-
-fn enabled() -> bool {
-    true
+impl<'de, K: ComponentKind> Deserialize<'de> for Section<K> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SectionVisitor<K>(PhantomData<K>);
+        impl<'de, K: ComponentKind> Visitor<'de> for SectionVisitor<K> {
+            type Value = Section<K>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a map of {} ids (type or type/name) to their settings", K::SECTION)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Section(Vec::new()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out: Vec<(String, K)> = Vec::new();
+                while let Some(id) = map.next_key::<String>()? {
+                    let ty = id.split('/').next().unwrap_or("");
+                    if !K::TYPES.contains(&ty) {
+                        return Err(de::Error::custom(format_args!(
+                            "unknown {} type {ty:?} in {id:?}: Vigil has {}",
+                            singular(K::SECTION),
+                            K::TYPES.join(", ")
+                        )));
+                    }
+                    if out.iter().any(|(seen, _)| *seen == id) {
+                        return Err(de::Error::custom(format_args!(
+                            "{} {id:?} is configured twice",
+                            singular(K::SECTION)
+                        )));
+                    }
+                    let config = K::read(ty, &mut map)?;
+                    out.push((id, config));
+                }
+                Ok(Section(out))
+            }
+        }
+        deserializer.deserialize_any(SectionVisitor(PhantomData))
+    }
 }
 
-fn default_grpc_endpoint() -> String {
-    DEFAULT_GRPC_ENDPOINT.to_string()
-}
-
-fn default_grpc_max_recv_msg_size_mib() -> u64 {
-    DEFAULT_GRPC_MAX_RECV_MSG_SIZE_MIB
-}
-
-fn default_http_endpoint() -> String {
-    DEFAULT_HTTP_ENDPOINT.to_string()
-}
-
-fn default_http_max_request_body_size_mib() -> u64 {
-    DEFAULT_HTTP_MAX_REQUEST_BODY_SIZE_MIB
-}
-
-fn default_expire_after() -> String {
-    humantime::format_duration(DEFAULT_EXPIRE_AFTER).to_string()
-}
-
-fn default_prometheus_endpoint() -> String {
-    DEFAULT_PROMETHEUS_ENDPOINT.to_string()
+fn singular(section: &str) -> &str {
+    section.strip_suffix('s').unwrap_or(section)
 }

@@ -12,3 +12,4 @@
 pub mod common;
 pub mod otlp;
 pub mod otlphttp;
+pub mod prometheus;

@@ -1,1 +1,245 @@
-//! Placeholder: being written.
+//! The pipelines as running objects: each one a chain of stages (transforms, a batcher) ending
+//! in a fan-out to its exporters, and per receiver an [`Entry`] holding the chains of the
+//! pipelines that list it.
+//!
+//! A chain is a function from [`Work`] to the answer the sender will get. Building it from the
+//! last stage backwards lets the batcher's flush call "the rest of the pipeline" without knowing
+//! what that is. Fan-out admission is all-or-nothing within a pipeline (room is reserved in
+//! every queue before anything is pushed); across pipelines it is not: when a receiver feeds
+//! two pipelines and the second refuses, the sender retries and the first gets the batch twice,
+//! within the at-least-once contract.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::consumer::{Deliverer, Delivered};
+use super::{BoxFuture, Queue, Refused, Signal, Work};
+use crate::processors::{Request, Transform};
+use crate::store::Store;
+use crate::store::otlp::{self, Report};
+
+/// What the sender is told when its batch was taken: points the store rejected, if any.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// Items rejected (by the prometheus exporter's store), for `partial_success`.
+    pub rejected: u64,
+    /// The first reason.
+    pub message: Option<String>,
+}
+
+impl Accepted {
+    fn merge(&mut self, other: Accepted) {
+        self.rejected += other.rejected;
+        if self.message.is_none() {
+            self.message = other.message;
+        }
+    }
+}
+
+/// The rest of a pipeline from some stage on.
+pub type Chain = Arc<dyn Fn(Work) -> BoxFuture<'static, Result<Accepted, Refused>> + Send + Sync>;
+
+/// How long a sender is asked to wait when a queue is full.
+pub const RETRY_AFTER_FULL: Duration = Duration::from_secs(5);
+
+/// One exporter as a pipeline's fan-out sees it.
+pub enum Target {
+    /// The prometheus exporter's store: ingested while the sender waits.
+    Store {
+        /// Exporter id.
+        id: String,
+        /// The store.
+        store: Arc<Store>,
+    },
+    /// A queued forwarding exporter.
+    Queue {
+        /// Exporter id.
+        id: String,
+        /// Its sending queue.
+        queue: Arc<dyn Queue>,
+    },
+    /// A forwarding exporter with `sending_queue.enabled: false`: sent while the sender waits.
+    Direct {
+        /// Its deliverer.
+        deliverer: Arc<Deliverer>,
+        /// Cancelled at shutdown.
+        stop: tokio_util::sync::CancellationToken,
+    },
+}
+
+/// The end of a pipeline: every exporter gets every batch.
+pub fn fanout(pipeline: String, targets: Vec<Arc<Target>>) -> Chain {
+    let fanout = Arc::new(Fanout { pipeline, targets });
+    Arc::new(move |work| {
+        let fanout = fanout.clone();
+        Box::pin(async move { fanout.export(work).await })
+    })
+}
+
+struct Fanout {
+    pipeline: String,
+    targets: Vec<Arc<Target>>,
+}
+
+impl Fanout {
+    async fn export(&self, mut work: Work) -> Result<Accepted, Refused> {
+        // Reserve room in every queue first: a full one refuses the batch everywhere.
+        let mut permits = Vec::new();
+        for target in &self.targets {
+            if let Target::Queue { id, queue } = &**target {
+                match queue.try_reserve() {
+                    Some(permit) => permits.push((queue.clone(), permit)),
+                    None => {
+                        return Err(Refused::unavailable(
+                            format!(
+                                "exporter {id}'s sending queue is full ({} batches); \
+                                 pipeline {} refuses the batch",
+                                queue.capacity(),
+                                self.pipeline
+                            ),
+                            RETRY_AFTER_FULL,
+                        ));
+                    }
+                }
+            }
+        }
+
+        let mut accepted = Accepted::default();
+        let stores: Vec<Arc<Store>> = self
+            .targets
+            .iter()
+            .filter_map(|t| match &**t {
+                Target::Store { store, .. } => Some(store.clone()),
+                _ => None,
+            })
+            .collect();
+        if !stores.is_empty() && work.signal() == Signal::Metrics {
+            let request = work
+                .take_request()
+                .map_err(|e| Refused::invalid(e.to_string()))?;
+            let joined = tokio::task::spawn_blocking(move || {
+                let mut total = Report::default();
+                if let Request::Metrics(req) = &request {
+                    for store in &stores {
+                        let report = otlp::ingest_request(store, req);
+                        total.accepted += report.accepted;
+                        total.rejected += report.rejected;
+                        if total.message.is_none() {
+                            total.message = report.message.clone();
+                        }
+                    }
+                }
+                (request, total)
+            })
+            .await;
+            let (request, report) = joined.map_err(|e| {
+                tracing::error!(error = %e, "store ingest task failed");
+                Refused::unavailable("the collector failed to store the batch", RETRY_AFTER_FULL)
+            })?;
+            work.restore_request(request);
+            if report.rejected > 0 {
+                accepted.merge(Accepted {
+                    rejected: report.rejected,
+                    message: Some(report.partial_success_message()),
+                });
+            }
+        }
+
+        let batch = work.batch();
+        for target in &self.targets {
+            if let Target::Direct { deliverer, stop } = &**target {
+                match deliverer.deliver(&batch, stop).await {
+                    Delivered::Sent => {}
+                    Delivered::Dropped(why) => {
+                        return Err(Refused::invalid(format!(
+                            "exporter {} could not deliver: {why}",
+                            deliverer.id
+                        )));
+                    }
+                    Delivered::Stopped => {
+                        return Err(Refused::unavailable(
+                            "the collector is shutting down",
+                            RETRY_AFTER_FULL,
+                        ));
+                    }
+                }
+            }
+        }
+        for (queue, permit) in permits {
+            queue.push(permit, batch.clone()).await.map_err(|e| {
+                tracing::error!(pipeline = %self.pipeline, error = %e, "queueing a batch failed");
+                Refused::unavailable(e.to_string(), RETRY_AFTER_FULL)
+            })?;
+        }
+        Ok(accepted)
+    }
+}
+
+/// A transform stage in front of `next`.
+pub fn transform(stage: Arc<dyn Transform>, next: Chain) -> Chain {
+    Arc::new(move |mut work: Work| {
+        let stage = stage.clone();
+        let next = next.clone();
+        Box::pin(async move {
+            let dropped = {
+                let request = work
+                    .request_mut()
+                    .map_err(|e| Refused::invalid(e.to_string()))?;
+                stage.process(request)
+            };
+            if dropped > 0 {
+                work.items = work.items.saturating_sub(dropped);
+                if work.items == 0 {
+                    // Everything was filtered out on purpose: nothing left to export.
+                    return Ok(Accepted::default());
+                }
+            }
+            next(work).await
+        })
+    })
+}
+
+/// What a receiver feeds: per signal, the chains of the pipelines that list it.
+#[derive(Clone, Default)]
+pub struct Entry {
+    chains: [Vec<(String, Chain)>; 3],
+}
+
+fn index(signal: Signal) -> usize {
+    match signal {
+        Signal::Metrics => 0,
+        Signal::Traces => 1,
+        Signal::Logs => 2,
+    }
+}
+
+impl Entry {
+    /// Adds pipeline `id` of `signal`.
+    pub fn add(&mut self, signal: Signal, id: String, chain: Chain) {
+        self.chains[index(signal)].push((id, chain));
+    }
+
+    /// Whether any pipeline takes `signal`.
+    pub fn handles(&self, signal: Signal) -> bool {
+        !self.chains[index(signal)].is_empty()
+    }
+
+    /// Runs `work` through every pipeline of its signal. The answer is a refusal if any
+    /// pipeline refused (the sender retries), else the merged partial success.
+    pub async fn consume(&self, work: Work) -> Result<Accepted, Refused> {
+        let chains = &self.chains[index(work.signal())];
+        let mut accepted = Accepted::default();
+        let last = chains.len().saturating_sub(1);
+        let mut work = Some(work);
+        for (i, (_, chain)) in chains.iter().enumerate() {
+            let this = if i == last {
+                work.take()
+            } else {
+                work.clone()
+            };
+            let Some(this) = this else { break };
+            accepted.merge(chain(this).await?);
+        }
+        Ok(accepted)
+    }
+}

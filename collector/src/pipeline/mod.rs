@@ -29,8 +29,11 @@ pub mod batch;
 pub mod consumer;
 pub mod graph;
 pub mod memory_queue;
-pub mod retry;
 pub mod scan;
+pub mod work;
+
+pub use graph::{Accepted, Entry};
+pub use work::Work;
 
 use std::fmt;
 use std::future::Future;
@@ -117,6 +120,38 @@ impl Signal {
 impl fmt::Display for Signal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Why a pipeline did not take a batch; the receiver tells its sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// What happened, for the sender and the logs.
+    pub reason: String,
+    /// When to try again: set for a full queue or an unavailable upstream (gRPC `UNAVAILABLE`,
+    /// HTTP 503 with `Retry-After`).
+    pub retry_after: Option<Duration>,
+    /// The data itself is the problem (gRPC `INVALID_ARGUMENT`, HTTP 400): do not retry.
+    pub permanent: bool,
+}
+
+impl Refused {
+    /// A retryable refusal (full queue, upstream down).
+    pub fn unavailable(reason: impl Into<String>, retry_after: Duration) -> Refused {
+        Refused {
+            reason: reason.into(),
+            retry_after: Some(retry_after),
+            permanent: false,
+        }
+    }
+
+    /// A refusal of the data itself.
+    pub fn invalid(reason: impl Into<String>) -> Refused {
+        Refused {
+            reason: reason.into(),
+            retry_after: None,
+            permanent: true,
+        }
     }
 }
 

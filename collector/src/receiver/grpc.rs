@@ -1,39 +1,30 @@
-//! OTLP/gRPC receiver (default `127.0.0.1:4317`): the metrics, trace and logs
-//! services, gzip accepted, messages over the configured size refused by
-//! tonic: `OUT_OF_RANGE` when the length prefix is over the limit,
-//! `RESOURCE_EXHAUSTED` when a compressed message inflates past it.
+//! OTLP/gRPC receiver (default `127.0.0.1:4317`): the metrics, trace and logs services, gzip
+//! accepted, messages over the configured size refused by tonic: `OUT_OF_RANGE` when the length
+//! prefix is over the limit, `RESOURCE_EXHAUSTED` when a compressed message inflates past it.
 //!
-//! Malformed protobuf is answered by tonic's codec before our code runs; we
-//! cannot turn its status into `INVALID_ARGUMENT`, and document that as the
-//! one place the receiver's status differs from the HTTP receiver's 400.
+//! The services are written by hand over tonic's server machinery rather than generated, for
+//! one reason: the request message is taken as raw bytes ([`RawCodec`]), checked and counted by
+//! `pipeline::scan`, and forwarded as received; it is decoded only where a pipeline needs the
+//! messages. Responses are the ordinary `Export*ServiceResponse` messages. A request that does not
+//! scan as the signal's message is answered `INVALID_ARGUMENT`.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use bytes::{Buf, Bytes};
+use prost::Message;
 use tokio::net::TcpListener;
-use tonic::codec::CompressionEncoding;
+use tonic::body::Body as TonicBody;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::server::{NamedService, UnaryService};
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
-use super::{Error, Logs, Metrics, Pipeline, Signal, Traces};
+use super::{Error, Logs, Metrics, Pipeline, Signal, Traces, rpc};
+use crate::pipeline::{BoxFuture, Work, scan};
 
 /// The gRPC receiver.
 pub struct Grpc {
@@ -58,74 +49,170 @@ impl Grpc {
         on_ready: impl FnOnce(),
     ) -> Result<(), Error> {
         let limit = self.max_message_size;
-        let handler = Handler(self.pipeline);
-        let metrics = MetricsServiceServer::new(handler.clone())
-            .accept_compressed(CompressionEncoding::Gzip)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(limit);
-        let traces = TraceServiceServer::new(handler.clone())
-            .accept_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(limit);
-        let logs = LogsServiceServer::new(handler)
-            .accept_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(limit);
         on_ready();
         tonic::transport::Server::builder()
-            .add_service(metrics)
-            .add_service(traces)
-            .add_service(logs)
+            .add_service(Export::<Metrics>::new(self.pipeline.clone(), limit))
+            .add_service(Export::<Traces>::new(self.pipeline.clone(), limit))
+            .add_service(Export::<Logs>::new(self.pipeline, limit))
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
             .await?;
         Ok(())
     }
 }
 
-#[derive(Clone)]
-struct Handler(Pipeline);
+/// One OTLP service (`…MetricsService`, `…TraceService`, `…LogsService`).
+struct Export<S> {
+    pipeline: Pipeline,
+    limit: usize,
+    signal: PhantomData<fn() -> S>,
+}
 
-impl Handler {
-    async fn run<S: Signal>(&self, req: S::Request) -> Result<Response<S::Response>, Status> {
-        let pipeline = self.0.clone();
-        // Ingest is CPU work under the store's lock; keep it off the async workers.
-        match tokio::task::spawn_blocking(move || S::handle(&pipeline, req)).await {
-            Ok(resp) => Ok(Response::new(resp)),
-            Err(e) => {
-                self.0.counters.bad_requests.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, "ingest task failed");
-                Err(Status::internal(
-                    "the collector failed to process this request",
-                ))
-            }
+impl<S> Clone for Export<S> {
+    fn clone(&self) -> Self {
+        Export {
+            pipeline: self.pipeline.clone(),
+            limit: self.limit,
+            signal: PhantomData,
         }
     }
 }
 
-#[tonic::async_trait]
-impl MetricsService for Handler {
-    async fn export(
-        &self,
-        request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        self.run::<Metrics>(request.into_inner()).await
+impl<S: Signal> Export<S> {
+    fn new(pipeline: Pipeline, limit: usize) -> Self {
+        Export {
+            pipeline,
+            limit,
+            signal: PhantomData,
+        }
     }
 }
 
-#[tonic::async_trait]
-impl TraceService for Handler {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        self.run::<Traces>(request.into_inner()).await
+impl NamedService for Export<Metrics> {
+    const NAME: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
+}
+impl NamedService for Export<Traces> {
+    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+}
+impl NamedService for Export<Logs> {
+    const NAME: &'static str = "opentelemetry.proto.collector.logs.v1.LogsService";
+}
+
+impl<S, B> tower_service::Service<http::Request<B>> for Export<S>
+where
+    S: Signal,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+{
+    type Response = http::Response<TonicBody>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if req.uri().path() != S::SIGNAL.grpc_path() {
+            let path = req.uri().path().to_owned();
+            return Box::pin(async move {
+                Ok(Status::unimplemented(format!("no method {path}")).into_http())
+            });
+        }
+        let handler = Handler::<S> {
+            pipeline: self.pipeline.clone(),
+            signal: PhantomData,
+        };
+        let limit = self.limit;
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(RawCodec::<S::Response>::default())
+                .accept_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(limit);
+            Ok(grpc.unary(handler, req).await)
+        })
     }
 }
 
-#[tonic::async_trait]
-impl LogsService for Handler {
-    async fn export(
-        &self,
-        request: Request<ExportLogsServiceRequest>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        self.run::<Logs>(request.into_inner()).await
+struct Handler<S> {
+    pipeline: Pipeline,
+    signal: PhantomData<fn() -> S>,
+}
+
+impl<S: Signal> UnaryService<Bytes> for Handler<S> {
+    type Response = S::Response;
+    type Future = BoxFuture<'static, Result<Response<S::Response>, Status>>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let pipeline = self.pipeline.clone();
+        Box::pin(async move {
+            let body = request.into_inner();
+            let scanned = match scan::scan(S::SIGNAL, &body) {
+                Ok(scanned) => scanned,
+                Err(e) => {
+                    pipeline
+                        .counters
+                        .bad_requests
+                        .fetch_add(1, Ordering::Relaxed);
+                    return Err(Status::invalid_argument(format!("malformed protobuf: {e}")));
+                }
+            };
+            let work = Work::encoded(crate::pipeline::Batch {
+                signal: S::SIGNAL,
+                body,
+                items: scanned.items,
+            });
+            match pipeline.consume(work).await {
+                Ok(accepted) => Ok(Response::new(S::response(accepted))),
+                Err(refused) if refused.permanent => Err(Status::invalid_argument(refused.reason)),
+                Err(refused) => Err(rpc::unavailable(&refused.reason, refused.retry_after)),
+            }
+        })
+    }
+}
+
+/// Takes the request message as raw bytes and encodes the response message with prost.
+struct RawCodec<R>(PhantomData<fn() -> R>);
+
+impl<R> Default for RawCodec<R> {
+    fn default() -> Self {
+        RawCodec(PhantomData)
+    }
+}
+
+impl<R: Message + Send + 'static> Codec for RawCodec<R> {
+    type Encode = R;
+    type Decode = Bytes;
+    type Encoder = ResponseEncoder<R>;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ResponseEncoder(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawDecoder
+    }
+}
+
+struct ResponseEncoder<R>(PhantomData<fn() -> R>);
+
+impl<R: Message> Encoder for ResponseEncoder<R> {
+    type Item = R;
+    type Error = Status;
+
+    fn encode(&mut self, item: R, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(dst)
+            .map_err(|e| Status::internal(format!("encoding the response: {e}")))
+    }
+}
+
+struct RawDecoder;
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }

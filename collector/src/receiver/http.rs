@@ -14,6 +14,7 @@
 use std::future::Future;
 use std::io::Read;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -24,7 +25,9 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use prost::Message;
 use tokio::net::TcpListener;
 
+use super::rpc::RpcStatus;
 use super::{Error, Logs, Metrics, Pipeline, Signal, Traces};
+use crate::pipeline::{Batch, Refused, Work, scan};
 
 /// The two OTLP/HTTP encodings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,21 +59,13 @@ impl Encoding {
     }
 }
 
-/// `google.rpc.Status`, the body of an OTLP/HTTP error response.
-#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-}
-
 /// A refused request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     status: StatusCode,
     message: String,
     encoding: Option<Encoding>,
+    retry_after: Option<Duration>,
 }
 
 impl Rejection {
@@ -79,6 +74,22 @@ impl Rejection {
             status,
             message: message.into(),
             encoding,
+            retry_after: None,
+        }
+    }
+
+    /// How the pipelines' refusal is told over HTTP: 400 for data nobody can take, else 503
+    /// with `Retry-After` (whole seconds, at least 1).
+    fn refused(refused: Refused, encoding: Encoding) -> Self {
+        if refused.permanent {
+            Rejection::new(StatusCode::BAD_REQUEST, refused.reason, Some(encoding))
+        } else {
+            Rejection {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: refused.reason,
+                encoding: Some(encoding),
+                retry_after: refused.retry_after,
+            }
         }
     }
 }
@@ -90,14 +101,19 @@ impl IntoResponse for Rejection {
             StatusCode::NOT_FOUND => 5,
             StatusCode::PAYLOAD_TOO_LARGE => 8,
             StatusCode::METHOD_NOT_ALLOWED | StatusCode::UNSUPPORTED_MEDIA_TYPE => 12,
+            StatusCode::SERVICE_UNAVAILABLE => 14,
             s if s.is_server_error() => 13,
             _ => 3,
         };
         let status = RpcStatus {
             code,
             message: self.message.clone(),
+            details: Vec::new(),
         };
-        match self.encoding {
+        let retry_after = self
+            .retry_after
+            .map(|d| d.as_secs_f64().ceil().max(1.0) as u64);
+        let mut response = match self.encoding {
             Some(Encoding::Protobuf) => (
                 self.status,
                 [(header::CONTENT_TYPE, Encoding::Protobuf.content_type())],
@@ -119,7 +135,13 @@ impl IntoResponse for Rejection {
                 self.message,
             )
                 .into_response(),
+        };
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        response
     }
 }
 
@@ -217,32 +239,37 @@ async fn handle<S: Signal>(
     } else {
         body
     };
-    let request: S::Request = match encoding {
-        Encoding::Protobuf => S::Request::decode(body).map_err(|e| {
-            Rejection::new(
-                StatusCode::BAD_REQUEST,
-                format!("malformed protobuf: {e}"),
-                Some(encoding),
-            )
-        })?,
-        Encoding::Json => S::decode_json(&body).map_err(|e| {
-            Rejection::new(
-                StatusCode::BAD_REQUEST,
-                format!("malformed OTLP/JSON: {e}"),
-                Some(encoding),
-            )
-        })?,
+    let work = match encoding {
+        Encoding::Protobuf => {
+            let scan = scan::scan(S::SIGNAL, &body).map_err(|e| {
+                Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("malformed protobuf: {e}"),
+                    Some(encoding),
+                )
+            })?;
+            Work::encoded(Batch {
+                signal: S::SIGNAL,
+                body,
+                items: scan.items,
+            })
+        }
+        Encoding::Json => {
+            let request = S::decode_json(&body).map_err(|e| {
+                Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("malformed OTLP/JSON: {e}"),
+                    Some(encoding),
+                )
+            })?;
+            Work::decoded(S::into_request(request))
+        }
     };
-    let pipeline = pipeline.clone();
-    let response = tokio::task::spawn_blocking(move || S::handle(&pipeline, request))
+    let accepted = pipeline
+        .consume(work)
         .await
-        .map_err(|_| {
-            Rejection::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "ingest failed",
-                Some(encoding),
-            )
-        })?;
+        .map_err(|refused| Rejection::refused(refused, encoding))?;
+    let response = S::response(accepted);
     let body = match encoding {
         Encoding::Protobuf => response.encode_to_vec(),
         Encoding::Json => serde_json::to_vec(&response).map_err(|e| {

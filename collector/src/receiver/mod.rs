@@ -1,25 +1,28 @@
-//! OTLP receivers: gRPC ([`grpc`]) and HTTP ([`http`]) framing around one
-//! decode → validate → ingest path ([`Pipeline`]).
+//! OTLP receivers: gRPC ([`grpc`]) and HTTP ([`http`]) framing around one path into the
+//! pipelines ([`Pipeline`]).
 //!
-//! Protocol: <https://opentelemetry.io/docs/specs/otlp/>. Metrics go into the
-//! store; a request with some bad points gets a `partial_success` naming how
-//! many were rejected and why, and the good points in it are kept. Trace and
-//! log exports are accepted and counted (forwarding them is a later stage),
-//! never answered UNIMPLEMENTED, so an SDK exporting all signals to Vigil does
-//! not log errors.
+//! Protocol: <https://opentelemetry.io/docs/specs/otlp/>. A request becomes [`Work`]: protobuf
+//! bytes as received (checked and counted by `pipeline::scan`, not decoded) or, for OTLP/JSON,
+//! the decoded messages. It goes through every pipeline that lists the receiver, and only then
+//! is the sender answered: success (with a `partial_success` naming the points the store
+//! rejected), `UNAVAILABLE` / HTTP 503 with a retry delay when a queue is full, or
+//! `INVALID_ARGUMENT` / HTTP 400 for data nobody can take. A signal no pipeline takes is
+//! answered with success, counted as dropped, and was announced in the log at start-up.
 //!
 //! Receivers bind first ([`bind`]) and serve second, so tests can bind
 //! `127.0.0.1:0` and read the port, and readiness is reported only once a
 //! socket is listening.
 
+pub mod config;
 pub mod grpc;
 pub mod http;
+pub mod rpc;
 #[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -32,7 +35,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use tokio::net::TcpListener;
 
-use crate::store::{Store, otlp};
+use crate::pipeline::graph::{self, Target};
+use crate::pipeline::{self, Accepted, Entry, Refused, Work};
+use crate::processors::Request;
+use crate::store::Store;
 
 /// Receiver errors.
 #[derive(Debug, thiserror::Error)]
@@ -61,56 +67,139 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
         .map_err(|source| Error::Bind { addr, source })
 }
 
+/// Counters of one signal at the receivers (the collector's own telemetry).
+#[derive(Debug, Default)]
+pub struct SignalCounters {
+    /// Items acknowledged to senders.
+    pub accepted: AtomicU64,
+    /// Items refused (the sender was told to retry, or that they are invalid), or rejected
+    /// in a `partial_success`.
+    pub refused: AtomicU64,
+    /// Items acknowledged but taken by no pipeline (the log said so at start-up).
+    pub dropped: AtomicU64,
+}
+
 /// Counters of the receivers (the collector's own telemetry).
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// Metric data points accepted.
-    pub accepted_points: AtomicU64,
-    /// Metric data points refused.
-    pub refused_points: AtomicU64,
-    /// Spans received (accepted, not yet forwarded).
-    pub spans: AtomicU64,
-    /// Log records received (accepted, not yet forwarded).
-    pub log_records: AtomicU64,
+    /// Metric data points.
+    pub metrics: SignalCounters,
+    /// Spans.
+    pub traces: SignalCounters,
+    /// Log records.
+    pub logs: SignalCounters,
     /// Requests refused outright (malformed, too large, wrong media type).
     pub bad_requests: AtomicU64,
 }
 
-/// Readiness of the receivers: set once each bound receiver is serving.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    /// gRPC receiver serving (or disabled).
-    pub grpc: AtomicBool,
-    /// HTTP receiver serving (or disabled).
-    pub http: AtomicBool,
-}
-
-impl Readiness {
-    /// Both receivers are serving.
-    pub fn ready(&self) -> bool {
-        self.grpc.load(Ordering::Acquire) && self.http.load(Ordering::Acquire)
+impl Counters {
+    /// The counters of `signal`.
+    pub fn signal(&self, signal: pipeline::Signal) -> &SignalCounters {
+        match signal {
+            pipeline::Signal::Metrics => &self.metrics,
+            pipeline::Signal::Traces => &self.traces,
+            pipeline::Signal::Logs => &self.logs,
+        }
     }
 }
 
-/// The shared decode → validate → ingest path.
+/// Readiness: set once every receiver is serving.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    pending: AtomicUsize,
+}
+
+impl Readiness {
+    /// Readiness waiting for `n` servers to call [`Readiness::serving`].
+    pub fn waiting_for(n: usize) -> Readiness {
+        Readiness {
+            pending: AtomicUsize::new(n),
+        }
+    }
+
+    /// One server is serving.
+    pub fn serving(&self) {
+        let _ = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Every server is serving.
+    pub fn ready(&self) -> bool {
+        self.pending.load(Ordering::Acquire) == 0
+    }
+}
+
+/// What a receiver feeds: the pipelines that list it, and its counters.
 #[derive(Clone)]
 pub struct Pipeline {
-    /// The store points go to.
-    pub store: Arc<Store>,
+    /// The pipelines, per signal.
+    pub entry: Arc<Entry>,
     /// Receiver counters.
     pub counters: Arc<Counters>,
 }
 
-/// One OTLP signal: its request and response types and what to do with a request.
+impl Pipeline {
+    /// A receiver whose metrics go straight into `store` and nothing else: the zero-config
+    /// pipeline, for tests and embedding.
+    pub fn to_store(store: Arc<Store>) -> Pipeline {
+        let mut entry = Entry::default();
+        let target = Arc::new(Target::Store {
+            id: "prometheus".into(),
+            store,
+        });
+        entry.add(
+            pipeline::Signal::Metrics,
+            "metrics".into(),
+            graph::fanout("metrics".into(), vec![target]),
+        );
+        Pipeline {
+            entry: Arc::new(entry),
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    /// Runs `work` through the pipelines and counts the outcome.
+    pub async fn consume(&self, work: Work) -> Result<Accepted, Refused> {
+        let signal = work.signal();
+        let items = work.items;
+        let counters = self.counters.signal(signal);
+        if !self.entry.handles(signal) {
+            counters.accepted.fetch_add(items, Ordering::Relaxed);
+            counters.dropped.fetch_add(items, Ordering::Relaxed);
+            return Ok(Accepted::default());
+        }
+        match self.entry.consume(work).await {
+            Ok(accepted) => {
+                counters
+                    .accepted
+                    .fetch_add(items.saturating_sub(accepted.rejected), Ordering::Relaxed);
+                counters.refused.fetch_add(accepted.rejected, Ordering::Relaxed);
+                Ok(accepted)
+            }
+            Err(refused) => {
+                counters.refused.fetch_add(items, Ordering::Relaxed);
+                tracing::debug!(signal = %signal, items, reason = %refused.reason, "export refused");
+                Err(refused)
+            }
+        }
+    }
+}
+
+/// One OTLP signal: its request and response types.
 pub trait Signal: Send + Sync + 'static {
     /// The export request.
     type Request: prost::Message + Default + serde::de::DeserializeOwned + Send + 'static;
     /// The export response.
     type Response: prost::Message + Default + serde::Serialize + Send + 'static;
+    /// Which signal.
+    const SIGNAL: pipeline::Signal;
     /// HTTP path of the signal.
     const PATH: &'static str;
-    /// Handle a decoded request.
-    fn handle(pipeline: &Pipeline, req: Self::Request) -> Self::Response;
+    /// The request as a pipeline request.
+    fn into_request(req: Self::Request) -> Request;
+    /// The success answer.
+    fn response(accepted: Accepted) -> Self::Response;
     /// Decode an OTLP/JSON body. Plain serde unless the generated serde code
     /// can lose data without an error (see [`Metrics`]).
     fn decode_json(body: &[u8]) -> Result<Self::Request, serde_json::Error> {
@@ -128,20 +217,15 @@ pub struct Logs;
 impl Signal for Metrics {
     type Request = ExportMetricsServiceRequest;
     type Response = ExportMetricsServiceResponse;
+    const SIGNAL: pipeline::Signal = pipeline::Signal::Metrics;
     const PATH: &'static str = "/v1/metrics";
-    fn handle(pipeline: &Pipeline, req: Self::Request) -> Self::Response {
-        let report = otlp::ingest_request(&pipeline.store, &req);
-        pipeline
-            .counters
-            .accepted_points
-            .fetch_add(report.accepted, Ordering::Relaxed);
-        pipeline
-            .counters
-            .refused_points
-            .fetch_add(report.rejected, Ordering::Relaxed);
-        let partial_success = (report.rejected > 0).then(|| ExportMetricsPartialSuccess {
-            rejected_data_points: report.rejected as i64,
-            error_message: report.partial_success_message(),
+    fn into_request(req: Self::Request) -> Request {
+        Request::Metrics(req)
+    }
+    fn response(accepted: Accepted) -> Self::Response {
+        let partial_success = (accepted.rejected > 0).then(|| ExportMetricsPartialSuccess {
+            rejected_data_points: i64::try_from(accepted.rejected).unwrap_or(i64::MAX),
+            error_message: accepted.message.unwrap_or_default(),
         });
         ExportMetricsServiceResponse { partial_success }
     }
@@ -153,41 +237,33 @@ impl Signal for Metrics {
 impl Signal for Traces {
     type Request = ExportTraceServiceRequest;
     type Response = ExportTraceServiceResponse;
+    const SIGNAL: pipeline::Signal = pipeline::Signal::Traces;
     const PATH: &'static str = "/v1/traces";
-    fn handle(pipeline: &Pipeline, req: Self::Request) -> Self::Response {
-        let spans: usize = req
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
-        pipeline
-            .counters
-            .spans
-            .fetch_add(spans as u64, Ordering::Relaxed);
-        ExportTraceServiceResponse {
-            partial_success: None::<ExportTracePartialSuccess>,
-        }
+    fn into_request(req: Self::Request) -> Request {
+        Request::Traces(req)
+    }
+    fn response(accepted: Accepted) -> Self::Response {
+        let partial_success = (accepted.rejected > 0).then(|| ExportTracePartialSuccess {
+            rejected_spans: i64::try_from(accepted.rejected).unwrap_or(i64::MAX),
+            error_message: accepted.message.unwrap_or_default(),
+        });
+        ExportTraceServiceResponse { partial_success }
     }
 }
 
 impl Signal for Logs {
     type Request = ExportLogsServiceRequest;
     type Response = ExportLogsServiceResponse;
+    const SIGNAL: pipeline::Signal = pipeline::Signal::Logs;
     const PATH: &'static str = "/v1/logs";
-    fn handle(pipeline: &Pipeline, req: Self::Request) -> Self::Response {
-        let records: usize = req
-            .resource_logs
-            .iter()
-            .flat_map(|r| &r.scope_logs)
-            .map(|s| s.log_records.len())
-            .sum();
-        pipeline
-            .counters
-            .log_records
-            .fetch_add(records as u64, Ordering::Relaxed);
-        ExportLogsServiceResponse {
-            partial_success: None::<ExportLogsPartialSuccess>,
-        }
+    fn into_request(req: Self::Request) -> Request {
+        Request::Logs(req)
+    }
+    fn response(accepted: Accepted) -> Self::Response {
+        let partial_success = (accepted.rejected > 0).then(|| ExportLogsPartialSuccess {
+            rejected_log_records: i64::try_from(accepted.rejected).unwrap_or(i64::MAX),
+            error_message: accepted.message.unwrap_or_default(),
+        });
+        ExportLogsServiceResponse { partial_success }
     }
 }

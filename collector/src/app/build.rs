@@ -1,0 +1,225 @@
+//! Building the running components from the validated configuration: exporters (stores, queues,
+//! consumers), then each pipeline's chain from its last stage backwards, then each receiver's
+//! [`Entry`]. Only components some pipeline uses are built, as in the OpenTelemetry Collector.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::Error;
+use crate::config::{ComponentId, Config, Exporter, Extension, Processor};
+use crate::exporters::common::QueueSettings;
+use crate::exporters::{otlp, otlphttp};
+use crate::extensions::file_storage::FileQueue;
+use crate::pipeline::batch::{Batcher, Downstream};
+use crate::pipeline::consumer::{self, Deliverer, ExporterStats};
+use crate::pipeline::graph::{self, Chain, Target};
+use crate::pipeline::memory_queue::MemoryQueue;
+use crate::pipeline::{Entry, Queue, Sender, Work};
+use crate::processors::{Transform, attributes, filter, resource};
+use crate::receiver;
+use crate::store::{Options, Store};
+
+/// A prometheus exporter: its store and the bound listener for its pages.
+pub(super) struct StoreExporter {
+    pub(super) id: ComponentId,
+    pub(super) store: Arc<Store>,
+    pub(super) listener: TcpListener,
+}
+
+/// A forwarding exporter: its queue (if any), consumers and counters.
+pub struct ForwardingExporter {
+    /// Exporter id.
+    pub id: ComponentId,
+    /// What happened to its batches.
+    pub stats: Arc<ExporterStats>,
+    /// Its sending queue, when enabled.
+    pub queue: Option<Arc<dyn Queue>>,
+    pub(super) memory: Option<Arc<MemoryQueue>>,
+    pub(super) consumers: Vec<JoinHandle<()>>,
+}
+
+/// Everything built, not yet serving.
+pub(super) struct Built {
+    pub(super) stores: Vec<StoreExporter>,
+    pub(super) forwarding: Vec<ForwardingExporter>,
+    pub(super) batchers: Vec<Arc<Batcher>>,
+    pub(super) entries: BTreeMap<ComponentId, Entry>,
+}
+
+pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<Built, Error> {
+    let mut stores = Vec::new();
+    let mut forwarding = Vec::new();
+    let mut targets: BTreeMap<ComponentId, Arc<Target>> = BTreeMap::new();
+    for (id, exporter) in &config.exporters {
+        if !config.is_used(id) {
+            tracing::info!(exporter = %id, "exporter is configured but no pipeline uses it; not started");
+            continue;
+        }
+        let forward = |sender: Arc<dyn Sender>, retry, queue: &QueueSettings| {
+            build_forwarding(config, id, sender, retry, queue, stop)
+        };
+        let (target, handle) = match exporter {
+            Exporter::Prometheus(s) => {
+                let store = Arc::new(Store::new(Options {
+                    expire_after: s.metric_expiration,
+                }));
+                let listener = receiver::bind(s.endpoint).await?;
+                stores.push(StoreExporter {
+                    id: id.clone(),
+                    store: store.clone(),
+                    listener,
+                });
+                let target = Target::Store {
+                    id: id.to_string(),
+                    store,
+                };
+                (target, None)
+            }
+            Exporter::Otlp(s) => {
+                let sender = otlp::GrpcSender::new(s).map_err(|message| Error::Exporter {
+                    id: id.to_string(),
+                    message,
+                })?;
+                forward(Arc::new(sender), s.retry.clone(), &s.queue)?
+            }
+            Exporter::OtlpHttp(s) => {
+                let sender = otlphttp::HttpSender::new(s).map_err(|message| Error::Exporter {
+                    id: id.to_string(),
+                    message,
+                })?;
+                forward(Arc::new(sender), s.retry.clone(), &s.queue)?
+            }
+        };
+        targets.insert(id.clone(), Arc::new(target));
+        forwarding.extend(handle);
+    }
+
+    let mut batchers = Vec::new();
+    let mut entries: BTreeMap<ComponentId, Entry> = BTreeMap::new();
+    for pipeline in &config.pipelines {
+        let mut chain = graph::fanout(
+            pipeline.id.clone(),
+            pipeline
+                .exporters
+                .iter()
+                .filter_map(|id| targets.get(id).cloned())
+                .collect(),
+        );
+        for id in pipeline.processors.iter().rev() {
+            let Some(processor) = config.processors.get(id) else {
+                continue;
+            };
+            chain = match processor {
+                Processor::Batch(s) => {
+                    let next = chain.clone();
+                    let downstream: Downstream = Arc::new(move |batch| {
+                        let next = next.clone();
+                        Box::pin(async move { next(Work::encoded(batch)).await.map(drop) })
+                    });
+                    let batcher = Arc::new(Batcher::new(s.clone(), pipeline.signal, downstream));
+                    batchers.push(batcher.clone());
+                    batch_stage(batcher)
+                }
+                Processor::Resource(s) => transform(resource::Resource::new(s.clone()), chain),
+                Processor::Attributes(s) => {
+                    transform(attributes::Attributes::new(s.clone()), chain)
+                }
+                Processor::Filter(s) => transform(filter::Filter::new(s.clone()), chain),
+            };
+        }
+        for id in &pipeline.receivers {
+            entries
+                .entry(id.clone())
+                .or_default()
+                .add(pipeline.signal, pipeline.id.clone(), chain.clone());
+        }
+    }
+    Ok(Built {
+        stores,
+        forwarding,
+        batchers,
+        entries,
+    })
+}
+
+fn transform(stage: impl Transform, next: Chain) -> Chain {
+    graph::transform(Arc::new(stage), next)
+}
+
+fn batch_stage(batcher: Arc<Batcher>) -> Chain {
+    Arc::new(move |mut work: Work| {
+        let batcher = batcher.clone();
+        Box::pin(async move {
+            batcher.submit(work.batch()).await?;
+            Ok(graph::Accepted::default())
+        })
+    })
+}
+
+fn build_forwarding(
+    config: &Config,
+    id: &ComponentId,
+    sender: Arc<dyn Sender>,
+    retry: crate::exporters::common::RetrySettings,
+    queue: &QueueSettings,
+    stop: &CancellationToken,
+) -> Result<(Target, Option<ForwardingExporter>), Error> {
+    let deliverer = Arc::new(Deliverer::new(id.to_string(), sender, retry));
+    let stats = deliverer.stats.clone();
+    if !queue.enabled {
+        let target = Target::Direct {
+            deliverer,
+            stop: stop.clone(),
+        };
+        let handle = ForwardingExporter {
+            id: id.clone(),
+            stats,
+            queue: None,
+            memory: None,
+            consumers: Vec::new(),
+        };
+        return Ok((target, Some(handle)));
+    }
+    let (queue_obj, memory): (Arc<dyn Queue>, Option<Arc<MemoryQueue>>) = match &queue.storage {
+        None => {
+            let q = Arc::new(MemoryQueue::new(queue.queue_size));
+            (q.clone(), Some(q))
+        }
+        Some(storage) => {
+            let settings = ComponentId::parse(storage)
+                .and_then(|sid| config.extensions.get(&sid))
+                .map(|Extension::FileStorage(s)| s)
+                .ok_or_else(|| Error::Exporter {
+                    id: id.to_string(),
+                    message: format!("storage extension {storage:?} is not configured"),
+                })?;
+            let (q, recovery) =
+                FileQueue::open(settings, id.as_str(), queue.queue_size).map_err(|e| {
+                    Error::Exporter {
+                        id: id.to_string(),
+                        message: format!("opening its persistent queue: {e}"),
+                    }
+                })?;
+            tracing::info!(exporter = %id, ?recovery, "persistent queue opened");
+            (Arc::new(q), None)
+        }
+    };
+    let consumers =
+        consumer::spawn_consumers(queue_obj.clone(), deliverer, queue.num_consumers, stop.clone());
+    let target = Target::Queue {
+        id: id.to_string(),
+        queue: queue_obj.clone(),
+    };
+    let handle = ForwardingExporter {
+        id: id.clone(),
+        stats,
+        queue: Some(queue_obj),
+        memory,
+        consumers,
+    };
+    Ok((target, Some(handle)))
+}

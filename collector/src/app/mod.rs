@@ -1,0 +1,299 @@
+//! Wiring: build the components the configuration's pipelines use, bind every listener, serve,
+//! and stop in stages.
+//!
+//! [`start`] binds all sockets before serving anything, so a port already in use fails the
+//! start with the address in the message, and the bound addresses (port 0 resolved) are known
+//! to the caller. [`Running::shutdown`] stops in the order that loses nothing: receivers first
+//! (no new data), then the batchers flush, then each queue is closed and its consumers drain it
+//! within [`consumer::DRAIN_DEADLINE`]; what a persistent queue still holds is sent after the
+//! next start, and what a memory queue still holds is counted and logged. The admin servers and
+//! expiry timers stop last.
+
+mod build;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use build::ForwardingExporter;
+
+use crate::config::{ComponentId, Config, Receiver};
+use crate::pipeline::batch::Batcher;
+use crate::pipeline::{Signal, consumer};
+use crate::receiver::{self, Counters, Pipeline, Readiness};
+use crate::server::{self, AppState};
+use crate::store::Store;
+
+/// Why the collector could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A listener could not be bound.
+    #[error(transparent)]
+    Bind(#[from] receiver::Error),
+    /// An exporter could not be built.
+    #[error("exporters.{id}: {message}")]
+    Exporter {
+        /// The exporter id.
+        id: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// The addresses a receiver listens on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReceiverAddrs {
+    /// OTLP/gRPC, if served.
+    pub grpc: Option<SocketAddr>,
+    /// OTLP/HTTP, if served.
+    pub http: Option<SocketAddr>,
+}
+
+/// A running collector.
+pub struct Running {
+    /// Where the receiver `otlp` (or else the first receiver) serves OTLP/gRPC.
+    pub grpc_addr: Option<SocketAddr>,
+    /// Where the receiver `otlp` (or else the first receiver) serves OTLP/HTTP.
+    pub http_addr: Option<SocketAddr>,
+    /// Where the first `prometheus` exporter serves `/metrics`, the snapshot and health.
+    pub listen_addr: Option<SocketAddr>,
+    /// The first `prometheus` exporter's store.
+    pub store: Option<Arc<Store>>,
+    /// Every receiver's addresses.
+    pub receivers: BTreeMap<ComponentId, ReceiverAddrs>,
+    /// Every receiver's counters.
+    pub counters: BTreeMap<ComponentId, Arc<Counters>>,
+    /// The forwarding exporters (queues and counters).
+    pub forwarding: Vec<ForwardingExporter>,
+    receivers_stop: CancellationToken,
+    exporters_stop: CancellationToken,
+    rest_stop: CancellationToken,
+    receiver_tasks: Vec<JoinHandle<Result<(), receiver::Error>>>,
+    batchers: Vec<Arc<Batcher>>,
+    rest: Vec<JoinHandle<()>>,
+}
+
+/// How often the expiry sweep runs for a given `expire_after`: often enough
+/// that a series never outlives its expiry by more than a tenth of it.
+pub fn sweep_interval(expire_after: Duration) -> Duration {
+    (expire_after / 10).clamp(Duration::from_millis(50), Duration::from_secs(15))
+}
+
+/// Build, bind and start everything.
+pub async fn start(config: &Config) -> Result<Running, Error> {
+    let exporters_stop = CancellationToken::new();
+    let built = build::build(config, &exporters_stop).await?;
+
+    // Bind every receiver socket before serving anything.
+    let mut bound = Vec::new();
+    for (id, receiver) in &config.receivers {
+        if !config.is_used(id) {
+            tracing::info!(receiver = %id, "receiver is configured but no pipeline uses it; not started");
+            continue;
+        }
+        let Receiver::Otlp(r) = receiver;
+        let grpc = match &r.grpc {
+            Some(g) => Some((receiver::bind(g.endpoint).await?, g.max_recv_msg_size)),
+            None => None,
+        };
+        let http = match &r.http {
+            Some(h) => Some((receiver::bind(h.endpoint).await?, h.max_request_body_size)),
+            None => None,
+        };
+        bound.push((id.clone(), grpc, http));
+    }
+
+    let servers = bound
+        .iter()
+        .map(|(_, g, h)| usize::from(g.is_some()) + usize::from(h.is_some()))
+        .sum();
+    let readiness = Arc::new(Readiness::waiting_for(servers));
+    let receivers_stop = CancellationToken::new();
+    let mut receiver_tasks = Vec::new();
+    let mut receivers = BTreeMap::new();
+    let mut counters = BTreeMap::new();
+    for (id, grpc, http) in bound {
+        let entry = built.entries.get(&id).cloned().unwrap_or_default();
+        for signal in Signal::ALL {
+            if !entry.handles(signal) {
+                tracing::warn!(
+                    receiver = %id,
+                    "{signal} sent to receiver {id} are accepted and dropped: no {signal} \
+                     pipeline lists it (they are counted as dropped)"
+                );
+            }
+        }
+        let pipeline = Pipeline {
+            entry: Arc::new(entry),
+            counters: Arc::new(Counters::default()),
+        };
+        counters.insert(id.clone(), pipeline.counters.clone());
+        let mut addrs = ReceiverAddrs::default();
+        if let Some((listener, limit)) = grpc {
+            addrs.grpc = listener.local_addr().ok();
+            let server = receiver::grpc::Grpc::new(pipeline.clone(), limit);
+            let stop = receivers_stop.clone();
+            let ready = readiness.clone();
+            receiver_tasks.push(tokio::spawn(async move {
+                server
+                    .serve(listener, stop.cancelled_owned(), move || ready.serving())
+                    .await
+            }));
+        }
+        if let Some((listener, limit)) = http {
+            addrs.http = listener.local_addr().ok();
+            let server = receiver::http::Http::new(pipeline.clone(), limit);
+            let stop = receivers_stop.clone();
+            let ready = readiness.clone();
+            receiver_tasks.push(tokio::spawn(async move {
+                server
+                    .serve(listener, stop.cancelled_owned(), move || ready.serving())
+                    .await
+            }));
+        }
+        receivers.insert(id, addrs);
+    }
+
+    let rest_stop = CancellationToken::new();
+    let mut rest = Vec::new();
+    let mut listen_addr = None;
+    let mut first_store = None;
+    for exporter in built.stores {
+        let addr = exporter.listener.local_addr().ok();
+        listen_addr = listen_addr.or(addr);
+        first_store.get_or_insert_with(|| exporter.store.clone());
+        tracing::info!(exporter = %exporter.id, "metrics at http://{}/metrics", addr.map(|a| a.to_string()).unwrap_or_default());
+        let state = AppState {
+            store: exporter.store.clone(),
+            readiness: readiness.clone(),
+        };
+        let stop = rest_stop.clone();
+        let id = exporter.id.clone();
+        rest.push(tokio::spawn(async move {
+            if let Err(e) = server::serve(exporter.listener, state, stop.cancelled_owned()).await {
+                tracing::error!(exporter = %id, error = %e, "admin server failed");
+            }
+        }));
+        rest.push(expiry(exporter.store, rest_stop.clone()));
+    }
+
+    let main = ComponentId::parse("otlp")
+        .and_then(|id| receivers.get(&id).copied())
+        .or_else(|| receivers.values().next().copied())
+        .unwrap_or_default();
+    tracing::info!(
+        "vigil-collector serving {} pipeline(s): {}",
+        config.pipelines.len(),
+        config
+            .pipelines
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(Running {
+        grpc_addr: main.grpc,
+        http_addr: main.http,
+        listen_addr,
+        store: first_store,
+        receivers,
+        counters,
+        forwarding: built.forwarding,
+        receivers_stop,
+        exporters_stop,
+        rest_stop,
+        receiver_tasks,
+        batchers: built.batchers,
+        rest,
+    })
+}
+
+fn expiry(store: Arc<Store>, stop: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(sweep_interval(store.expire_after()));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {
+                    let dropped = store.expire(Instant::now());
+                    if dropped > 0 {
+                        tracing::debug!(dropped, "expired series");
+                    }
+                }
+            }
+        }
+    })
+}
+
+impl Running {
+    /// Stop in stages: receivers; batchers flush; queues drain (bounded); admin servers.
+    pub async fn shutdown(self) {
+        const STAGE_DEADLINE: Duration = Duration::from_secs(5);
+        self.receivers_stop.cancel();
+        for task in self.receiver_tasks {
+            match tokio::time::timeout(STAGE_DEADLINE, task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "receiver stopped with an error"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "receiver task failed"),
+                Err(_) => tracing::warn!("receiver did not stop within {STAGE_DEADLINE:?}"),
+            }
+        }
+        for batcher in &self.batchers {
+            if tokio::time::timeout(STAGE_DEADLINE, batcher.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!("a batch processor did not flush within {STAGE_DEADLINE:?}");
+            }
+        }
+        for exporter in &self.forwarding {
+            if let Some(queue) = &exporter.queue {
+                queue.close();
+            }
+        }
+        let deadline = tokio::time::Instant::now() + consumer::DRAIN_DEADLINE;
+        for exporter in self.forwarding.iter() {
+            for task in &exporter.consumers {
+                while !task.is_finished() && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        self.exporters_stop.cancel();
+        for exporter in &self.forwarding {
+            let left = exporter.queue.as_ref().map_or(0, |q| q.len());
+            if left > 0 {
+                match &exporter.memory {
+                    Some(memory) => {
+                        let (batches, items) = memory.abandoned();
+                        tracing::error!(
+                            exporter = %exporter.id,
+                            "{batches} batches ({items} items) were still queued in memory at \
+                             shutdown and are lost; use sending_queue.storage to keep them"
+                        );
+                    }
+                    None => tracing::info!(
+                        exporter = %exporter.id,
+                        "{left} batches stay in the persistent queue and are sent after the next start"
+                    ),
+                }
+            }
+        }
+        for exporter in self.forwarding {
+            for task in exporter.consumers {
+                let _ = tokio::time::timeout(STAGE_DEADLINE, task).await;
+            }
+        }
+        self.rest_stop.cancel();
+        for task in self.rest {
+            if tokio::time::timeout(STAGE_DEADLINE, task).await.is_err() {
+                tracing::warn!("admin server did not stop within {STAGE_DEADLINE:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! From the serde mirror to [`Config`]: each component's values, then what no single component
+//! can check: ids, references from pipelines and queues, signals, and listener conflicts.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use super::raw::{self, Raw};
+use super::{ComponentId, Config, Error, Exporter, Extension, Pipeline, Processor, Receiver};
+use crate::pipeline::Signal;
+
+pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
+    let mut receivers = BTreeMap::new();
+    for (id, r) in raw.receivers.0 {
+        let (id, path) = component_id("receivers", &id)?;
+        let raw::Receiver::Otlp(c) = r;
+        receivers.insert(id, Receiver::Otlp(c.validate(&path)?));
+    }
+    let mut processors = BTreeMap::new();
+    for (id, p) in raw.processors.0 {
+        let (id, path) = component_id("processors", &id)?;
+        let invalid = |message: String| component_error(&path, message);
+        let settings = match p {
+            raw::Processor::Batch(c) => Processor::Batch(c.validate().map_err(invalid)?),
+            raw::Processor::Resource(c) => Processor::Resource(c.validate().map_err(invalid)?),
+            raw::Processor::Attributes(c) => Processor::Attributes(c.validate().map_err(invalid)?),
+            raw::Processor::Filter(c) => Processor::Filter(c.validate().map_err(invalid)?),
+        };
+        processors.insert(id, settings);
+    }
+    let mut exporters = BTreeMap::new();
+    for (id, e) in raw.exporters.0 {
+        let (id, path) = component_id("exporters", &id)?;
+        let invalid = |message: String| component_error(&path, message);
+        let settings = match e {
+            raw::Exporter::Prometheus(c) => Exporter::Prometheus(c.validate(&path)?),
+            raw::Exporter::Otlp(c) => Exporter::Otlp(c.validate().map_err(invalid)?),
+            raw::Exporter::OtlpHttp(c) => Exporter::OtlpHttp(c.validate().map_err(invalid)?),
+        };
+        exporters.insert(id, settings);
+    }
+    let mut extensions = BTreeMap::new();
+    for (id, x) in raw.extensions.0 {
+        let (id, path) = component_id("extensions", &id)?;
+        let raw::Extension::FileStorage(c) = x;
+        let settings = c.validate().map_err(|m| component_error(&path, m))?;
+        extensions.insert(id, Extension::FileStorage(settings));
+    }
+
+    let service = raw.service.ok_or(Error::NoPipelines)?;
+    let mut service_extensions = Vec::new();
+    for (i, id) in service.extensions.iter().enumerate() {
+        let key = format!("service.extensions[{i}]");
+        let id = reference(&key, id)?;
+        if !extensions.contains_key(&id) {
+            return Err(missing(key, "extension", &id));
+        }
+        service_extensions.push(id);
+    }
+    if service.pipelines.is_empty() {
+        return Err(Error::NoPipelines);
+    }
+    let mut pipelines = Vec::new();
+    for (pid, p) in service.pipelines {
+        let key = format!("service.pipelines.{pid}");
+        let signal = pipeline_signal(&key, &pid)?;
+        let ids = |section: &str, list: &[String]| -> Result<Vec<ComponentId>, Error> {
+            let mut out: Vec<ComponentId> = Vec::new();
+            for id in list {
+                let id = reference(&format!("{key}.{section}"), id)?;
+                if out.contains(&id) {
+                    return Err(Error::Invalid {
+                        key: format!("{key}.{section}"),
+                        message: format!("{id:?} is listed twice"),
+                    });
+                }
+                out.push(id);
+            }
+            Ok(out)
+        };
+        let pipeline = Pipeline {
+            id: pid.clone(),
+            signal,
+            receivers: ids("receivers", &p.receivers)?,
+            processors: ids("processors", &p.processors)?,
+            exporters: ids("exporters", &p.exporters)?,
+        };
+        if pipeline.receivers.is_empty() || pipeline.exporters.is_empty() {
+            return Err(Error::Invalid {
+                key,
+                message: "a pipeline needs at least one receiver and one exporter".into(),
+            });
+        }
+        for id in &pipeline.receivers {
+            if !receivers.contains_key(id) {
+                return Err(missing(format!("{key}.receivers"), "receiver", id));
+            }
+        }
+        for id in &pipeline.processors {
+            if !processors.contains_key(id) {
+                return Err(missing(format!("{key}.processors"), "processor", id));
+            }
+        }
+        for id in &pipeline.exporters {
+            match exporters.get(id) {
+                None => return Err(missing(format!("{key}.exporters"), "exporter", id)),
+                Some(e) if !e.supports(signal) => {
+                    return Err(Error::UnsupportedSignal {
+                        key,
+                        id: id.to_string(),
+                        supported: "metrics",
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        pipelines.push(pipeline);
+    }
+
+    // A queue's storage must be an extension the service starts.
+    for (id, exporter) in &exporters {
+        let storage = match exporter {
+            Exporter::Otlp(s) => s.queue.storage.as_deref(),
+            Exporter::OtlpHttp(s) => s.queue.storage.as_deref(),
+            Exporter::Prometheus(_) => None,
+        };
+        if let Some(storage) = storage {
+            let key = format!("exporters.{id}.sending_queue.storage");
+            let sid = reference(&key, storage)?;
+            if !extensions.contains_key(&sid) {
+                return Err(missing(key, "extension", &sid));
+            }
+            if !service_extensions.contains(&sid) {
+                return Err(Error::Invalid {
+                    key,
+                    message: format!("extension {sid:?} is not started: add it to service.extensions"),
+                });
+            }
+        }
+    }
+
+    let log_level = match service.telemetry.logs.level {
+        Some(level) => Some(log_level(&level)?),
+        None => None,
+    };
+    if let Some(level) = &service.telemetry.metrics.level {
+        if !matches!(level.as_str(), "none" | "basic" | "normal" | "detailed") {
+            return Err(Error::Invalid {
+                key: "service.telemetry.metrics.level".into(),
+                message: format!("{level:?} is not one of none, basic, normal, detailed"),
+            });
+        }
+    }
+
+    let config = Config {
+        receivers,
+        processors,
+        exporters,
+        extensions,
+        service_extensions,
+        pipelines,
+        log_level,
+    };
+    check_listeners(&config)?;
+    Ok(config)
+}
+
+fn component_error(path: &str, message: String) -> Error {
+    // Components say `sub.key: what`; the key path goes in front.
+    match message.split_once(": ") {
+        Some((sub, rest)) if !sub.contains(' ') => Error::Invalid {
+            key: format!("{path}.{sub}"),
+            message: rest.to_owned(),
+        },
+        _ => Error::Invalid {
+            key: path.to_owned(),
+            message,
+        },
+    }
+}
+
+fn component_id(section: &str, id: &str) -> Result<(ComponentId, String), Error> {
+    let parsed = ComponentId::parse(id).ok_or_else(|| Error::InvalidComponentId {
+        key: section.to_owned(),
+        id: id.to_owned(),
+    })?;
+    Ok((parsed, format!("{section}.{id}")))
+}
+
+fn reference(key: &str, id: &str) -> Result<ComponentId, Error> {
+    ComponentId::parse(id).ok_or_else(|| Error::InvalidComponentId {
+        key: key.to_owned(),
+        id: id.to_owned(),
+    })
+}
+
+fn missing(key: String, kind: &'static str, id: &ComponentId) -> Error {
+    Error::MissingComponent {
+        key,
+        kind,
+        id: id.to_string(),
+    }
+}
+
+fn pipeline_signal(key: &str, id: &str) -> Result<Signal, Error> {
+    let ty = id.split('/').next().unwrap_or("");
+    let name_ok = id.split_once('/').is_none_or(|(_, n)| !n.is_empty());
+    match Signal::ALL.into_iter().find(|s| s.as_str() == ty) {
+        Some(signal) if name_ok => Ok(signal),
+        _ => Err(Error::Invalid {
+            key: key.to_owned(),
+            message: format!(
+                "{id:?} is not a pipeline id: use metrics, traces or logs, optionally with /name"
+            ),
+        }),
+    }
+}
+
+fn log_level(level: &str) -> Result<String, Error> {
+    let lower = level.to_ascii_lowercase();
+    match lower.as_str() {
+        "debug" | "info" | "warn" | "error" => Ok(lower),
+        _ => Err(Error::Invalid {
+            key: "service.telemetry.logs.level".into(),
+            message: format!("{level:?} is not one of debug, info, warn, error"),
+        }),
+    }
+}
+
+/// No two listeners on one port.
+pub(super) fn check_listeners(config: &Config) -> Result<(), Error> {
+    let listeners = config.listeners();
+    for (i, (first, first_addr)) in listeners.iter().enumerate() {
+        for (second, second_addr) in &listeners[i + 1..] {
+            if overlaps(*first_addr, *second_addr) {
+                return Err(Error::EndpointConflict {
+                    first: first.clone(),
+                    first_addr: *first_addr,
+                    second: second.clone(),
+                    second_addr: *second_addr,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether two listeners would fight over a port. Port 0 (any free port) never conflicts. An
+/// unspecified address overlaps every address of its family, and `[::]` overlaps IPv4 too since
+/// Linux binds it dual-stack by default.
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    fn covers(wild: IpAddr, other: IpAddr) -> bool {
+        wild.is_unspecified() && (wild.is_ipv6() || other.is_ipv4())
+    }
+    a.port() == b.port()
+        && a.port() != 0
+        && (a.ip() == b.ip() || covers(a.ip(), b.ip()) || covers(b.ip(), a.ip()))
+}

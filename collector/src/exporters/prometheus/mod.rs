@@ -1,0 +1,103 @@
+//! The `prometheus` exporter: metrics go into an aggregated store, served on `endpoint` as
+//! `/metrics` (Prometheus text or OpenMetrics), `/api/v1/snapshot` (JSON), `/healthz` and
+//! `/readyz`.
+//!
+//! Unlike the forwarding exporters it has no queue: ingesting into the store is quick and in
+//! memory, so a batch is applied while the receiver waits, and points the store refuses are
+//! reported to the sender in `partial_success`. The store keeps the state (delta→cumulative,
+//! expiry after `metric_expiration`); `crate::export` renders it; `crate::server` serves it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::{self, DEFAULT_EXPIRE_AFTER, DEFAULT_PROMETHEUS_ENDPOINT, Error};
+
+/// Upper bound on `metric_expiration`: keeps `Instant + expiration` far from overflow.
+pub const MAX_EXPIRATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// `exporters.prometheus`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `HOST:PORT` to serve on; HOST is an IP address or `localhost`.
+    #[serde(default = "default_endpoint")]
+    pub endpoint: String,
+    /// A series not updated for this long is dropped (Go duration, e.g. `5m`).
+    #[serde(default = "default_expiration")]
+    pub metric_expiration: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            endpoint: default_endpoint(),
+            metric_expiration: default_expiration(),
+        }
+    }
+}
+
+fn default_endpoint() -> String {
+    DEFAULT_PROMETHEUS_ENDPOINT.to_string()
+}
+
+fn default_expiration() -> String {
+    format!("{}s", DEFAULT_EXPIRE_AFTER.as_secs())
+}
+
+/// A validated `prometheus` exporter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Address to serve on.
+    pub endpoint: SocketAddr,
+    /// Series expiry. Greater than zero and at most [`MAX_EXPIRATION`].
+    pub metric_expiration: Duration,
+}
+
+impl Settings {
+    /// The zero-config exporter.
+    pub fn defaults() -> Settings {
+        Settings {
+            endpoint: DEFAULT_PROMETHEUS_ENDPOINT,
+            metric_expiration: DEFAULT_EXPIRE_AFTER,
+        }
+    }
+}
+
+impl Config {
+    /// Validate; `path` is the component's key path (`exporters.prometheus`).
+    pub fn validate(&self, path: &str) -> Result<Settings, Error> {
+        Ok(Settings {
+            endpoint: config::endpoint(&format!("{path}.endpoint"), &self.endpoint)?,
+            metric_expiration: expiration(
+                &format!("{path}.metric_expiration"),
+                &self.metric_expiration,
+            )?,
+        })
+    }
+}
+
+/// Parses a series expiry: a Go duration, or humantime's spaced form (`1h 30m`) which earlier
+/// Vigil versions documented for `--expire-after`.
+pub fn expiration(key: &str, value: &str) -> Result<Duration, Error> {
+    let parsed = config::parse_duration(value)
+        .or_else(|go| humantime::parse_duration(value).map_err(|_| go))
+        .map_err(|message| Error::Invalid {
+            key: key.to_owned(),
+            message,
+        })?;
+    if parsed.is_zero() {
+        return Err(Error::Invalid {
+            key: key.to_owned(),
+            message: format!("{value:?} must be greater than zero"),
+        });
+    }
+    if parsed > MAX_EXPIRATION {
+        return Err(Error::Invalid {
+            key: key.to_owned(),
+            message: format!("{value:?} is longer than the maximum of 365 days"),
+        });
+    }
+    Ok(parsed)
+}

@@ -1,0 +1,155 @@
+//! [`Work`]: a batch on its way through a pipeline, encoded, decoded, or both.
+//!
+//! Receivers hand over what they have: the protobuf bytes as received (gRPC, HTTP protobuf),
+//! or decoded messages (HTTP JSON). Each step asks for the form it needs and the conversion
+//! happens at most once: a transform decodes, and marks the bytes stale; a queue asks for bytes
+//! and gets the received ones untouched when nothing changed them.
+
+use bytes::Bytes;
+use prost::Message;
+
+use super::{Batch, Signal};
+use crate::processors::Request;
+
+/// One export request in a pipeline. At least one of the two forms is present and current.
+#[derive(Clone, Debug)]
+pub struct Work {
+    signal: Signal,
+    body: Option<Bytes>,
+    decoded: Option<Request>,
+    /// Items (data points, spans, log records) in it.
+    pub items: u64,
+}
+
+/// Bytes that do not decode as the signal's request.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed {signal} request: {source}")]
+pub struct Malformed {
+    signal: Signal,
+    #[source]
+    source: prost::DecodeError,
+}
+
+impl Work {
+    /// Work from encoded bytes whose items were counted by [`super::scan`].
+    pub fn encoded(batch: Batch) -> Work {
+        Work {
+            signal: batch.signal,
+            body: Some(batch.body),
+            decoded: None,
+            items: batch.items,
+        }
+    }
+
+    /// Work from a decoded request.
+    pub fn decoded(request: Request) -> Work {
+        let items = count_items(&request);
+        Work {
+            signal: request.signal(),
+            body: None,
+            decoded: Some(request),
+            items,
+        }
+    }
+
+    /// Its signal.
+    pub fn signal(&self) -> Signal {
+        self.signal
+    }
+
+    /// The decoded request, decoding the bytes if needed. The caller may change it: the bytes
+    /// are dropped as stale.
+    pub fn request_mut(&mut self) -> Result<&mut Request, Malformed> {
+        self.body_if_stale_ok()?;
+        self.body = None;
+        self.ensure_decoded()
+    }
+
+    /// The decoded request, read-only: the bytes stay current.
+    pub fn request(&mut self) -> Result<&Request, Malformed> {
+        self.ensure_decoded().map(|r| &*r)
+    }
+
+    /// The batch as bytes, encoding the decoded request if the bytes are stale.
+    pub fn batch(&mut self) -> Batch {
+        let body = match (&self.body, &self.decoded) {
+            (Some(body), _) => body.clone(),
+            (None, Some(request)) => {
+                let body = Bytes::from(encode(request));
+                self.body = Some(body.clone());
+                body
+            }
+            (None, None) => Bytes::new(),
+        };
+        Batch {
+            signal: self.signal,
+            body,
+            items: self.items,
+        }
+    }
+
+    /// Takes the decoded request out (decoding if needed), leaving current bytes behind; give
+    /// it back unchanged with [`Work::restore_request`].
+    pub fn take_request(&mut self) -> Result<Request, Malformed> {
+        self.ensure_decoded()?;
+        self.batch();
+        Ok(self
+            .decoded
+            .take()
+            .unwrap_or_else(|| Request::Metrics(Default::default())))
+    }
+
+    /// Puts a request taken by [`Work::take_request`] back, unchanged.
+    pub fn restore_request(&mut self, request: Request) {
+        self.decoded = Some(request);
+    }
+
+    // Decoding before the bytes are dropped, so a malformed body is reported, not emptied.
+    fn body_if_stale_ok(&mut self) -> Result<(), Malformed> {
+        self.ensure_decoded().map(drop)
+    }
+
+    fn ensure_decoded(&mut self) -> Result<&mut Request, Malformed> {
+        let request = match self.decoded.take() {
+            Some(request) => request,
+            None => {
+                let body = self.body.clone().unwrap_or_default();
+                let signal = self.signal;
+                let malformed = |source| Malformed { signal, source };
+                match signal {
+                    Signal::Metrics => Request::Metrics(Message::decode(body).map_err(malformed)?),
+                    Signal::Traces => Request::Traces(Message::decode(body).map_err(malformed)?),
+                    Signal::Logs => Request::Logs(Message::decode(body).map_err(malformed)?),
+                }
+            }
+        };
+        Ok(self.decoded.insert(request))
+    }
+}
+
+fn encode(request: &Request) -> Vec<u8> {
+    match request {
+        Request::Metrics(r) => r.encode_to_vec(),
+        Request::Traces(r) => r.encode_to_vec(),
+        Request::Logs(r) => r.encode_to_vec(),
+    }
+}
+
+/// Items in a decoded request: data points, spans or log records.
+pub fn count_items(request: &Request) -> u64 {
+    match request {
+        Request::Metrics(r) => crate::store::otlp::count_points(r),
+        Request::Traces(r) => r
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len() as u64)
+            .sum(),
+        Request::Logs(r) => r
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len() as u64)
+            .sum(),
+    }
+}

@@ -1,0 +1,204 @@
+//! `receivers.otlp`: the OTLP receiver's keys, as the OpenTelemetry Collector spells them.
+//!
+//! `protocols` lists the transports to serve; a protocol written with no value (`grpc:`) is
+//! served with its defaults, and one left out is not served, as in the OpenTelemetry Collector.
+//! Size limits use its units: `max_recv_msg_size_mib` for gRPC, `max_request_body_size` (bytes)
+//! for HTTP. Endpoints default to loopback (the OpenTelemetry Collector's `localhost`), and are
+//! IP literals or `localhost`, never resolved (see `config::addr`).
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::config::{self, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, Error};
+
+/// Largest gRPC message by default, in MiB: gRPC's own default.
+pub const DEFAULT_GRPC_MAX_RECV_MSG_SIZE_MIB: u64 = 4;
+/// Largest HTTP body by default, in bytes (the OpenTelemetry Collector's 20 MiB).
+pub const DEFAULT_HTTP_MAX_REQUEST_BODY_SIZE: u64 = 20 * 1024 * 1024;
+/// Upper bound on size limits: 1 GiB. Larger is almost certainly a unit mistake.
+pub const MAX_SIZE: u64 = 1024 * 1024 * 1024;
+
+/// `receivers.otlp`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The transports OTLP is accepted on; at least one.
+    #[serde(default)]
+    pub protocols: Protocols,
+}
+
+/// `receivers.otlp.protocols`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protocols {
+    /// OTLP over gRPC; served when present.
+    #[serde(default, deserialize_with = "present")]
+    pub grpc: Option<Grpc>,
+    /// OTLP over HTTP (protobuf or JSON bodies); served when present.
+    #[serde(default, deserialize_with = "present")]
+    pub http: Option<Http>,
+}
+
+/// `receivers.otlp.protocols.grpc`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grpc {
+    /// `HOST:PORT` to listen on; HOST is an IP address or `localhost`.
+    #[serde(default = "default_grpc_endpoint")]
+    pub endpoint: String,
+    /// Largest accepted request message, in MiB (decompressed).
+    #[serde(default = "default_grpc_max_recv_msg_size_mib")]
+    pub max_recv_msg_size_mib: u64,
+}
+
+/// `receivers.otlp.protocols.http`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    /// `HOST:PORT` to listen on; HOST is an IP address or `localhost`.
+    #[serde(default = "default_http_endpoint")]
+    pub endpoint: String,
+    /// Largest accepted request body in bytes, checked as received and after decompression.
+    #[serde(default = "default_http_max_request_body_size")]
+    pub max_request_body_size: u64,
+}
+
+impl Default for Grpc {
+    fn default() -> Self {
+        Grpc {
+            endpoint: default_grpc_endpoint(),
+            max_recv_msg_size_mib: default_grpc_max_recv_msg_size_mib(),
+        }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            endpoint: default_http_endpoint(),
+            max_request_body_size: default_http_max_request_body_size(),
+        }
+    }
+}
+
+fn default_grpc_endpoint() -> String {
+    DEFAULT_GRPC_ENDPOINT.to_string()
+}
+fn default_http_endpoint() -> String {
+    DEFAULT_HTTP_ENDPOINT.to_string()
+}
+fn default_grpc_max_recv_msg_size_mib() -> u64 {
+    DEFAULT_GRPC_MAX_RECV_MSG_SIZE_MIB
+}
+fn default_http_max_request_body_size() -> u64 {
+    DEFAULT_HTTP_MAX_REQUEST_BODY_SIZE
+}
+
+/// A key written with no value (`grpc:`) is present, with every default.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
+}
+
+/// A validated OTLP receiver. At least one protocol is `Some`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpReceiver {
+    /// OTLP over gRPC.
+    pub grpc: Option<GrpcReceiver>,
+    /// OTLP over HTTP.
+    pub http: Option<HttpReceiver>,
+}
+
+/// `receivers.otlp.protocols.grpc`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcReceiver {
+    /// Address to bind.
+    pub endpoint: SocketAddr,
+    /// Largest accepted message, in bytes, after decompression.
+    pub max_recv_msg_size: usize,
+}
+
+/// `receivers.otlp.protocols.http`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReceiver {
+    /// Address to bind.
+    pub endpoint: SocketAddr,
+    /// Largest accepted body, in bytes, both as received and after gzip decompression.
+    pub max_request_body_size: usize,
+}
+
+impl OtlpReceiver {
+    /// Both protocols on their default loopback addresses: the zero-config receiver.
+    pub fn defaults() -> OtlpReceiver {
+        OtlpReceiver {
+            grpc: Some(GrpcReceiver {
+                endpoint: DEFAULT_GRPC_ENDPOINT,
+                max_recv_msg_size: (DEFAULT_GRPC_MAX_RECV_MSG_SIZE_MIB * 1024 * 1024) as usize,
+            }),
+            http: Some(HttpReceiver {
+                endpoint: DEFAULT_HTTP_ENDPOINT,
+                max_request_body_size: DEFAULT_HTTP_MAX_REQUEST_BODY_SIZE as usize,
+            }),
+        }
+    }
+}
+
+impl Config {
+    /// Validate; `path` is the component's key path (`receivers.otlp/2`).
+    pub fn validate(&self, path: &str) -> Result<OtlpReceiver, Error> {
+        let grpc = match &self.protocols.grpc {
+            Some(g) => {
+                let key = format!("{path}.protocols.grpc");
+                Some(GrpcReceiver {
+                    endpoint: config::endpoint(&format!("{key}.endpoint"), &g.endpoint)?,
+                    max_recv_msg_size: size(
+                        &format!("{key}.max_recv_msg_size_mib"),
+                        g.max_recv_msg_size_mib.saturating_mul(1024 * 1024),
+                    )?,
+                })
+            }
+            None => None,
+        };
+        let http = match &self.protocols.http {
+            Some(h) => {
+                let key = format!("{path}.protocols.http");
+                Some(HttpReceiver {
+                    endpoint: config::endpoint(&format!("{key}.endpoint"), &h.endpoint)?,
+                    max_request_body_size: size(
+                        &format!("{key}.max_request_body_size"),
+                        h.max_request_body_size,
+                    )?,
+                })
+            }
+            None => None,
+        };
+        if grpc.is_none() && http.is_none() {
+            return Err(Error::Invalid {
+                key: format!("{path}.protocols"),
+                message: "no protocol: write `grpc:` and/or `http:` under protocols".into(),
+            });
+        }
+        Ok(OtlpReceiver { grpc, http })
+    }
+}
+
+fn size(key: &str, bytes: u64) -> Result<usize, Error> {
+    if bytes == 0 {
+        return Err(Error::Invalid {
+            key: key.to_owned(),
+            message: "must be greater than zero, or every request would be refused".into(),
+        });
+    }
+    if bytes > MAX_SIZE {
+        return Err(Error::Invalid {
+            key: key.to_owned(),
+            message: format!("{bytes} bytes is more than the maximum of 1 GiB"),
+        });
+    }
+    usize::try_from(bytes).map_err(|_| Error::Invalid {
+        key: key.to_owned(),
+        message: "too large for this platform".into(),
+    })
+}
