@@ -51,20 +51,38 @@ const UNIMPLEMENTED: i32 = 12;
 
 // === Fixtures ===
 
-fn pipeline() -> Pipeline {
-    Pipeline {
-        store: Arc::new(Store::new(Options::default())),
-        counters: Arc::new(Counters::default()),
+/// The zero-config pipeline (metrics into a store), with the store at hand.
+#[derive(Clone)]
+struct TestPipeline {
+    inner: Pipeline,
+    store: Arc<Store>,
+    counters: Arc<Counters>,
+}
+
+impl std::ops::Deref for TestPipeline {
+    type Target = Pipeline;
+    fn deref(&self) -> &Pipeline {
+        &self.inner
+    }
+}
+
+fn pipeline() -> TestPipeline {
+    let store = Arc::new(Store::new(Options::default()));
+    let inner = Pipeline::to_store(store.clone());
+    TestPipeline {
+        counters: inner.counters.clone(),
+        inner,
+        store,
     }
 }
 
 /// The store as Prometheus text 0.0.4.
-fn page(pipeline: &Pipeline) -> String {
+fn page(pipeline: &TestPipeline) -> String {
     prometheus::render(&pipeline.store.snapshot(&Filter::default()), Format::Text)
 }
 
 /// The store as OpenMetrics text (which carries exemplars).
-fn openmetrics(pipeline: &Pipeline) -> String {
+fn openmetrics(pipeline: &TestPipeline) -> String {
     prometheus::render(
         &pipeline.store.snapshot(&Filter::default()),
         Format::OpenMetrics,
@@ -476,8 +494,8 @@ async fn json_number_value_that_does_not_parse_is_a_rejected_point() {
         "metric \"x\": number data point without a value",
         "{response}"
     );
-    assert_eq!(p.counters.refused_points.load(Ordering::Relaxed), 1);
-    assert_eq!(p.counters.accepted_points.load(Ordering::Relaxed), 1);
+    assert_eq!(p.counters.metrics.refused.load(Ordering::Relaxed), 1);
+    assert_eq!(p.counters.metrics.accepted.load(Ordering::Relaxed), 1);
     assert!(page(&p).contains("\nx 42\n"), "{}", page(&p));
 }
 
@@ -491,8 +509,8 @@ async fn protobuf_export_is_stored_and_answered_with_an_empty_response() {
     assert_eq!(response, ExportMetricsServiceResponse::default());
     assert!(reply.body.is_empty(), "no partial_success on the wire");
     assert_eq!(page(&p), GOOD_PAGE);
-    assert_eq!(p.counters.accepted_points.load(Ordering::Relaxed), 4);
-    assert_eq!(p.counters.refused_points.load(Ordering::Relaxed), 0);
+    assert_eq!(p.counters.metrics.accepted.load(Ordering::Relaxed), 4);
+    assert_eq!(p.counters.metrics.refused.load(Ordering::Relaxed), 0);
 }
 
 #[tokio::test]
@@ -667,8 +685,8 @@ async fn bad_points_are_rejected_by_count_and_good_ones_kept() {
          (4 data points rejected in all)"
     );
     assert_eq!(page(&p), GOOD_PAGE);
-    assert_eq!(p.counters.accepted_points.load(Ordering::Relaxed), 4);
-    assert_eq!(p.counters.refused_points.load(Ordering::Relaxed), 4);
+    assert_eq!(p.counters.metrics.accepted.load(Ordering::Relaxed), 4);
+    assert_eq!(p.counters.metrics.refused.load(Ordering::Relaxed), 4);
 }
 
 #[tokio::test]
@@ -836,8 +854,8 @@ async fn traces_and_logs_are_accepted_and_counted() {
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     assert_eq!(reply.content_type(), JSON);
 
-    assert_eq!(p.counters.spans.load(Ordering::Relaxed), 3);
-    assert_eq!(p.counters.log_records.load(Ordering::Relaxed), 5);
+    assert_eq!(p.counters.traces.accepted.load(Ordering::Relaxed), 3);
+    assert_eq!(p.counters.logs.accepted.load(Ordering::Relaxed), 5);
     assert_eq!(
         page(&p),
         "",
@@ -943,11 +961,11 @@ struct GrpcServer {
 }
 
 impl GrpcServer {
-    async fn start(pipeline: &Pipeline, max_message_size: usize) -> GrpcServer {
+    async fn start(pipeline: &TestPipeline, max_message_size: usize) -> GrpcServer {
         let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, stop) = oneshot::channel::<()>();
-        let grpc = Grpc::new(pipeline.clone(), max_message_size);
+        let grpc = Grpc::new(pipeline.inner.clone(), max_message_size);
         let task = tokio::spawn(async move {
             grpc.serve(
                 listener,
@@ -1077,8 +1095,8 @@ async fn grpc_traces_and_logs_answer_ok() {
         .send_compressed(CompressionEncoding::Gzip);
     let response = logs.export(logs_request(4)).await.unwrap().into_inner();
     assert_eq!(response.partial_success, None);
-    assert_eq!(p.counters.spans.load(Ordering::Relaxed), 2);
-    assert_eq!(p.counters.log_records.load(Ordering::Relaxed), 4);
+    assert_eq!(p.counters.traces.accepted.load(Ordering::Relaxed), 2);
+    assert_eq!(p.counters.logs.accepted.load(Ordering::Relaxed), 4);
     drop((traces, logs));
     server.stop().await;
 }
