@@ -123,7 +123,7 @@ async fn http_service_shows_routes_connections_runtime_and_sweeps() {
         &[("EXAMPLE_HTTP_ADDR", "127.0.0.1:0")],
     )
     .await;
-    let got = inventory(collector.listen_addr, "http-service").await;
+    let got = inventory(collector.listen_addr.expect("prometheus exporter"), "http-service").await;
     let http = &[
         "http_request_method",
         "url_scheme",
@@ -149,7 +149,7 @@ async fn http_service_shows_routes_connections_runtime_and_sweeps() {
             ("platform_tokio_workers", &[]),
         ],
     );
-    let page = pages(collector.listen_addr).await;
+    let page = pages(collector.listen_addr.expect("prometheus exporter")).await;
     let count = "http_server_request_duration_seconds_count{";
     assert_eq!(
         sample(
@@ -196,7 +196,7 @@ async fn http_service_shows_routes_connections_runtime_and_sweeps() {
 async fn runtime_sweeper_marks_stale_runtimes_fails_stuck_tasks_and_expires_in_batches() {
     let collector = start_collector(Duration::from_secs(300)).await;
     run_example("runtime_sweeper", collector.grpc_addr.expect("grpc"), &[]).await;
-    let got = inventory(collector.listen_addr, "runtime-daemon").await;
+    let got = inventory(collector.listen_addr.expect("prometheus exporter"), "runtime-daemon").await;
     let transitions = &["operation", "outcome", "origin", "reason"][..];
     assert_families(
         "runtime_sweeper",
@@ -218,7 +218,7 @@ async fn runtime_sweeper_marks_stale_runtimes_fails_stuck_tasks_and_expires_in_b
             ("daemon_sweep_capped_total", &["sweeper"]),
         ],
     );
-    let page = pages(collector.listen_addr).await;
+    let page = pages(collector.listen_addr.expect("prometheus exporter")).await;
     let rt = "daemon_runtime_lifecycle_transitions_total{";
     assert_eq!(
         sample(
@@ -284,7 +284,7 @@ async fn runtime_sweeper_marks_stale_runtimes_fails_stuck_tasks_and_expires_in_b
 async fn orchestrator_snapshot_carries_stages_queue_agents_and_tokens() {
     let collector = start_collector(Duration::from_secs(300)).await;
     run_example("orchestrator", collector.grpc_addr.expect("grpc"), &[]).await;
-    let got = inventory(collector.listen_addr, "orchestrator").await;
+    let got = inventory(collector.listen_addr.expect("prometheus exporter"), "orchestrator").await;
     assert_families(
         "orchestrator",
         &got,
@@ -308,7 +308,7 @@ async fn orchestrator_snapshot_carries_stages_queue_agents_and_tokens() {
     // The sidecar's view: raw signal from the snapshot, no Prometheus text.
     let snap: Snapshot = serde_json::from_str(
         &get(
-            collector.listen_addr,
+            collector.listen_addr.expect("prometheus exporter"),
             "/api/v1/snapshot?service=orchestrator",
             None,
         )
@@ -353,7 +353,7 @@ async fn orchestrator_snapshot_carries_stages_queue_agents_and_tokens() {
         .filter_map(|s| s.value.as_ref()?.as_f64())
         .sum();
     assert!((cost - 0.0786).abs() < 1e-9, "cost {cost}");
-    let page = pages(collector.listen_addr).await;
+    let page = pages(collector.listen_addr.expect("prometheus exporter")).await;
     assert_eq!(
         sample(
             &page,
@@ -373,7 +373,7 @@ async fn orchestrator_snapshot_carries_stages_queue_agents_and_tokens() {
 async fn worker_dashboard_flags_the_idle_worker_as_a_zombie() {
     let collector = start_collector(Duration::from_secs(300)).await;
     run_example("worker_dashboard", collector.grpc_addr.expect("grpc"), &[]).await;
-    let got = inventory(collector.listen_addr, "worker_dashboard").await;
+    let got = inventory(collector.listen_addr.expect("prometheus exporter"), "worker_dashboard").await;
     assert_families(
         "worker_dashboard",
         &got,
@@ -384,7 +384,7 @@ async fn worker_dashboard_flags_the_idle_worker_as_a_zombie() {
             ("dashboard_process_memory_usage_bytes", &["worker"]),
         ],
     );
-    let page = pages(collector.listen_addr).await;
+    let page = pages(collector.listen_addr.expect("prometheus exporter")).await;
     assert_eq!(sample(&page, "dashboard_worker_zombies{", &[]), Some(1.0));
     assert!(
         sample(
@@ -418,7 +418,7 @@ async fn worker_dashboard_flags_the_idle_worker_as_a_zombie() {
 async fn worker_lifecycle_shows_exactly_the_duckgres_inventory() {
     let collector = start_collector(Duration::from_secs(300)).await;
     run_example("worker_lifecycle", collector.grpc_addr.expect("grpc"), &[]).await;
-    let got = inventory(collector.listen_addr, "worker-pool").await;
+    let got = inventory(collector.listen_addr.expect("prometheus exporter"), "worker-pool").await;
     let expected: BTreeMap<String, BTreeSet<String>> = [
         (
             "duckgres_worker_lifecycle_count",
@@ -449,7 +449,7 @@ async fn worker_lifecycle_shows_exactly_the_duckgres_inventory() {
     .map(|(f, k)| (f.to_string(), keys(k)))
     .collect();
     assert_eq!(got, expected, "the inventory must be exactly this");
-    let page = pages(collector.listen_addr).await;
+    let page = pages(collector.listen_addr.expect("prometheus exporter")).await;
     assert!(
         page.contains(r#"duckgres_worker_lifecycle_transitions_total{job="duckgres/worker-pool","#),
         "{page}"
@@ -461,7 +461,7 @@ async fn worker_lifecycle_shows_exactly_the_duckgres_inventory() {
 async fn sdk_tour_uses_every_instrument_family() {
     let collector = start_collector(Duration::from_secs(300)).await;
     run_example("sdk_tour", collector.grpc_addr.expect("grpc"), &[]).await;
-    let got = inventory(collector.listen_addr, "sdk-tour").await;
+    let got = inventory(collector.listen_addr.expect("prometheus exporter"), "sdk-tour").await;
     // One family of each instrument family the SDK offers.
     assert_families(
         "sdk_tour",
@@ -493,6 +493,6 @@ async fn sdk_tour_uses_every_instrument_family() {
             ),
         ],
     );
-    pages(collector.listen_addr).await;
+    pages(collector.listen_addr.expect("prometheus exporter")).await;
     collector.shutdown().await;
 }

@@ -247,7 +247,7 @@ async fn grpc_exporter_cumulative_lands_exactly() {
     flush(&provider).await;
     record(&i, 2);
     flush(&provider).await;
-    assert_pages(collector.listen_addr, "cumulative").await;
+    assert_pages(collector.listen_addr.expect("prometheus exporter"), "cumulative").await;
     tokio::task::spawn_blocking(move || provider.shutdown())
         .await
         .expect("join")
@@ -276,7 +276,7 @@ async fn http_exporter_delta_is_accumulated_exactly() {
     flush(&provider).await;
     record(&i, 2);
     flush(&provider).await;
-    assert_pages(collector.listen_addr, "delta").await;
+    assert_pages(collector.listen_addr.expect("prometheus exporter"), "delta").await;
     tokio::task::spawn_blocking(move || {
         let _ = provider.shutdown();
         drop(i);

@@ -343,7 +343,7 @@ async fn prometheus_scrapes_the_collector_and_promql_sees_rates_and_quantiles() 
         }
     });
 
-    let mut prom = Prometheus::start(collector.listen_addr);
+    let mut prom = Prometheus::start(collector.listen_addr.expect("prometheus exporter"));
     prom.wait_ready().await;
     let ready_after = started.elapsed();
 
@@ -364,12 +364,12 @@ async fn prometheus_scrapes_the_collector_and_promql_sees_rates_and_quantiles() 
     assert_eq!(t["labels"]["job"], JOB, "{t}");
     assert_eq!(
         t["labels"]["instance"],
-        collector.listen_addr.to_string(),
+        collector.listen_addr.expect("prometheus exporter").to_string(),
         "{t}"
     );
     assert_eq!(
         t["scrapeUrl"],
-        format!("http://{}/metrics", collector.listen_addr),
+        format!("http://{}/metrics", collector.listen_addr.expect("prometheus exporter")),
         "{t}"
     );
     let scraped = prom

@@ -345,7 +345,7 @@ async fn python_sdk_over_grpc_and_http_cumulative_and_delta_lands_exactly() {
     }
     let clients_done = started.elapsed();
 
-    let listen = collector.listen_addr;
+    let listen = collector.listen_addr.expect("prometheus exporter");
     let snapshot: Snapshot = serde_json::from_str(&get(listen, "/api/v1/snapshot", None).await)
         .expect("snapshot parses");
     assert_eq!(snapshot.services.len(), RUNS.len(), "{snapshot:?}");
@@ -378,11 +378,12 @@ async fn python_sdk_over_grpc_and_http_cumulative_and_delta_lands_exactly() {
     check_exposition(&text, &om);
 
     // The collector took every point and needed no repair.
-    let accepted = collector.counters.accepted_points.load(Ordering::Relaxed);
+    let counters = collector.counters.values().next().expect("the otlp receiver");
+    let accepted = counters.metrics.accepted.load(Ordering::Relaxed);
     assert_eq!(accepted, POINTS_PER_RUN * RUNS.len() as u64);
-    assert_eq!(collector.counters.refused_points.load(Ordering::Relaxed), 0);
-    assert_eq!(collector.counters.bad_requests.load(Ordering::Relaxed), 0);
-    let stats = collector.store.stats();
+    assert_eq!(counters.metrics.refused.load(Ordering::Relaxed), 0);
+    assert_eq!(counters.bad_requests.load(Ordering::Relaxed), 0);
+    let stats = collector.store.as_deref().expect("prometheus exporter").stats();
     for (name, value) in [
         ("rejected", &stats.rejected_points),
         ("out of order", &stats.out_of_order_points),

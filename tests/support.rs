@@ -8,17 +8,25 @@ pub(crate) fn any_port() -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
 }
 
-/// A collector on free loopback ports.
+/// A collector on free loopback ports: the zero-config pipeline (otlp → prometheus).
 pub(crate) async fn start_collector(expire_after: Duration) -> Running {
-    let mut config = Config::default();
-    if let Some(g) = config.receivers.grpc.as_mut() {
-        g.endpoint = any_port();
-    }
-    if let Some(h) = config.receivers.http.as_mut() {
-        h.endpoint = any_port();
-    }
-    config.exporters.prometheus.endpoint = any_port();
-    config.store.expire_after = expire_after;
+    let yaml = format!(
+        "receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: 127.0.0.1:0}}
+      http: {{endpoint: 127.0.0.1:0}}
+exporters:
+  prometheus:
+    endpoint: 127.0.0.1:0
+    metric_expiration: {}ms
+service:
+  pipelines:
+    metrics: {{receivers: [otlp], exporters: [prometheus]}}
+",
+        expire_after.as_millis()
+    );
+    let config = Config::from_yaml_str(&yaml, "test").expect("test config is valid");
     app::start(&config).await.expect("collector starts")
 }
 
