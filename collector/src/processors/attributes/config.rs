@@ -13,7 +13,9 @@
 //! `pcommon.Value.FromRaw` type it: a string stays a string (quoted `"1"` included), an integer
 //! becomes `int_value`, a number with a fraction or exponent (or `.inf`/`.nan`) `double_value`,
 //! `true`/`false` `bool_value` (YAML 1.2: `yes`/`on` are strings), a sequence an array and a
-//! mapping a key-value list. `null` means "no value", as in the Collector.
+//! mapping a key-value list. `null` means "no value", as in the Collector. One divergence: an
+//! integer outside the signed 64-bit range is an error here, where the Collector would wrap a
+//! value up to 2^64-1 into a negative `int_value` and read a larger one as a double.
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList, any_value};
 use regex::Regex;

@@ -578,6 +578,17 @@ fn invalid_delete_pattern_names_the_key() {
 }
 
 #[test]
+fn integers_past_u64_are_rejected_where_the_collector_would_make_a_double() {
+    // serde_yaml reads them as u128, which its `Value` cannot hold; an error beats a silently
+    // different value, and nobody means 1e20 as an attribute written without a decimal point.
+    let Err(e) = settings("actions: [{ key: a, action: insert, value: 99999999999999999999 }]")
+    else {
+        panic!("accepted");
+    };
+    assert!(e.starts_with("actions[0].value: "), "{e}");
+}
+
+#[test]
 fn unknown_keys_are_rejected_by_name() {
     for (yaml, key) in [
         ("actions: [{ key: a, action: delete }]\ninclude: { match_type: strict }", "include"),
