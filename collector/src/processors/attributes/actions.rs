@@ -124,7 +124,9 @@ impl Action {
             }
             Action::Delete { key, pattern } => attributes.retain(|attribute| {
                 let named = key.as_deref() == Some(attribute.key.as_str());
-                let matched = pattern.as_ref().is_some_and(|re| re.is_match(&attribute.key));
+                let matched = pattern
+                    .as_ref()
+                    .is_some_and(|re| re.is_match(&attribute.key));
                 !(named || matched)
             }),
         }

@@ -17,7 +17,9 @@
 //! integer outside the signed 64-bit range is an error here, where the Collector would wrap a
 //! value up to 2^64-1 into a negative `int_value` and read a larger one as a double.
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList, any_value};
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, KeyValue, KeyValueList, any_value,
+};
 use regex::Regex;
 use serde::Deserialize;
 
@@ -97,7 +99,10 @@ impl ActionConfig {
     /// The action this entry describes; errors start with `path` (`actions[2]`) and the key.
     pub fn validate(&self, path: &str) -> Result<Action, String> {
         let name = self.action.to_ascii_lowercase();
-        let from_attribute = self.from_attribute.as_deref().filter(|from| !from.is_empty());
+        let from_attribute = self
+            .from_attribute
+            .as_deref()
+            .filter(|from| !from.is_empty());
         match name.as_str() {
             "insert" | "update" | "upsert" => {
                 let key = self.required_key(path)?;

@@ -1,6 +1,8 @@
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList, any_value};
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, KeyValue, KeyValueList, any_value,
+};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{
     ExponentialHistogram, ExponentialHistogramDataPoint, Summary, SummaryDataPoint,
@@ -53,12 +55,7 @@ fn boolean(b: bool) -> AnyValue {
 // === The action engine, on one attribute list ===
 
 /// (name, actions YAML, attributes before, attributes after).
-type Case = (
-    &'static str,
-    &'static str,
-    Vec<KeyValue>,
-    Vec<KeyValue>,
-);
+type Case = (&'static str, &'static str, Vec<KeyValue>, Vec<KeyValue>);
 
 fn cases() -> Vec<Case> {
     let before = || vec![kv("a", "1"), kv("b", 2)];
@@ -591,11 +588,26 @@ fn integers_past_u64_are_rejected_where_the_collector_would_make_a_double() {
 #[test]
 fn unknown_keys_are_rejected_by_name() {
     for (yaml, key) in [
-        ("actions: [{ key: a, action: delete }]\ninclude: { match_type: strict }", "include"),
-        ("actions: [{ key: a, action: delete }]\nexclude: {}", "exclude"),
-        ("actions: [{ key: a, action: insert, from_context: x }]", "from_context"),
-        ("actions: [{ key: a, action: insert, default_value: x }]", "default_value"),
-        ("actions: [{ key: a, action: convert, converted_type: int }]", "converted_type"),
+        (
+            "actions: [{ key: a, action: delete }]\ninclude: { match_type: strict }",
+            "include",
+        ),
+        (
+            "actions: [{ key: a, action: delete }]\nexclude: {}",
+            "exclude",
+        ),
+        (
+            "actions: [{ key: a, action: insert, from_context: x }]",
+            "from_context",
+        ),
+        (
+            "actions: [{ key: a, action: insert, default_value: x }]",
+            "default_value",
+        ),
+        (
+            "actions: [{ key: a, action: convert, converted_type: int }]",
+            "converted_type",
+        ),
     ] {
         let Err(e) = settings(yaml) else {
             panic!("{yaml} was accepted");

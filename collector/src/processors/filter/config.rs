@@ -125,15 +125,15 @@ impl Config {
     /// Check the configuration; errors start with the key path
     /// (`metrics.include.metric_names[1]: ...`).
     pub fn validate(&self) -> Result<Settings, String> {
-        if let Some(mode) = &self.error_mode {
-            if !matches!(
-                mode.to_ascii_lowercase().as_str(),
-                "ignore" | "silent" | "propagate"
-            ) {
-                return Err(format!(
-                    "error_mode: unknown mode {mode:?}; one of ignore, silent, propagate"
-                ));
-            }
+        let mode = self.error_mode.as_deref().map(str::to_ascii_lowercase);
+        if !matches!(
+            mode.as_deref(),
+            None | Some("ignore" | "silent" | "propagate")
+        ) {
+            return Err(format!(
+                "error_mode: unknown mode {:?}; one of ignore, silent, propagate",
+                self.error_mode.as_deref().unwrap_or_default()
+            ));
         }
         let unsupported = [
             ("traces", self.traces.is_some()),
@@ -199,7 +199,9 @@ fn validate_match(config: Option<&MatchConfig>, path: &str) -> Result<Option<Nam
             // Compile each pattern alone first, so an error names the entry.
             for (index, pattern) in config.metric_names.iter().enumerate() {
                 Regex::new(pattern).map_err(|e| {
-                    format!("{path}.metric_names[{index}]: invalid regular expression {pattern:?}: {e}")
+                    format!(
+                        "{path}.metric_names[{index}]: invalid regular expression {pattern:?}: {e}"
+                    )
                 })?;
             }
             let set = RegexSet::new(&config.metric_names)

@@ -85,7 +85,10 @@ fn resources_and_items(request: &Request) -> (Vec<Option<OtlpResource>>, Vec<Vec
     use opentelemetry_proto::tonic::metrics::v1::metric::Data;
     match request {
         Request::Metrics(r) => (
-            r.resource_metrics.iter().map(|r| r.resource.clone()).collect(),
+            r.resource_metrics
+                .iter()
+                .map(|r| r.resource.clone())
+                .collect(),
             r.resource_metrics
                 .iter()
                 .flat_map(|r| &r.scope_metrics)
@@ -98,7 +101,10 @@ fn resources_and_items(request: &Request) -> (Vec<Option<OtlpResource>>, Vec<Vec
                 .collect(),
         ),
         Request::Traces(r) => (
-            r.resource_spans.iter().map(|r| r.resource.clone()).collect(),
+            r.resource_spans
+                .iter()
+                .map(|r| r.resource.clone())
+                .collect(),
             r.resource_spans
                 .iter()
                 .flat_map(|r| &r.scope_spans)
