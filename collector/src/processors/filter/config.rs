@@ -18,6 +18,10 @@
 //! `*_conditions` lists), the `expr` match type, `resource_attributes`, and every non-metrics
 //! section (`traces`, `spans`, `logs`, `profiles`).
 //!
+//! Patterns are compiled by the `regex` crate, whose syntax is RE2's, as Go's `regexp` is. One
+//! difference can show: `\d`, `\w`, `\s` and `\b` are Unicode-aware here and ASCII-only in Go,
+//! which matters only for metric names outside ASCII.
+//!
 //! `error_mode` is accepted (`ignore`, `silent` or `propagate`, any case, as the Collector
 //! parses it) and has no effect: in the Collector it only governs OTTL evaluation errors, and
 //! matching a name against a list cannot fail.

@@ -13,7 +13,7 @@
 //!
 //! Traces and logs pass through untouched: this filter knows only metric names. The number it
 //! reports as dropped is data points, the unit the pipeline counts metrics in (the Collector's
-//! `otelcol_processor_filter_datapoints_filtered` counts the same).
+//! `otelcol_processor_filter_datapoints.filtered` counts the same).
 
 pub mod config;
 #[cfg(test)]
