@@ -1,36 +1,92 @@
-//! Placeholder until the component lands: accepts only an empty configuration.
+//! The `filter` processor: keep or drop whole metrics by name.
+//!
+//! It exists so a pipeline can shed metrics nobody looks at before they reach the store or an
+//! exporter, with the OpenTelemetry Collector's `metrics.include`/`metrics.exclude` configuration
+//! (<https://github.com/open-telemetry/opentelemetry-collector-contrib/tree/main/processor/filterprocessor>;
+//! see [`config`] for the exact keys and what is rejected). As in the Collector, `include`
+//! runs first and keeps only matching metrics, then `exclude` drops matching ones; `regexp`
+//! patterns match anywhere in the name unless anchored.
+//!
+//! After filtering, a scope with no metrics left is removed, and so is a resource with no
+//! scopes left, as the Collector does (which also removes scopes and resources that arrived
+//! empty). A filter with no names at all leaves requests untouched.
+//!
+//! Traces and logs pass through untouched: this filter knows only metric names. The number it
+//! reports as dropped is data points, the unit the pipeline counts metrics in (the Collector's
+//! `otelcol_processor_filter_datapoints.filtered` counts the same).
 
-use serde::Deserialize;
+pub mod config;
+#[cfg(test)]
+mod tests;
 
-/// Configuration (placeholder).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {}
+use opentelemetry_proto::tonic::metrics::v1::{Metric, metric::Data};
 
-/// Validated settings (placeholder).
-#[derive(Debug, Clone)]
-pub struct Settings {}
+use super::{Request, Transform};
+use config::NameMatcher;
+pub use config::{Config, Settings};
 
-impl Config {
-    /// Validate.
-    pub fn validate(&self) -> Result<Settings, String> {
-        Err("not implemented yet".into())
-    }
+/// The `filter` processor, built from validated [`Settings`].
+#[derive(Clone, Debug)]
+pub struct Filter {
+    include: Option<NameMatcher>,
+    exclude: Option<NameMatcher>,
 }
 
-
-/// Processor (placeholder).
-pub struct Filter;
+// === impl Filter ===
 
 impl Filter {
-    /// Build (placeholder).
-    pub fn new(_settings: Settings) -> Filter {
-        Filter
+    /// A processor that applies `settings.include`, then `settings.exclude`.
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            include: settings.include,
+            exclude: settings.exclude,
+        }
+    }
+
+    /// Whether the metric called `name` survives the filter.
+    pub fn keeps(&self, name: &str) -> bool {
+        self.include.as_ref().is_none_or(|set| set.matches(name))
+            && !self.exclude.as_ref().is_some_and(|set| set.matches(name))
     }
 }
 
-impl crate::processors::Transform for Filter {
-    fn process(&self, _request: &mut crate::processors::Request) -> u64 {
-        0
+impl Transform for Filter {
+    /// Drops the metrics that do not survive, then emptied scopes and resources; returns the
+    /// number of data points dropped. Traces and logs: untouched, 0.
+    fn process(&self, request: &mut Request) -> u64 {
+        let Request::Metrics(request) = request else {
+            return 0;
+        };
+        if self.include.is_none() && self.exclude.is_none() {
+            return 0;
+        }
+        let mut dropped = 0;
+        request.resource_metrics.retain_mut(|resource| {
+            resource.scope_metrics.retain_mut(|scope| {
+                scope.metrics.retain(|metric| {
+                    let keep = self.keeps(&metric.name);
+                    if !keep {
+                        dropped += points(metric);
+                    }
+                    keep
+                });
+                !scope.metrics.is_empty()
+            });
+            !resource.scope_metrics.is_empty()
+        });
+        dropped
     }
+}
+
+/// The number of data points in `metric`, of whatever type.
+fn points(metric: &Metric) -> u64 {
+    let count = match &metric.data {
+        Some(Data::Gauge(gauge)) => gauge.data_points.len(),
+        Some(Data::Sum(sum)) => sum.data_points.len(),
+        Some(Data::Histogram(histogram)) => histogram.data_points.len(),
+        Some(Data::ExponentialHistogram(histogram)) => histogram.data_points.len(),
+        Some(Data::Summary(summary)) => summary.data_points.len(),
+        None => 0,
+    };
+    u64::try_from(count).unwrap_or(u64::MAX)
 }
