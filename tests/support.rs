@@ -1,12 +1,8 @@
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use vigil_collector::app::{self, Running};
 use vigil_collector::config::Config;
-
-pub(crate) fn any_port() -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
-}
 
 /// A collector on free loopback ports: the zero-config pipeline (otlp → prometheus).
 pub(crate) async fn start_collector(expire_after: Duration) -> Running {

@@ -31,6 +31,8 @@ pub mod graph;
 pub mod memory_queue;
 pub mod scan;
 pub mod work;
+#[cfg(test)]
+mod tests;
 
 pub use graph::{Accepted, Entry};
 pub use work::Work;

@@ -18,6 +18,8 @@ pub mod grpc;
 pub mod http;
 pub mod rpc;
 #[cfg(test)]
+mod backpressure;
+#[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;
