@@ -9,6 +9,10 @@ use vigil_collector::{app, demo};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command == Some(Command::Components) {
+        print!("{}", vigil_collector::config::keys::markdown());
+        return ExitCode::SUCCESS;
+    }
     let config = Config::resolve(&cli);
     if cli.command == Some(Command::Validate) {
         // Same loading and messages as a run; nothing is bound or started.

@@ -77,6 +77,8 @@ pub struct Cli {
 pub enum Command {
     /// Check the --config file (and the flags) and exit: 0 when valid, 1 with the error when not.
     Validate,
+    /// List the components Vigil has and the keys each accepts, and exit.
+    Components,
 }
 
 impl Cli {

@@ -21,6 +21,7 @@ mod cli;
 mod duration;
 mod env;
 mod error;
+pub mod keys;
 mod raw;
 #[cfg(test)]
 mod tests;

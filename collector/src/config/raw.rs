@@ -195,12 +195,15 @@ impl ComponentKind for Processor {
 
 impl ComponentKind for Exporter {
     const SECTION: &'static str = "exporters";
-    const TYPES: &'static [&'static str] = &["otlp", "otlphttp", "prometheus"];
+    // The OpenTelemetry Collector renamed `otlp` to `otlp_grpc` and `otlphttp` to `otlp_http`
+    // (v0.144), keeping the old names as aliases; configurations use both.
+    const TYPES: &'static [&'static str] =
+        &["otlp", "otlp_grpc", "otlphttp", "otlp_http", "prometheus"];
     fn read<'de, A: MapAccess<'de>>(ty: &str, map: &mut A) -> Result<Self, A::Error> {
         match ty {
             "prometheus" => value(map).map(Exporter::Prometheus),
-            "otlp" => value(map).map(Exporter::Otlp),
-            "otlphttp" => value(map).map(Exporter::OtlpHttp),
+            "otlp" | "otlp_grpc" => value(map).map(Exporter::Otlp),
+            "otlphttp" | "otlp_http" => value(map).map(Exporter::OtlpHttp),
             _ => Err(de::Error::custom("unreachable: type checked by the caller")),
         }
     }

@@ -1,0 +1,131 @@
+//! The supported components and their keys, read from the configuration code itself.
+//!
+//! The list is not written by hand: each component's serde struct is asked for its keys by
+//! parsing a configuration with an unknown key at the right place and reading the keys serde
+//! names in its "unknown field" error. `vigil-collector components` prints it, and a test keeps
+//! the README's copy equal to it, so documentation and code cannot drift apart.
+
+use super::Config;
+
+/// Where to look, per component: the section, the type, and the nested keys that are
+/// themselves maps of keys (`[]` stands for "each element of this list").
+const COMPONENTS: &[(&str, &str, &[&str])] = &[
+    ("receivers", "otlp", &["protocols", "protocols.grpc", "protocols.http"]),
+    ("processors", "batch", &[]),
+    ("processors", "resource", &["attributes.[]"]),
+    ("processors", "attributes", &["actions.[]"]),
+    ("processors", "filter", &["metrics", "metrics.include"]),
+    ("exporters", "prometheus", &[]),
+    (
+        "exporters",
+        "otlp",
+        &["tls", "retry_on_failure", "sending_queue"],
+    ),
+    (
+        "exporters",
+        "otlphttp",
+        &["tls", "retry_on_failure", "sending_queue"],
+    ),
+    ("extensions", "file_storage", &[]),
+];
+
+const PROBE: &str = "__vigil_probe__";
+
+/// The keys a configuration struct accepts at `path` (dot-separated, `[]` for list elements)
+/// under `section.ty`, as serde lists them.
+fn keys(section: &str, ty: &str, path: &str) -> Vec<String> {
+    let mut yaml = format!("{section}:\n  {ty}:\n");
+    let mut indent = 4;
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        if part == "[]" {
+            yaml.push_str(&format!("{}-\n", " ".repeat(indent)));
+            indent += 2;
+        } else {
+            yaml.push_str(&format!("{}{part}:\n", " ".repeat(indent)));
+            indent += 2;
+        }
+    }
+    yaml.push_str(&format!("{}{PROBE}: 1\n", " ".repeat(indent)));
+    let message = match Config::from_yaml_str_with_env(&yaml, "probe", &|_| None) {
+        Ok(_) => return Vec::new(),
+        Err(e) => format!("{e:#}"),
+    };
+    let Some(expected) = message
+        .split_once(&format!("unknown field `{PROBE}`"))
+        .and_then(|(_, rest)| rest.split_once("expected"))
+        .map(|(_, rest)| rest)
+    else {
+        return Vec::new();
+    };
+    let expected = expected.split(" at line").next().unwrap_or(expected);
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The Markdown list of supported components and keys.
+pub fn markdown() -> String {
+    let mut out = String::new();
+    for (section, ty, nested) in COMPONENTS {
+        let top = keys(section, ty, "");
+        out.push_str(&format!("- `{section}.{ty}`: {}\n", quote(&top)));
+        for path in *nested {
+            let shown = path.replace(".[]", "[]");
+            out.push_str(&format!("  - `{shown}`: {}\n", quote(&keys(section, ty, path))));
+        }
+    }
+    out.push_str(
+        "- `service`: `extensions`, `pipelines` (`metrics`, `traces`, `logs`, each optionally \
+         `/name`: `receivers`, `processors`, `exporters`), `telemetry` (`logs.level`, \
+         `metrics.level`)\n",
+    );
+    out
+}
+
+fn quote(keys: &[String]) -> String {
+    if keys.is_empty() {
+        return "(no keys)".into();
+    }
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probing_finds_a_structs_keys() {
+        assert_eq!(keys("exporters", "prometheus", ""), ["endpoint", "metric_expiration"]);
+        assert_eq!(
+            keys("receivers", "otlp", "protocols.grpc"),
+            ["endpoint", "max_recv_msg_size_mib"]
+        );
+    }
+
+    /// The README's list between its markers is exactly what the code accepts. Run with
+    /// `VIGIL_BLESS=1` to rewrite it after changing a component's keys.
+    #[test]
+    fn the_readme_lists_exactly_the_supported_keys() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let (start, end) = ("<!-- components:start -->\n", "<!-- components:end -->");
+        let (before, rest) = readme.split_once(start).expect("README has the start marker");
+        let (_, after) = rest.split_once(end).expect("README has the end marker");
+        let want = format!("{before}{start}{}{end}{after}", markdown());
+        if std::env::var_os("VIGIL_BLESS").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        assert!(
+            readme == want,
+            "README.md's component list differs from the code; run \
+             `VIGIL_BLESS=1 cargo test -p vigil-collector the_readme_lists` and review:\n{}",
+            markdown()
+        );
+    }
+}
