@@ -16,6 +16,8 @@ pub mod duration;
 pub mod headers;
 pub mod queue;
 pub mod retry;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod tls;
 pub(crate) mod wire;
 

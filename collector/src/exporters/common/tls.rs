@@ -360,3 +360,97 @@ impl ServerCertVerifier for NoChainVerification {
         self.0.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exporters::common::testing::TestPki;
+
+    fn tls(yaml: &str) -> Result<TlsSettings, String> {
+        serde_yaml::from_str::<TlsConfig>(yaml)
+            .map_err(|e| e.to_string())?
+            .validate(Alpn::H2)
+    }
+
+    #[test]
+    fn defaults_to_verified_tls_with_system_roots() {
+        let s = tls("{}").unwrap();
+        assert!(!s.insecure);
+        assert_eq!(s.server_name_override, None);
+        assert_eq!(s.client_config.alpn_protocols, vec![b"h2".to_vec()]);
+        let http = TlsConfig::default().validate(Alpn::Http11).unwrap();
+        assert_eq!(http.client_config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+    }
+
+    #[test]
+    fn parses_every_key() {
+        let pki = TestPki::new();
+        let s = tls(&format!(
+            "insecure: false\ninsecure_skip_verify: false\nca_file: {}\ninclude_system_ca_certs_pool: true\ncert_file: {}\nkey_file: {}\nserver_name_override: vigil.test\nmin_version: \"1.3\"\nmax_version: \"1.3\"",
+            pki.ca_file, pki.client_cert_file, pki.client_key_file
+        ))
+        .unwrap();
+        assert!(s.client_config.client_auth_cert_resolver.has_certs());
+        assert_eq!(
+            s.server_name_override,
+            Some(ServerName::try_from("vigil.test").unwrap())
+        );
+        let ca = std::fs::read_to_string(&pki.ca_file).unwrap();
+        let inline = TlsConfig {
+            ca_pem: Some(ca),
+            ..TlsConfig::default()
+        };
+        assert!(inline.validate(Alpn::H2).is_ok());
+    }
+
+    #[test]
+    fn insecure_means_plaintext_unless_a_ca_is_set() {
+        assert!(tls("insecure: true").unwrap().insecure);
+        let pki = TestPki::new();
+        let with_ca = tls(&format!("insecure: true\nca_file: {}", pki.ca_file)).unwrap();
+        assert!(!with_ca.insecure);
+    }
+
+    #[test]
+    fn names_the_key_and_the_path_of_an_unreadable_file() {
+        let err = tls("ca_file: /nonexistent/ca.pem").unwrap_err();
+        assert!(
+            err.starts_with("tls.ca_file: cannot read /nonexistent/ca.pem: "),
+            "{err}"
+        );
+        let pki = TestPki::new();
+        let err = tls(&format!("ca_file: {}", pki.client_key_file)).unwrap_err();
+        assert!(err.starts_with("tls.ca_file: "), "{err}");
+    }
+
+    #[test]
+    fn refuses_bad_values_naming_the_key() {
+        let pki = TestPki::new();
+        for (yaml, key) in [
+            (format!("cert_file: {}", pki.client_cert_file), "tls.cert_file"),
+            (format!("key_file: {}", pki.client_key_file), "tls.key_file"),
+            (
+                format!("cert_file: {}\nkey_file: {}", pki.client_cert_file, pki.ca_file),
+                "tls.key_file",
+            ),
+            ("min_version: \"1.1\"".to_owned(), "tls.min_version"),
+            ("min_version: \"2.0\"".to_owned(), "tls.min_version"),
+            ("max_version: \"1.0\"".to_owned(), "tls.max_version"),
+            (
+                "min_version: \"1.3\"\nmax_version: \"1.2\"".to_owned(),
+                "tls.min_version",
+            ),
+            ("server_name_override: \"not a name\"".to_owned(), "tls.server_name_override"),
+            ("ca_file: a\nca_pem: b".to_owned(), "tls.ca_file"),
+        ] {
+            let err = tls(&yaml).unwrap_err();
+            assert!(err.starts_with(key), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_keys() {
+        let err = tls("reload_interval: 1h").unwrap_err();
+        assert!(err.contains("unknown field `reload_interval`"), "{err}");
+    }
+}

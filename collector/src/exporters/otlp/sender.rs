@@ -10,8 +10,9 @@
 //! [`Outcome::Sent`]; `CANCELLED`, `DEADLINE_EXCEEDED`, `ABORTED`, `OUT_OF_RANGE`,
 //! `UNAVAILABLE`, `DATA_LOSS`, and `RESOURCE_EXHAUSTED` when the status carries a
 //! `google.rpc.RetryInfo`, are [`Outcome::Retry`] (with the `RetryInfo` delay); so are
-//! connection failures and attempts that outlive `timeout`; every other code is
-//! [`Outcome::Permanent`], the code's name first in the reason.
+//! connection and HTTP/2 failures (whatever code tonic gives them) and attempts that outlive
+//! `timeout`; every other code the upstream answers is [`Outcome::Permanent`], the code's name
+//! first in the reason.
 
 use std::time::Duration;
 
@@ -95,11 +96,15 @@ impl GrpcSender {
             let path = PathAndQuery::from_static(batch.signal.grpc_path());
             grpc.unary(request, path, RawCodec).await
         };
+        let deadline_exceeded = || Outcome::Retry {
+            reason: format!("DEADLINE_EXCEEDED: no answer within {:?}", self.timeout),
+            after: None,
+        };
+        // Two clocks race: ours, and tonic's enforcement of the `grpc-timeout` it sends; either
+        // way the outcome is the same.
         match tokio::time::timeout(self.timeout, call).await {
-            Err(_) => Outcome::Retry {
-                reason: format!("DEADLINE_EXCEEDED: no answer within {:?}", self.timeout),
-                after: None,
-            },
+            Err(_) => deadline_exceeded(),
+            Ok(Err(status)) if timed_out(&status) => deadline_exceeded(),
             Ok(Ok(response)) => match response.into_inner() {
                 Ok(response) => {
                     let (rejected, message) = response.into_outcome_parts();
@@ -122,11 +127,21 @@ impl Sender for GrpcSender {
 }
 
 /// The outcome of a call that ended in `status`.
+///
+/// A status with a source did not come from the upstream: tonic made it from a connection or
+/// HTTP/2 failure (a reset, a peer that does not speak TLS or HTTP/2), and those are retried
+/// whatever code tonic chose (usually `UNKNOWN`).
 fn classify(status: &Status) -> Outcome {
     let code = status.code();
     let mut reason = format!("{}: {}", code_name(code), status.message());
-    if let Some(source) = std::error::Error::source(status) {
-        reason = format!("{reason}: {source}");
+    let mut source = std::error::Error::source(status);
+    let transport = source.is_some();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !reason.ends_with(&text) {
+            reason = format!("{reason}: {text}");
+        }
+        source = s.source();
     }
     let retry_info = if status.details().is_empty() {
         None
@@ -145,10 +160,30 @@ fn classify(status: &Status) -> Outcome {
         },
         Code::ResourceExhausted => match retry_info {
             Some(after) => Outcome::Retry { reason, after },
+            None if transport => Outcome::Retry {
+                reason,
+                after: None,
+            },
             None => Outcome::Permanent { reason },
+        },
+        _ if transport => Outcome::Retry {
+            reason,
+            after: None,
         },
         _ => Outcome::Permanent { reason },
     }
+}
+
+/// Whether tonic ended the call because its `grpc-timeout` expired.
+fn timed_out(status: &Status) -> bool {
+    let mut source = std::error::Error::source(status);
+    while let Some(s) = source {
+        if s.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// The canonical name of a gRPC status code, as logs and the specification spell it.
