@@ -21,11 +21,9 @@ impl Compression {
             None => Ok(Compression::Gzip),
             Some(v) if v.eq_ignore_ascii_case("gzip") => Ok(Compression::Gzip),
             Some(v) if v.is_empty() || v.eq_ignore_ascii_case("none") => Ok(Compression::None),
-            Some(v @ ("zstd" | "snappy" | "deflate" | "zlib" | "lz4" | "x-snappy-framed")) => {
-                Err(format!(
-                    "compression: {v:?} is not supported by Vigil (use \"gzip\" or \"none\")"
-                ))
-            }
+            Some(v @ ("zstd" | "snappy" | "deflate" | "zlib" | "lz4" | "x-snappy-framed")) => Err(
+                format!("compression: {v:?} is not supported by Vigil (use \"gzip\" or \"none\")"),
+            ),
             Some(v) => Err(format!(
                 "compression: {v:?} is not a compression (expected \"gzip\" or \"none\")"
             )),

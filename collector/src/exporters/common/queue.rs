@@ -112,12 +112,15 @@ impl ExtensionId {
                 "{text:?} is not an extension id (expected e.g. \"file_storage\" or \"file_storage/name\")"
             ));
         }
-        if let Some(n) = name {
-            if n.is_empty() || n.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
-                return Err(format!(
-                    "{text:?} is not an extension id: the name after '/' must be non-empty, without spaces or '/'"
-                ));
-            }
+        let bad_name = |n: &str| {
+            n.is_empty()
+                || n.chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '/')
+        };
+        if name.is_some_and(bad_name) {
+            return Err(format!(
+                "{text:?} is not an extension id: the name after '/' must be non-empty, without spaces or '/'"
+            ));
         }
         Ok(ExtensionId {
             kind: kind.to_owned(),
@@ -141,12 +144,10 @@ impl QueueConfig {
     pub fn validate(&self) -> Result<QueueSettings, String> {
         let num_consumers = bounded("num_consumers", self.num_consumers, MAX_NUM_CONSUMERS)?;
         let queue_size = bounded("queue_size", self.queue_size, MAX_QUEUE_SIZE)?;
-        if let Some(sizer) = self.sizer.as_deref() {
-            if sizer != "requests" {
-                return Err(format!(
-                    "sending_queue.sizer: {sizer:?} is not supported: Vigil's queues count batches (\"requests\")"
-                ));
-            }
+        if let Some(sizer) = self.sizer.as_deref().filter(|s| *s != "requests") {
+            return Err(format!(
+                "sending_queue.sizer: {sizer:?} is not supported: Vigil's queues count batches (\"requests\")"
+            ));
         }
         for (key, value) in [
             ("blocking", self.blocking),
@@ -166,7 +167,9 @@ impl QueueConfig {
         }
         let storage = match self.storage.as_deref() {
             None | Some("") => None,
-            Some(s) => Some(ExtensionId::parse(s).map_err(|e| format!("sending_queue.storage: {e}"))?),
+            Some(s) => {
+                Some(ExtensionId::parse(s).map_err(|e| format!("sending_queue.storage: {e}"))?)
+            }
         };
         Ok(QueueSettings {
             enabled: self.enabled,
@@ -179,7 +182,9 @@ impl QueueConfig {
 
 fn bounded(key: &str, value: i64, max: i64) -> Result<usize, String> {
     if value < 1 || value > max {
-        return Err(format!("sending_queue.{key}: {value} is not between 1 and {max}"));
+        return Err(format!(
+            "sending_queue.{key}: {value} is not between 1 and {max}"
+        ));
     }
     usize::try_from(value).map_err(|_| format!("sending_queue.{key}: {value} is too large"))
 }
@@ -216,9 +221,19 @@ mod tests {
         assert!(!s.enabled);
         assert_eq!((s.num_consumers, s.queue_size), (4, 50));
         let id = s.storage.unwrap();
-        assert_eq!((id.kind.as_str(), id.name.as_deref()), ("file_storage", Some("otc")));
+        assert_eq!(
+            (id.kind.as_str(), id.name.as_deref()),
+            ("file_storage", Some("otc"))
+        );
         assert_eq!(id.to_string(), "file_storage/otc");
-        assert_eq!(parse("storage: file_storage").unwrap().storage.unwrap().name, None);
+        assert_eq!(
+            parse("storage: file_storage")
+                .unwrap()
+                .storage
+                .unwrap()
+                .name,
+            None
+        );
     }
 
     #[test]

@@ -140,13 +140,11 @@ impl RetryConfig {
                 key("max_interval")
             ));
         }
-        if let Some(max_elapsed) = settings.max_elapsed_time {
-            if max_elapsed < max_interval {
-                return Err(format!(
-                    "{}: {max_elapsed:?} is less than max_interval ({max_interval:?})",
-                    key("max_elapsed_time")
-                ));
-            }
+        if let Some(max_elapsed) = settings.max_elapsed_time.filter(|m| *m < max_interval) {
+            return Err(format!(
+                "{}: {max_elapsed:?} is less than max_interval ({max_interval:?})",
+                key("max_elapsed_time")
+            ));
         }
         Ok(settings)
     }
@@ -155,7 +153,9 @@ impl RetryConfig {
 impl RetrySettings {
     /// A backoff for one batch, starting now, with a randomly seeded spread.
     pub fn backoff(&self) -> Backoff {
-        let seed = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
         self.backoff_at(Instant::now(), seed)
     }
 
@@ -191,7 +191,11 @@ impl Backoff {
     }
 
     /// [`Backoff::next_delay`] as if called at `now`.
-    pub fn next_delay_at(&mut self, now: Instant, server_hint: Option<Duration>) -> Option<Duration> {
+    pub fn next_delay_at(
+        &mut self,
+        now: Instant,
+        server_hint: Option<Duration>,
+    ) -> Option<Duration> {
         let s = &self.settings;
         if !s.enabled {
             return None;
@@ -247,7 +251,9 @@ mod tests {
     }
 
     fn no_jitter() -> RetrySettings {
-        settings("randomization_factor: 0\ninitial_interval: 1s\nmultiplier: 2\nmax_interval: 5s\nmax_elapsed_time: 20s")
+        settings(
+            "randomization_factor: 0\ninitial_interval: 1s\nmultiplier: 2\nmax_interval: 5s\nmax_elapsed_time: 20s",
+        )
     }
 
     #[test]
@@ -277,12 +283,20 @@ mod tests {
 
     #[test]
     fn spreads_each_delay_within_the_randomization_factor() {
-        let s = settings("initial_interval: 10s\nmax_interval: 10s\nrandomization_factor: 0.5\nmax_elapsed_time: 0");
+        let s = settings(
+            "initial_interval: 10s\nmax_interval: 10s\nrandomization_factor: 0.5\nmax_elapsed_time: 0",
+        );
         let start = Instant::now();
         let mut b = s.backoff_at(start, 42);
-        let delays: Vec<Duration> = (0..200).filter_map(|_| b.next_delay_at(start, None)).collect();
+        let delays: Vec<Duration> = (0..200)
+            .filter_map(|_| b.next_delay_at(start, None))
+            .collect();
         assert_eq!(delays.len(), 200);
-        assert!(delays.iter().all(|d| *d >= Duration::from_secs(5) && *d <= Duration::from_secs(15)));
+        assert!(
+            delays
+                .iter()
+                .all(|d| *d >= Duration::from_secs(5) && *d <= Duration::from_secs(15))
+        );
         // Actually spread, not constant.
         assert!(delays.iter().any(|d| *d < Duration::from_secs(8)));
         assert!(delays.iter().any(|d| *d > Duration::from_secs(12)));
@@ -295,7 +309,10 @@ mod tests {
     fn gives_up_when_the_next_attempt_passes_max_elapsed_time() {
         let start = Instant::now();
         let mut b = no_jitter().backoff_at(start, 1);
-        assert_eq!(b.next_delay_at(start + Duration::from_secs(18), None), Some(Duration::from_secs(1)));
+        assert_eq!(
+            b.next_delay_at(start + Duration::from_secs(18), None),
+            Some(Duration::from_secs(1))
+        );
         assert_eq!(b.next_delay_at(start + Duration::from_secs(19), None), None);
     }
 
@@ -313,11 +330,20 @@ mod tests {
     fn honours_a_longer_server_hint_and_caps_it() {
         let start = Instant::now();
         let mut b = no_jitter().backoff_at(start, 1);
-        assert_eq!(b.next_delay_at(start, Some(Duration::from_secs(7))), Some(Duration::from_secs(7)));
+        assert_eq!(
+            b.next_delay_at(start, Some(Duration::from_secs(7))),
+            Some(Duration::from_secs(7))
+        );
         // A shorter hint does not shorten the backoff (now 2s).
-        assert_eq!(b.next_delay_at(start, Some(Duration::from_millis(10))), Some(Duration::from_secs(2)));
+        assert_eq!(
+            b.next_delay_at(start, Some(Duration::from_millis(10))),
+            Some(Duration::from_secs(2))
+        );
         let mut forever = settings("max_elapsed_time: 0").backoff_at(start, 1);
-        assert_eq!(forever.next_delay_at(start, Some(Duration::from_secs(86_400))), Some(MAX_SERVER_HINT));
+        assert_eq!(
+            forever.next_delay_at(start, Some(Duration::from_secs(86_400))),
+            Some(MAX_SERVER_HINT)
+        );
         // A hint past max_elapsed_time gives up, as the Collector does.
         let mut b = no_jitter().backoff_at(start, 1);
         assert_eq!(b.next_delay_at(start, Some(Duration::from_secs(60))), None);
@@ -333,14 +359,23 @@ mod tests {
     fn refuses_bad_values_naming_the_key() {
         for (yaml, key) in [
             ("initial_interval: 0", "retry_on_failure.initial_interval"),
-            ("initial_interval: soon", "retry_on_failure.initial_interval"),
-            ("randomization_factor: 1.5", "retry_on_failure.randomization_factor"),
+            (
+                "initial_interval: soon",
+                "retry_on_failure.initial_interval",
+            ),
+            (
+                "randomization_factor: 1.5",
+                "retry_on_failure.randomization_factor",
+            ),
             ("multiplier: 0.5", "retry_on_failure.multiplier"),
             ("max_interval: 1s", "retry_on_failure.max_interval"),
             ("max_elapsed_time: 10s", "retry_on_failure.max_elapsed_time"),
             ("max_elapsed_time: 5", "retry_on_failure.max_elapsed_time"),
         ] {
-            let err = serde_yaml::from_str::<RetryConfig>(yaml).unwrap().validate().unwrap_err();
+            let err = serde_yaml::from_str::<RetryConfig>(yaml)
+                .unwrap()
+                .validate()
+                .unwrap_err();
             assert!(err.starts_with(key), "{yaml}: {err}");
         }
         assert!(serde_yaml::from_str::<RetryConfig>("jitter: 1").is_err());

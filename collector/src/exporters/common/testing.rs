@@ -117,7 +117,9 @@ pub(crate) async fn serve(router: axum::Router, tls: Option<Arc<ServerConfig>>) 
                         let Ok(stream) = TlsAcceptor::from(config).accept(tcp).await else {
                             return;
                         };
-                        let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
                     }
                 }
             });

@@ -108,12 +108,15 @@ impl TlsConfig {
         };
 
         let verifier: Arc<dyn ServerCertVerifier> = if self.insecure_skip_verify {
-            Arc::new(NoChainVerification(provider.signature_verification_algorithms))
+            Arc::new(NoChainVerification(
+                provider.signature_verification_algorithms,
+            ))
         } else {
             let roots = self.roots(ca.as_ref())?;
-            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .map_err(|e| format!("tls.ca_file: cannot use the CA certificates: {e}"))?;
+            let webpki =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| format!("tls.ca_file: cannot use the CA certificates: {e}"))?;
             match &server_name_override {
                 Some(name) => Arc::new(VerifyAsName {
                     inner: webpki,
@@ -135,13 +138,22 @@ impl TlsConfig {
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| format!("{}: {} is not PEM: {e}", cert.key, cert.origin))?;
                 if chain.is_empty() {
-                    return Err(format!("{}: {} holds no certificate", cert.key, cert.origin));
+                    return Err(format!(
+                        "{}: {} holds no certificate",
+                        cert.key, cert.origin
+                    ));
                 }
                 let private = PrivateKeyDer::from_pem_slice(&key.bytes).map_err(|e| {
-                    format!("{}: {} holds no usable private key: {e}", key.key, key.origin)
+                    format!(
+                        "{}: {} holds no usable private key: {e}",
+                        key.key, key.origin
+                    )
                 })?;
                 builder.with_client_auth_cert(chain, private).map_err(|e| {
-                    format!("{}: {} does not go with {}: {e}", key.key, key.origin, cert.origin)
+                    format!(
+                        "{}: {} does not go with {}: {e}",
+                        key.key, key.origin, cert.origin
+                    )
                 })?
             }
             (Some(cert), None) => {
@@ -193,7 +205,10 @@ impl TlsConfig {
             }
             for c in certs {
                 roots.add(c).map_err(|e| {
-                    format!("{}: {} holds a certificate that cannot be a root: {e}", ca.key, ca.origin)
+                    format!(
+                        "{}: {} holds a certificate that cannot be a root: {e}",
+                        ca.key, ca.origin
+                    )
                 })?;
             }
             if !self.include_system_ca_certs_pool {
@@ -278,7 +293,9 @@ struct VerifyAsName {
 
 impl fmt::Debug for VerifyAsName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyAsName").field("name", &self.name).finish()
+        f.debug_struct("VerifyAsName")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -379,7 +396,10 @@ mod tests {
         assert_eq!(s.server_name_override, None);
         assert_eq!(s.client_config.alpn_protocols, vec![b"h2".to_vec()]);
         let http = TlsConfig::default().validate(Alpn::Http11).unwrap();
-        assert_eq!(http.client_config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        assert_eq!(
+            http.client_config.alpn_protocols,
+            vec![b"http/1.1".to_vec()]
+        );
     }
 
     #[test]
@@ -427,10 +447,16 @@ mod tests {
     fn refuses_bad_values_naming_the_key() {
         let pki = TestPki::new();
         for (yaml, key) in [
-            (format!("cert_file: {}", pki.client_cert_file), "tls.cert_file"),
+            (
+                format!("cert_file: {}", pki.client_cert_file),
+                "tls.cert_file",
+            ),
             (format!("key_file: {}", pki.client_key_file), "tls.key_file"),
             (
-                format!("cert_file: {}\nkey_file: {}", pki.client_cert_file, pki.ca_file),
+                format!(
+                    "cert_file: {}\nkey_file: {}",
+                    pki.client_cert_file, pki.ca_file
+                ),
                 "tls.key_file",
             ),
             ("min_version: \"1.1\"".to_owned(), "tls.min_version"),
@@ -440,7 +466,10 @@ mod tests {
                 "min_version: \"1.3\"\nmax_version: \"1.2\"".to_owned(),
                 "tls.min_version",
             ),
-            ("server_name_override: \"not a name\"".to_owned(), "tls.server_name_override"),
+            (
+                "server_name_override: \"not a name\"".to_owned(),
+                "tls.server_name_override",
+            ),
             ("ca_file: a\nca_pem: b".to_owned(), "tls.ca_file"),
         ] {
             let err = tls(&yaml).unwrap_err();

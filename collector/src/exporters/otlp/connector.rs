@@ -57,11 +57,14 @@ impl tower::Service<Uri> for Connector {
         let tls = self.tls.clone();
         let server_name = self.server_name.clone();
         Box::pin(async move {
-            let host = uri
-                .host()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "endpoint has no host"))?;
+            let host = uri.host().ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "endpoint has no host")
+            })?;
             // An IPv6 literal comes bracketed (`[::1]`).
-            let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
             let port = uri
                 .port_u16()
                 .unwrap_or(if tls.is_some() { 443 } else { 80 });

@@ -88,7 +88,9 @@ impl GrpcSender {
         let mut grpc = self.grpc.clone();
         let call = async {
             if let Err(e) = grpc.ready().await {
-                return Err(Status::unavailable(format!("the channel is not ready: {e}")));
+                return Err(Status::unavailable(format!(
+                    "the channel is not ready: {e}"
+                )));
             }
             let mut request = tonic::Request::new(batch.body.clone());
             *request.metadata_mut() = MetadataMap::from_headers(self.headers.clone());

@@ -102,7 +102,9 @@ impl Upstream {
         .add_service(
             TraceServiceServer::new(self.clone()).accept_compressed(CompressionEncoding::Gzip),
         )
-        .add_service(LogsServiceServer::new(self.clone()).accept_compressed(CompressionEncoding::Gzip))
+        .add_service(
+            LogsServiceServer::new(self.clone()).accept_compressed(CompressionEncoding::Gzip),
+        )
         .prepare();
         testing::serve(routes.into_axum_router(), tls).await
     }
@@ -115,13 +117,14 @@ impl MetricsService for Upstream {
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         let (rejected, message) = self.answer(Signal::Metrics, request).await?;
-        let partial_success = (rejected != 0 || !message.is_empty()).then(|| {
-            ExportMetricsPartialSuccess {
+        let partial_success =
+            (rejected != 0 || !message.is_empty()).then_some(ExportMetricsPartialSuccess {
                 rejected_data_points: rejected,
                 error_message: message,
-            }
-        });
-        Ok(Response::new(ExportMetricsServiceResponse { partial_success }))
+            });
+        Ok(Response::new(ExportMetricsServiceResponse {
+            partial_success,
+        }))
     }
 }
 
@@ -161,13 +164,18 @@ fn sender(yaml: &str) -> GrpcSender {
 }
 
 fn plaintext(addr: std::net::SocketAddr, extra: &str) -> GrpcSender {
-    sender(&format!("endpoint: {addr}\ntls:\n  insecure: true\n{extra}"))
+    sender(&format!(
+        "endpoint: {addr}\ntls:\n  insecure: true\n{extra}"
+    ))
 }
 
 fn metrics_batch() -> (ExportMetricsServiceRequest, Batch) {
     let request = test_support::request_with(vec![test_support::sum(
         "requests",
-        vec![test_support::int_point(7, vec![test_support::kv("route", "/a")])],
+        vec![test_support::int_point(
+            7,
+            vec![test_support::kv("route", "/a")],
+        )],
     )]);
     let batch = Batch {
         signal: Signal::Metrics,
@@ -369,7 +377,10 @@ async fn retries_an_attempt_that_outlives_the_timeout() {
     let outcome = sender.send(&metrics_batch().1).await;
     assert!(started.elapsed() < Duration::from_secs(2));
     match outcome {
-        Outcome::Retry { reason, after: None } => {
+        Outcome::Retry {
+            reason,
+            after: None,
+        } => {
             assert!(reason.starts_with("DEADLINE_EXCEEDED"), "{reason}")
         }
         other => panic!("expected Retry, got {other:?}"),
@@ -384,9 +395,15 @@ async fn tls_with_the_ca_file_works() {
     let upstream = Upstream::default();
     let addr = upstream.start(Some(pki.server_config())).await;
     let (request, batch) = metrics_batch();
-    let sender = sender(&format!("endpoint: {addr}\ntls:\n  ca_file: {}", pki.ca_file));
+    let sender = sender(&format!(
+        "endpoint: {addr}\ntls:\n  ca_file: {}",
+        pki.ca_file
+    ));
     assert_eq!(sender.send(&batch).await, sent());
-    let https = sender_for(&format!("endpoint: https://{addr}\ntls:\n  ca_file: {}", pki.ca_file));
+    let https = sender_for(&format!(
+        "endpoint: https://{addr}\ntls:\n  ca_file: {}",
+        pki.ca_file
+    ));
     assert_eq!(https.send(&batch).await, sent());
     let received = upstream.received();
     assert_eq!(
@@ -404,7 +421,9 @@ async fn tls_with_system_roots_refuses_a_private_ca() {
     let pki = TestPki::new();
     let upstream = Upstream::default();
     let addr = upstream.start(Some(pki.server_config())).await;
-    let outcome = sender(&format!("endpoint: {addr}")).send(&metrics_batch().1).await;
+    let outcome = sender(&format!("endpoint: {addr}"))
+        .send(&metrics_batch().1)
+        .await;
     assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
     assert!(upstream.received().is_empty());
 }
@@ -414,7 +433,9 @@ async fn tls_with_insecure_skip_verify_works() {
     let pki = TestPki::new();
     let upstream = Upstream::default();
     let addr = upstream.start(Some(pki.server_config())).await;
-    let sender = sender(&format!("endpoint: {addr}\ntls:\n  insecure_skip_verify: true"));
+    let sender = sender(&format!(
+        "endpoint: {addr}\ntls:\n  insecure_skip_verify: true"
+    ));
     assert_eq!(sender.send(&metrics_batch().1).await, sent());
 }
 
@@ -442,7 +463,9 @@ async fn plaintext_to_a_tls_upstream_is_retried() {
     let pki = TestPki::new();
     let upstream = Upstream::default();
     let addr = upstream.start(Some(pki.server_config())).await;
-    let outcome = plaintext(addr, "timeout: 1s").send(&metrics_batch().1).await;
+    let outcome = plaintext(addr, "timeout: 1s")
+        .send(&metrics_batch().1)
+        .await;
     assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
 }
 
@@ -517,9 +540,17 @@ fn the_scheme_and_tls_insecure_decide_tls() {
 
 #[test]
 fn refuses_unknown_and_unsupported_keys() {
-    for key in ["balancer_name: round_robin", "keepalive: {time: 10s}", "auth: {authenticator: x}", "wait_for_ready: true", "write_buffer_size: 1"] {
+    for key in [
+        "balancer_name: round_robin",
+        "keepalive: {time: 10s}",
+        "auth: {authenticator: x}",
+        "wait_for_ready: true",
+        "write_buffer_size: 1",
+    ] {
         let yaml = format!("endpoint: c:4317\n{key}");
-        let err = serde_yaml::from_str::<Config>(&yaml).unwrap_err().to_string();
+        let err = serde_yaml::from_str::<Config>(&yaml)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field"), "{yaml}: {err}");
     }
 }
@@ -535,12 +566,27 @@ fn refuses_bad_values_naming_the_key() {
         ("endpoint: c:4317\ntimeout: 0", "timeout: "),
         ("endpoint: c:4317\ntimeout: fast", "timeout: "),
         ("endpoint: c:4317\ncompression: snappy", "compression: "),
-        ("endpoint: c:4317\nheaders: {\"bad header\": x}", "headers.bad header: "),
-        ("endpoint: c:4317\ntls: {ca_file: /nonexistent}", "tls.ca_file: cannot read /nonexistent"),
-        ("endpoint: c:4317\nretry_on_failure: {multiplier: 0}", "retry_on_failure.multiplier: "),
-        ("endpoint: c:4317\nsending_queue: {queue_size: 0}", "sending_queue.queue_size: "),
+        (
+            "endpoint: c:4317\nheaders: {\"bad header\": x}",
+            "headers.bad header: ",
+        ),
+        (
+            "endpoint: c:4317\ntls: {ca_file: /nonexistent}",
+            "tls.ca_file: cannot read /nonexistent",
+        ),
+        (
+            "endpoint: c:4317\nretry_on_failure: {multiplier: 0}",
+            "retry_on_failure.multiplier: ",
+        ),
+        (
+            "endpoint: c:4317\nsending_queue: {queue_size: 0}",
+            "sending_queue.queue_size: ",
+        ),
     ] {
-        let err = serde_yaml::from_str::<Config>(yaml).unwrap().validate().unwrap_err();
+        let err = serde_yaml::from_str::<Config>(yaml)
+            .unwrap()
+            .validate()
+            .unwrap_err();
         assert!(err.starts_with(key), "{yaml}: {err}");
     }
 }

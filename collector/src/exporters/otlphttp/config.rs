@@ -114,11 +114,23 @@ impl Config {
                 return parse_url(key, text).map(Some);
             }
             let Some(base) = &base else { return Ok(None) };
-            let joined = format!("{}{}", base.as_str().trim_end_matches('/'), signal.http_path());
+            let joined = format!(
+                "{}{}",
+                base.as_str().trim_end_matches('/'),
+                signal.http_path()
+            );
             parse_url("endpoint", &joined).map(Some)
         };
-        let metrics_url = url("metrics_endpoint", self.metrics_endpoint.as_deref(), Signal::Metrics)?;
-        let traces_url = url("traces_endpoint", self.traces_endpoint.as_deref(), Signal::Traces)?;
+        let metrics_url = url(
+            "metrics_endpoint",
+            self.metrics_endpoint.as_deref(),
+            Signal::Metrics,
+        )?;
+        let traces_url = url(
+            "traces_endpoint",
+            self.traces_endpoint.as_deref(),
+            Signal::Traces,
+        )?;
         let logs_url = url("logs_endpoint", self.logs_endpoint.as_deref(), Signal::Logs)?;
         if metrics_url.is_none() && traces_url.is_none() && logs_url.is_none() {
             return Err(
@@ -165,9 +177,7 @@ fn nonempty(value: Option<&str>) -> Option<&str> {
 fn parse_url(key: &str, text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("{key}: {text:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "{key}: {text:?}: the scheme must be http or https"
-        ));
+        return Err(format!("{key}: {text:?}: the scheme must be http or https"));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(format!("{key}: {text:?} has no host"));

@@ -86,10 +86,7 @@ impl HttpSender {
                 ),
             };
         };
-        let mut request = self
-            .client
-            .post(url.clone())
-            .header(CONTENT_TYPE, PROTOBUF);
+        let mut request = self.client.post(url.clone()).header(CONTENT_TYPE, PROTOBUF);
         request = match self.compression {
             Compression::None => request.body(batch.body.clone()),
             // Compressing a batch takes well under a millisecond per 100 KiB: not worth a
@@ -121,7 +118,11 @@ impl HttpSender {
                 reason: format!("REQUEST: cannot build the request: {}", chain(e)),
             };
         }
-        let what = if e.is_connect() { "connection failed" } else { "request failed" };
+        let what = if e.is_connect() {
+            "connection failed"
+        } else {
+            "request failed"
+        };
         Outcome::Retry {
             reason: format!("{what}: {}", chain(e)),
             after: None,
@@ -217,7 +218,10 @@ fn json_partial_success(body: &[u8]) -> (u64, String) {
     let rejected = ["rejectedDataPoints", "rejectedSpans", "rejectedLogRecords"]
         .iter()
         .find_map(|k| partial.get(*k))
-        .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
         .unwrap_or(0);
     let message = partial
         .get("errorMessage")
@@ -232,20 +236,21 @@ fn error_message(headers: &HeaderMap, body: &[u8]) -> String {
     if body.is_empty() {
         return String::new();
     }
-    if is_json(headers) {
-        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
-            if let Some(m) = value.get("message").and_then(|m| m.as_str()) {
-                return m.to_owned();
-            }
-        }
+    let structured = if is_json(headers) {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("message")?.as_str().map(str::to_owned))
     } else if headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with(PROTOBUF))
     {
-        if let Ok(status) = RpcStatus::decode(body) {
-            return status.message;
-        }
+        RpcStatus::decode(body).ok().map(|s| s.message)
+    } else {
+        None
+    };
+    if let Some(message) = structured {
+        return message;
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();

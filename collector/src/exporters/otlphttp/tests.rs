@@ -19,9 +19,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
 use super::*;
+use crate::exporters::common::Compression;
 use crate::exporters::common::testing::{self, SERVER_NAME, TestPki};
 use crate::exporters::common::wire::RpcStatus;
-use crate::exporters::common::Compression;
 use crate::pipeline::{Batch, Outcome, Sender, Signal};
 use crate::test_support;
 
@@ -67,7 +67,11 @@ struct Received {
 impl Received {
     /// The body, gunzipped when it says it is gzipped.
     fn plain_body(&self) -> Vec<u8> {
-        if self.headers.get("content-encoding").is_some_and(|v| v == "gzip") {
+        if self
+            .headers
+            .get("content-encoding")
+            .is_some_and(|v| v == "gzip")
+        {
             let mut out = Vec::new();
             flate2::read::GzDecoder::new(&self.body[..])
                 .read_to_end(&mut out)
@@ -122,15 +126,9 @@ async fn record(
         return StatusCode::OK.into_response();
     };
     tokio::time::sleep(reply.delay).await;
-    let mut response = (
-        StatusCode::from_u16(reply.status).unwrap(),
-        reply.body,
-    )
-        .into_response();
+    let mut response = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
     for (name, value) in reply.headers {
-        response
-            .headers_mut()
-            .insert(name, value.parse().unwrap());
+        response.headers_mut().insert(name, value.parse().unwrap());
     }
     response
 }
@@ -155,7 +153,10 @@ fn to(addr: SocketAddr, extra: &str) -> HttpSender {
 fn metrics_batch() -> (ExportMetricsServiceRequest, Batch) {
     let request = test_support::request_with(vec![test_support::sum(
         "requests",
-        vec![test_support::int_point(7, vec![test_support::kv("route", "/a")])],
+        vec![test_support::int_point(
+            7,
+            vec![test_support::kv("route", "/a")],
+        )],
     )]);
     let batch = Batch {
         signal: Signal::Metrics,
@@ -299,7 +300,10 @@ async fn retries_503_after_its_retry_after() {
     );
     for code in ["429", "502", "504"] {
         match sender.send(&batch).await {
-            Outcome::Retry { reason, after: None } => {
+            Outcome::Retry {
+                reason,
+                after: None,
+            } => {
                 assert!(reason.starts_with(&format!("HTTP {code}")), "{reason}")
             }
             other => panic!("{code}: expected Retry, got {other:?}"),
@@ -343,7 +347,10 @@ async fn other_statuses_are_permanent_with_the_status_message() {
 async fn retries_a_refused_connection() {
     let addr = testing::closed_port().await;
     match to(addr, "").send(&metrics_batch().1).await {
-        Outcome::Retry { reason, after: None } => {
+        Outcome::Retry {
+            reason,
+            after: None,
+        } => {
             assert!(reason.starts_with("connection failed"), "{reason}")
         }
         other => panic!("expected Retry, got {other:?}"),
@@ -361,7 +368,10 @@ async fn retries_a_request_that_outlives_the_timeout() {
     let outcome = to(addr, "timeout: 200ms").send(&metrics_batch().1).await;
     assert!(started.elapsed() < Duration::from_secs(2));
     match outcome {
-        Outcome::Retry { reason, after: None } => assert!(reason.starts_with("timeout"), "{reason}"),
+        Outcome::Retry {
+            reason,
+            after: None,
+        } => assert!(reason.starts_with("timeout"), "{reason}"),
         other => panic!("expected Retry, got {other:?}"),
     }
 }
@@ -384,7 +394,10 @@ async fn tls_with_the_ca_file_works() {
     let upstream = Upstream::default();
     let addr = upstream.start(Some(pki.server_config())).await;
     let (_, batch) = metrics_batch();
-    let s = sender(&format!("endpoint: https://{addr}\ntls:\n  ca_file: {}", pki.ca_file));
+    let s = sender(&format!(
+        "endpoint: https://{addr}\ntls:\n  ca_file: {}",
+        pki.ca_file
+    ));
     assert_eq!(s.send(&batch).await, sent());
     assert_eq!(upstream.received()[0].plain_body(), batch.body.to_vec());
 }
@@ -394,7 +407,9 @@ async fn tls_with_system_roots_refuses_a_private_ca() {
     let pki = TestPki::new();
     let upstream = Upstream::default();
     let addr = upstream.start(Some(pki.server_config())).await;
-    let outcome = sender(&format!("endpoint: https://{addr}")).send(&metrics_batch().1).await;
+    let outcome = sender(&format!("endpoint: https://{addr}"))
+        .send(&metrics_batch().1)
+        .await;
     assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
     assert!(upstream.received().is_empty());
 }
@@ -404,7 +419,9 @@ async fn tls_with_insecure_skip_verify_works() {
     let pki = TestPki::new();
     let upstream = Upstream::default();
     let addr = upstream.start(Some(pki.server_config())).await;
-    let s = sender(&format!("endpoint: https://{addr}\ntls:\n  insecure_skip_verify: true"));
+    let s = sender(&format!(
+        "endpoint: https://{addr}\ntls:\n  insecure_skip_verify: true"
+    ));
     assert_eq!(s.send(&metrics_batch().1).await, sent());
 }
 
@@ -453,7 +470,10 @@ sending_queue:
 "#,
         pki.ca_file
     ));
-    assert_eq!(s.url(Signal::Metrics).unwrap().as_str(), "https://m.example/v1/m");
+    assert_eq!(
+        s.url(Signal::Metrics).unwrap().as_str(),
+        "https://m.example/v1/m"
+    );
     assert_eq!(
         s.url(Signal::Traces).unwrap().as_str(),
         "https://collector.example:4318/prefix/v1/traces"
@@ -472,7 +492,10 @@ sending_queue:
 #[test]
 fn defaults_are_the_collectors() {
     let s = settings("endpoint: http://c:4318");
-    assert_eq!(s.url(Signal::Metrics).unwrap().as_str(), "http://c:4318/v1/metrics");
+    assert_eq!(
+        s.url(Signal::Metrics).unwrap().as_str(),
+        "http://c:4318/v1/metrics"
+    );
     assert_eq!(s.compression, Compression::Gzip);
     assert_eq!(s.timeout, Duration::from_secs(30));
     assert!(s.retry.enabled);
@@ -481,9 +504,15 @@ fn defaults_are_the_collectors() {
 
 #[test]
 fn refuses_unknown_keys() {
-    for key in ["auth: {authenticator: x}", "read_buffer_size: 1", "profiles_endpoint: http://x"] {
+    for key in [
+        "auth: {authenticator: x}",
+        "read_buffer_size: 1",
+        "profiles_endpoint: http://x",
+    ] {
         let yaml = format!("endpoint: http://c:4318\n{key}");
-        let err = serde_yaml::from_str::<Config>(&yaml).unwrap_err().to_string();
+        let err = serde_yaml::from_str::<Config>(&yaml)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field"), "{yaml}: {err}");
     }
 }
@@ -495,16 +524,34 @@ fn refuses_bad_values_naming_the_key() {
         ("endpoint: collector:4318", "endpoint: "),
         ("endpoint: ftp://c", "endpoint: "),
         ("endpoint: http://c\nlogs_endpoint: nope", "logs_endpoint: "),
-        ("endpoint: http://c\nencoding: json", "encoding: \"json\" is not supported"),
+        (
+            "endpoint: http://c\nencoding: json",
+            "encoding: \"json\" is not supported",
+        ),
         ("endpoint: http://c\nencoding: xml", "encoding: "),
         ("endpoint: http://c\ntimeout: 0s", "timeout: "),
         ("endpoint: http://c\ncompression: br", "compression: "),
-        ("endpoint: http://c\nheaders: {\"x\": \"a\\nb\"}", "headers.x: "),
-        ("endpoint: http://c\ntls: {min_version: \"1.0\"}", "tls.min_version: "),
-        ("endpoint: http://c\nretry_on_failure: {max_interval: 1ms}", "retry_on_failure.max_interval: "),
-        ("endpoint: http://c\nsending_queue: {sizer: bytes}", "sending_queue.sizer: "),
+        (
+            "endpoint: http://c\nheaders: {\"x\": \"a\\nb\"}",
+            "headers.x: ",
+        ),
+        (
+            "endpoint: http://c\ntls: {min_version: \"1.0\"}",
+            "tls.min_version: ",
+        ),
+        (
+            "endpoint: http://c\nretry_on_failure: {max_interval: 1ms}",
+            "retry_on_failure.max_interval: ",
+        ),
+        (
+            "endpoint: http://c\nsending_queue: {sizer: bytes}",
+            "sending_queue.sizer: ",
+        ),
     ] {
-        let err = serde_yaml::from_str::<Config>(yaml).unwrap().validate().unwrap_err();
+        let err = serde_yaml::from_str::<Config>(yaml)
+            .unwrap()
+            .validate()
+            .unwrap_err();
         assert!(err.starts_with(key), "{yaml}: {err}");
     }
 }
