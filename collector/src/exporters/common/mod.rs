@@ -12,6 +12,7 @@
 //! [`crate::pipeline`]); this module only provides their settings and building blocks.
 
 pub mod compression;
+pub(crate) mod connector;
 pub mod duration;
 pub mod headers;
 pub mod queue;

@@ -7,7 +7,6 @@
 //! <https://github.com/open-telemetry/opentelemetry-proto/blob/main/docs/specification.md#otlpgrpc>.
 
 mod config;
-mod connector;
 mod sender;
 #[cfg(test)]
 mod tests;

@@ -28,8 +28,8 @@ use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Endpoint};
 
 use super::Settings;
-use super::connector::Connector;
 use crate::exporters::common::Compression;
+use crate::exporters::common::connector::Connector;
 use crate::exporters::common::wire::{self, ExportResponse};
 use crate::pipeline::{Batch, BoxFuture, Outcome, Sender};
 

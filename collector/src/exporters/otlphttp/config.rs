@@ -14,8 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use http::HeaderMap;
-use reqwest::Url;
+use http::{HeaderMap, Uri};
 use serde::Deserialize;
 
 use crate::exporters::common::{
@@ -71,11 +70,11 @@ fn default_timeout() -> GoDuration {
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Where metrics go, if anywhere.
-    pub metrics_url: Option<Url>,
+    pub metrics_url: Option<Uri>,
     /// Where traces go, if anywhere.
-    pub traces_url: Option<Url>,
+    pub traces_url: Option<Uri>,
     /// Where logs go, if anywhere.
-    pub logs_url: Option<Url>,
+    pub logs_url: Option<Uri>,
     /// TLS for `https` URLs.
     pub tls: TlsSettings,
     /// Headers sent with every request.
@@ -92,7 +91,7 @@ pub struct Settings {
 
 impl Settings {
     /// Where `signal` is posted; `None` when neither `endpoint` nor `<signal>_endpoint` is set.
-    pub fn url(&self, signal: Signal) -> Option<&Url> {
+    pub fn url(&self, signal: Signal) -> Option<&Uri> {
         match signal {
             Signal::Metrics => self.metrics_url.as_ref(),
             Signal::Traces => self.traces_url.as_ref(),
@@ -105,20 +104,17 @@ impl Config {
     /// Checks every key and reads the TLS files. Errors start with the key
     /// (`endpoint: ...`, `tls.ca_file: ...`); the caller prefixes the component's path.
     pub fn validate(&self) -> Result<Settings, String> {
-        let base = match nonempty(self.endpoint.as_deref()) {
-            Some(text) => Some(parse_url("endpoint", text)?),
-            None => None,
-        };
-        let url = |key: &str, own: Option<&str>, signal: Signal| -> Result<Option<Url>, String> {
+        let base = nonempty(self.endpoint.as_deref());
+        if let Some(text) = base {
+            parse_url("endpoint", text)?;
+        }
+        let url = |key: &str, own: Option<&str>, signal: Signal| -> Result<Option<Uri>, String> {
             if let Some(text) = nonempty(own) {
                 return parse_url(key, text).map(Some);
             }
-            let Some(base) = &base else { return Ok(None) };
-            let joined = format!(
-                "{}{}",
-                base.as_str().trim_end_matches('/'),
-                signal.http_path()
-            );
+            let Some(base) = base else { return Ok(None) };
+            // Appended to the text, as the Collector does: a base path is kept.
+            let joined = format!("{}{}", base.trim_end_matches('/'), signal.http_path());
             parse_url("endpoint", &joined).map(Some)
         };
         let metrics_url = url(
@@ -174,13 +170,15 @@ fn nonempty(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn parse_url(key: &str, text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("{key}: {text:?} is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{key}: {text:?}: the scheme must be http or https"));
+fn parse_url(key: &str, text: &str) -> Result<Uri, String> {
+    let uri: Uri = text
+        .parse()
+        .map_err(|e| format!("{key}: {text:?} is not a URL: {e}"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(format!("{key}: {text:?} is not an http:// or https:// URL"));
     }
-    if url.host_str().is_none_or(str::is_empty) {
+    if uri.host().is_none_or(str::is_empty) {
         return Err(format!("{key}: {text:?} has no host"));
     }
-    Ok(url)
+    Ok(uri)
 }

@@ -2,8 +2,9 @@
 //! OTLP specification says.
 //!
 //! The batch's bytes are posted as they are (`Content-Type: application/x-protobuf`), gzipped
-//! first when configured (`Content-Encoding: gzip`). The client is reqwest with the exporter's own
-//! rustls configuration, pooling connections across the queue's consumers.
+//! first when configured (`Content-Encoding: gzip`). The client is hyper-util's pooled HTTP/1.1
+//! client over the shared [`Connector`] (the exporter's own rustls configuration), so the
+//! queue's consumers reuse connections. Proxies (`HTTPS_PROXY`) are not supported.
 //!
 //! Classification (<https://opentelemetry.io/docs/specs/otlp/#failures-1>): a 2xx is
 //! [`Outcome::Sent`], with the `partial_success` of the `Export*ServiceResponse` body (protobuf,
@@ -12,20 +13,23 @@
 //! other statuses are [`Outcome::Permanent`], `HTTP <code>` first, then the body's
 //! `google.rpc.Status` message (or its text). Connection failures and timeouts are retried.
 
-use std::error::Error as _;
+use std::error::Error;
 use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use flate2::Compression as GzLevel;
 use flate2::write::GzEncoder;
-use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, StatusCode};
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use prost::Message;
-use reqwest::Url;
 
 use super::Settings;
 use crate::exporters::common::Compression;
+use crate::exporters::common::connector::Connector;
 use crate::exporters::common::wire::{ExportResponse, RpcStatus};
 use crate::pipeline::{Batch, BoxFuture, Outcome, Sender, Signal};
 
@@ -35,41 +39,42 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// The most of an error body's text quoted in a reason.
 const MAX_REASON_TEXT: usize = 512;
 const PROTOBUF: &str = "application/x-protobuf";
+const USER_AGENT_VALUE: &str = concat!("vigil-collector/", env!("CARGO_PKG_VERSION"));
 
 /// Sends batches to one OTLP/HTTP endpoint. Cheap to share: every consumer may call
 /// [`Sender::send`] on the same one concurrently.
 #[derive(Clone, Debug)]
 pub struct HttpSender {
-    client: reqwest::Client,
-    metrics_url: Option<Url>,
-    traces_url: Option<Url>,
-    logs_url: Option<Url>,
+    client: Client<Connector, Full<Bytes>>,
+    metrics_url: Option<Uri>,
+    traces_url: Option<Uri>,
+    logs_url: Option<Uri>,
+    headers: HeaderMap,
     compression: Compression,
     timeout: Duration,
 }
 
 impl HttpSender {
-    /// A sender for `settings`. Nothing is connected yet.
+    /// A sender for `settings`. Nothing is connected yet. Sending needs a tokio runtime.
     pub fn new(settings: &Settings) -> Result<HttpSender, String> {
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(rustls::ClientConfig::clone(&settings.tls.client_config))
-            .default_headers(settings.headers.clone())
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .user_agent(concat!("vigil-collector/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {}", chain(&e)))?;
+        let client =
+            Client::builder(TokioExecutor::new()).build(Connector::new(Some(&settings.tls)));
+        let mut headers = settings.headers.clone();
+        if !headers.contains_key(USER_AGENT) {
+            headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        }
         Ok(HttpSender {
             client,
             metrics_url: settings.metrics_url.clone(),
             traces_url: settings.traces_url.clone(),
             logs_url: settings.logs_url.clone(),
+            headers,
             compression: settings.compression,
             timeout: settings.timeout,
         })
     }
 
-    fn url(&self, signal: Signal) -> Option<&Url> {
+    fn url(&self, signal: Signal) -> Option<&Uri> {
         match signal {
             Signal::Metrics => self.metrics_url.as_ref(),
             Signal::Traces => self.traces_url.as_ref(),
@@ -86,13 +91,12 @@ impl HttpSender {
                 ),
             };
         };
-        let mut request = self.client.post(url.clone()).header(CONTENT_TYPE, PROTOBUF);
-        request = match self.compression {
-            Compression::None => request.body(batch.body.clone()),
+        let (body, gzipped) = match self.compression {
+            Compression::None => (batch.body.clone(), false),
             // Compressing a batch takes well under a millisecond per 100 KiB: not worth a
             // blocking-pool hop.
             Compression::Gzip => match gzip(&batch.body) {
-                Ok(body) => request.header(CONTENT_ENCODING, "gzip").body(body),
+                Ok(body) => (body, true),
                 Err(e) => {
                     return Outcome::Permanent {
                         reason: format!("GZIP: cannot compress the batch: {e}"),
@@ -100,32 +104,37 @@ impl HttpSender {
                 }
             },
         };
-        match request.send().await {
-            Ok(response) => classify(response).await,
-            Err(e) => self.classify_error(&e),
+        let mut request = http::Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = url.clone();
+        let headers = request.headers_mut();
+        headers.clone_from(&self.headers);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROTOBUF));
+        if gzipped {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
-    }
-
-    fn classify_error(&self, e: &reqwest::Error) -> Outcome {
-        if e.is_timeout() {
-            return Outcome::Retry {
+        let exchange = async {
+            match self.client.request(request).await {
+                Ok(response) => classify(response).await,
+                Err(e) => {
+                    let what = if e.is_connect() {
+                        "connection failed"
+                    } else {
+                        "request failed"
+                    };
+                    Outcome::Retry {
+                        reason: format!("{what}: {}", chain(&e)),
+                        after: None,
+                    }
+                }
+            }
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Retry {
                 reason: format!("timeout: no answer within {:?}", self.timeout),
                 after: None,
-            };
-        }
-        if e.is_builder() {
-            return Outcome::Permanent {
-                reason: format!("REQUEST: cannot build the request: {}", chain(e)),
-            };
-        }
-        let what = if e.is_connect() {
-            "connection failed"
-        } else {
-            "request failed"
-        };
-        Outcome::Retry {
-            reason: format!("{what}: {}", chain(e)),
-            after: None,
+            },
         }
     }
 }
@@ -137,10 +146,14 @@ impl Sender for HttpSender {
 }
 
 /// The outcome of a request the upstream answered.
-async fn classify(response: reqwest::Response) -> Outcome {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = read_capped(response).await;
+async fn classify<B>(response: http::Response<B>) -> Outcome
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Error + Send + Sync + 'static,
+{
+    let (parts, body) = response.into_parts();
+    let (status, headers) = (parts.status, parts.headers);
+    let body = read_capped(body).await;
     if status.is_success() {
         return match body {
             Ok(body) => {
@@ -171,16 +184,25 @@ async fn classify(response: reqwest::Response) -> Outcome {
     }
 }
 
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = MAX_RESPONSE_BYTES - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= MAX_RESPONSE_BYTES {
+/// Up to [`MAX_RESPONSE_BYTES`] of a body; the rest is not read (the connection is then not
+/// reused, which a misbehaving upstream deserves).
+async fn read_capped<B>(body: B) -> Result<Vec<u8>, B::Error>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        let room = MAX_RESPONSE_BYTES - out.len();
+        out.extend_from_slice(&data[..data.len().min(room)]);
+        if out.len() >= MAX_RESPONSE_BYTES {
             break;
         }
     }
-    Ok(body)
+    Ok(out)
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -276,13 +298,16 @@ fn gzip(body: &[u8]) -> std::io::Result<Bytes> {
     encoder.finish().map(Bytes::from)
 }
 
-/// An error with its sources, `outer: inner: innermost` (reqwest's own message is terse).
-fn chain(e: &reqwest::Error) -> String {
+/// An error with its sources, `outer: inner: innermost` (hyper's own messages are terse).
+fn chain(e: &(dyn Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        let next = s.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
         source = s.source();
     }
     text

@@ -471,15 +471,15 @@ sending_queue:
         pki.ca_file
     ));
     assert_eq!(
-        s.url(Signal::Metrics).unwrap().as_str(),
+        s.url(Signal::Metrics).unwrap().to_string(),
         "https://m.example/v1/m"
     );
     assert_eq!(
-        s.url(Signal::Traces).unwrap().as_str(),
+        s.url(Signal::Traces).unwrap().to_string(),
         "https://collector.example:4318/prefix/v1/traces"
     );
     assert_eq!(
-        s.url(Signal::Logs).unwrap().as_str(),
+        s.url(Signal::Logs).unwrap().to_string(),
         "https://collector.example:4318/prefix/v1/logs"
     );
     assert_eq!(s.headers.get("authorization").unwrap(), "Bearer abc");
@@ -493,7 +493,7 @@ sending_queue:
 fn defaults_are_the_collectors() {
     let s = settings("endpoint: http://c:4318");
     assert_eq!(
-        s.url(Signal::Metrics).unwrap().as_str(),
+        s.url(Signal::Metrics).unwrap().to_string(),
         "http://c:4318/v1/metrics"
     );
     assert_eq!(s.compression, Compression::Gzip);
