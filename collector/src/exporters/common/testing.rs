@@ -79,14 +79,39 @@ impl TestPki {
 
     /// A server configuration presenting the server certificate, offering h2 and http/1.1.
     pub(crate) fn server_config(&self) -> Arc<ServerConfig> {
+        self.build_server_config(false)
+    }
+
+    /// [`TestPki::server_config`] that also demands a client certificate signed by the CA.
+    pub(crate) fn server_config_requiring_client_cert(&self) -> Arc<ServerConfig> {
+        self.build_server_config(true)
+    }
+
+    fn build_server_config(&self, mtls: bool) -> Arc<ServerConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes()).unwrap();
-        let mut config =
-            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(self.server_chain.clone(), key)
-                .unwrap();
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = if mtls {
+            let mut roots = rustls::RootCertStore::empty();
+            let ca = std::fs::read(&self.ca_file).unwrap();
+            for cert in CertificateDer::pem_slice_iter(&ca) {
+                roots.add(cert.unwrap()).unwrap();
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let mut config = builder
+            .with_single_cert(self.server_chain.clone(), key)
+            .unwrap();
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Arc::new(config)
     }
@@ -101,7 +126,16 @@ impl Drop for TestPki {
 /// Serves `router` on a loopback port (HTTP/1.1 and HTTP/2, TLS when `tls` is given) until the
 /// test's runtime ends.
 pub(crate) async fn serve(router: axum::Router, tls: Option<Arc<ServerConfig>>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_at("127.0.0.1:0".parse().unwrap(), router, tls).await
+}
+
+/// [`serve`] on a given address (to come back on a port a sender already knows).
+pub(crate) async fn serve_at(
+    addr: SocketAddr,
+    router: axum::Router,
+    tls: Option<Arc<ServerConfig>>,
+) -> SocketAddr {
+    let listener = TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {

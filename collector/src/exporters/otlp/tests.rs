@@ -96,6 +96,14 @@ impl Upstream {
     }
 
     async fn start(&self, tls: Option<Arc<rustls::ServerConfig>>) -> std::net::SocketAddr {
+        self.start_at("127.0.0.1:0".parse().unwrap(), tls).await
+    }
+
+    async fn start_at(
+        &self,
+        addr: std::net::SocketAddr,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> std::net::SocketAddr {
         let routes = tonic::service::Routes::new(
             MetricsServiceServer::new(self.clone()).accept_compressed(CompressionEncoding::Gzip),
         )
@@ -106,7 +114,7 @@ impl Upstream {
             LogsServiceServer::new(self.clone()).accept_compressed(CompressionEncoding::Gzip),
         )
         .prepare();
-        testing::serve(routes.into_axum_router(), tls).await
+        testing::serve_at(addr, routes.into_axum_router(), tls).await
     }
 }
 
@@ -355,15 +363,22 @@ async fn other_codes_are_permanent_with_the_code_first() {
 }
 
 #[tokio::test]
-async fn retries_a_refused_connection_and_recovers_after_it() {
+async fn retries_a_refused_connection_and_reconnects_once_the_upstream_is_back() {
     let addr = testing::closed_port().await;
     let sender = plaintext(addr, "timeout: 2s");
     let (_, batch) = metrics_batch();
-    assert_eq!(retry_after(&sender.send(&batch).await), None);
-    // The same sender (and channel) connects once the upstream is there.
+    match sender.send(&batch).await {
+        Outcome::Retry {
+            reason,
+            after: None,
+        } => {
+            assert!(reason.starts_with("UNAVAILABLE"), "{reason}")
+        }
+        other => panic!("expected Retry, got {other:?}"),
+    }
+    // The same sender (and channel) connects once something listens there.
     let upstream = Upstream::default();
-    let addr = upstream.start(None).await;
-    let sender = plaintext(addr, "timeout: 2s");
+    upstream.start_at(addr, None).await;
     assert_eq!(sender.send(&batch).await, sent());
 }
 
@@ -395,12 +410,12 @@ async fn tls_with_the_ca_file_works() {
     let upstream = Upstream::default();
     let addr = upstream.start(Some(pki.server_config())).await;
     let (request, batch) = metrics_batch();
-    let sender = sender(&format!(
+    let bare = sender(&format!(
         "endpoint: {addr}\ntls:\n  ca_file: {}",
         pki.ca_file
     ));
-    assert_eq!(sender.send(&batch).await, sent());
-    let https = sender_for(&format!(
+    assert_eq!(bare.send(&batch).await, sent());
+    let https = sender(&format!(
         "endpoint: https://{addr}\ntls:\n  ca_file: {}",
         pki.ca_file
     ));
@@ -410,10 +425,6 @@ async fn tls_with_the_ca_file_works() {
         ExportMetricsServiceRequest::decode(received[0].message.as_slice()).unwrap(),
         request
     );
-}
-
-fn sender_for(yaml: &str) -> GrpcSender {
-    sender(yaml)
 }
 
 #[tokio::test]
@@ -456,6 +467,27 @@ async fn tls_verifies_the_server_name_override() {
         pki.ca_file
     ));
     assert!(matches!(wrong.send(&batch).await, Outcome::Retry { .. }));
+}
+
+#[tokio::test]
+async fn mtls_presents_the_client_certificate() {
+    let pki = TestPki::new();
+    let upstream = Upstream::default();
+    let addr = upstream
+        .start(Some(pki.server_config_requiring_client_cert()))
+        .await;
+    let (_, batch) = metrics_batch();
+    let with_cert = sender(&format!(
+        "endpoint: {addr}\ntls:\n  ca_file: {}\n  cert_file: {}\n  key_file: {}",
+        pki.ca_file, pki.client_cert_file, pki.client_key_file
+    ));
+    assert_eq!(with_cert.send(&batch).await, sent());
+    let without = sender(&format!(
+        "endpoint: {addr}\ntls:\n  ca_file: {}",
+        pki.ca_file
+    ));
+    let outcome = without.send(&batch).await;
+    assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
 }
 
 #[tokio::test]
