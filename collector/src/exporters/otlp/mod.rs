@@ -1,48 +1,15 @@
-//! Placeholder until the component lands: accepts only an empty configuration.
+//! The `otlp` exporter: forwards batches of all three signals to an OTLP/gRPC endpoint.
+//!
+//! [`Config`] holds the OpenTelemetry Collector's keys, [`Settings`] their validated form, and
+//! [`GrpcSender`] makes one attempt per call, as the [`crate::pipeline::Sender`] contract says;
+//! the queue, its consumers and the retry loop around it are the pipeline's. Batches are sent as
+//! the bytes they arrived as, never decoded and re-encoded. See
+//! <https://github.com/open-telemetry/opentelemetry-proto/blob/main/docs/specification.md#otlpgrpc>.
 
-use serde::Deserialize;
+mod config;
+mod sender;
+#[cfg(test)]
+mod tests;
 
-/// Configuration (placeholder).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {}
-
-/// Validated settings (placeholder).
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Retry.
-    pub retry: crate::exporters::common::RetrySettings,
-    /// Queue.
-    pub queue: crate::exporters::common::QueueSettings,
-}
-
-impl Config {
-    /// Validate.
-    pub fn validate(&self) -> Result<Settings, String> {
-        Err("not implemented yet".into())
-    }
-}
-
-
-/// Sender (placeholder).
-pub struct GrpcSender;
-
-impl GrpcSender {
-    /// Build (placeholder).
-    pub fn new(_settings: &Settings) -> Result<GrpcSender, String> {
-        Err("not implemented yet".into())
-    }
-}
-
-impl crate::pipeline::Sender for GrpcSender {
-    fn send<'a>(
-        &'a self,
-        _batch: &'a crate::pipeline::Batch,
-    ) -> crate::pipeline::BoxFuture<'a, crate::pipeline::Outcome> {
-        Box::pin(async {
-            crate::pipeline::Outcome::Permanent {
-                reason: "not implemented".into(),
-            }
-        })
-    }
-}
+pub use config::{Config, Settings};
+pub use sender::GrpcSender;
