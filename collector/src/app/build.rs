@@ -190,7 +190,7 @@ fn build_forwarding(
             (q.clone(), Some(q))
         }
         Some(storage) => {
-            let settings = ComponentId::parse(storage)
+            let settings = ComponentId::parse(&storage.to_string())
                 .and_then(|sid| config.extensions.get(&sid))
                 .map(|Extension::FileStorage(s)| s)
                 .ok_or_else(|| Error::Exporter {

@@ -10,6 +10,8 @@
 //! expiry timers stop last.
 
 mod build;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

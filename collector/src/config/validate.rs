@@ -119,13 +119,13 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
     // A queue's storage must be an extension the service starts.
     for (id, exporter) in &exporters {
         let storage = match exporter {
-            Exporter::Otlp(s) => s.queue.storage.as_deref(),
-            Exporter::OtlpHttp(s) => s.queue.storage.as_deref(),
+            Exporter::Otlp(s) => s.queue.storage.as_ref().map(ToString::to_string),
+            Exporter::OtlpHttp(s) => s.queue.storage.as_ref().map(ToString::to_string),
             Exporter::Prometheus(_) => None,
         };
         if let Some(storage) = storage {
             let key = format!("exporters.{id}.sending_queue.storage");
-            let sid = reference(&key, storage)?;
+            let sid = reference(&key, &storage)?;
             if !extensions.contains_key(&sid) {
                 return Err(missing(key, "extension", &sid));
             }
