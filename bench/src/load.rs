@@ -65,6 +65,7 @@ struct Shared {
     phase: AtomicU8,
     /// Every phase, for the progress line.
     requests: AtomicU64,
+    /// Accepted points, every phase (warm-up and the requests in flight at the end too).
     points: AtomicU64,
     errors: AtomicU64,
     /// Requests completed in the measured window (for `--requests`).
@@ -191,7 +192,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         requests_limit: opts.requests,
         requests_per_round: templates.len(),
     };
-    Ok(Report::new(
+    let mut report = Report::new(
         opts.target.describe(),
         started_at,
         settings,
@@ -199,7 +200,9 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         tally,
         processes,
         cpu(own_before, own_after),
-    ))
+    );
+    report.points.accepted_whole_run = shared.points.load(Ordering::Relaxed);
+    Ok(report)
 }
 
 /// Builds one round and encodes it, with each request's rewrite plan.
@@ -249,14 +252,18 @@ async fn worker(
             let sent = Instant::now();
             let outcome = sender.send(Bytes::from(body)).await;
             let latency = sent.elapsed();
-            let failed = matches!(outcome, Outcome::Failed(_));
             shared.requests.fetch_add(1, Ordering::Relaxed);
-            if failed {
-                shared.errors.fetch_add(1, Ordering::Relaxed);
-                // A refused connection fails at once; do not spin on it.
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            } else {
-                shared.points.fetch_add(points, Ordering::Relaxed);
+            match &outcome {
+                Outcome::Failed(_) => {
+                    shared.errors.fetch_add(1, Ordering::Relaxed);
+                    // A refused connection fails at once; do not spin on it.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Outcome::Accepted { rejected } => {
+                    shared
+                        .points
+                        .fetch_add(points.saturating_sub(*rejected), Ordering::Relaxed);
+                }
             }
             if shared.phase.load(Ordering::SeqCst) != MEASURING {
                 continue;

@@ -210,6 +210,9 @@ pub struct Points {
     pub rejected: u64,
     /// Accepted points per second of window.
     pub per_second: f64,
+    /// Accepted points over the whole run: warm-up, window, and the requests in
+    /// flight when it ended (what a forwarding target should have delivered).
+    pub accepted_whole_run: u64,
 }
 
 impl Report {
@@ -243,6 +246,7 @@ impl Report {
                 } else {
                     0.0
                 },
+                accepted_whole_run: tally.points_accepted,
             },
             bytes_sent: tally.bytes,
             latency_ms: Latency::from_micros(&mut tally.latencies_us),
