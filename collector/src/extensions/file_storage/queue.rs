@@ -101,14 +101,22 @@ impl FileQueue {
                 "persistent queue: recovered more batches than the queue holds; new batches are refused until it drains below its capacity",
             );
         }
-        let mut state = State { segments: recovered.segments, ..State::default() };
+        let mut state = State {
+            segments: recovered.segments,
+            ..State::default()
+        };
         for (i, (id, seq, record)) in recovered.pending.into_iter().enumerate() {
             let permit = if i < report.over_capacity {
                 None
             } else {
                 Arc::clone(&semaphore).try_acquire_owned().ok().map(Permit)
             };
-            state.pending.push_back(Queued { id, seq, record, permit });
+            state.pending.push_back(Queued {
+                id,
+                seq,
+                record,
+                permit,
+            });
         }
         state.held = state.pending.len();
         if report.batches > 0 {
@@ -133,7 +141,12 @@ impl FileQueue {
             .name("vigil-file-queue".to_owned())
             .spawn(move || writer.run(receiver))
             .map_err(|e| io_error(&dir, e))?;
-        let queue = FileQueue { shared, capacity, writer: Some(handle), _lock: lock };
+        let queue = FileQueue {
+            shared,
+            capacity,
+            writer: Some(handle),
+            _lock: lock,
+        };
         Ok((queue, report))
     }
 
@@ -153,9 +166,15 @@ impl FileQueue {
             return;
         };
         // A send fails only once the writer is gone; the ack then waits for the next start.
-        let _ = self.shared.commands.send(Command::Ack { seq: finished.seq, index: finished.index });
+        let _ = self.shared.commands.send(Command::Ack {
+            seq: finished.seq,
+            index: finished.index,
+        });
         if finished.delete {
-            let _ = self.shared.commands.send(Command::Delete { seq: finished.seq });
+            let _ = self
+                .shared
+                .commands
+                .send(Command::Delete { seq: finished.seq });
         }
     }
 
@@ -199,7 +218,10 @@ impl Drop for Taken<'_> {
 
 impl Queue for FileQueue {
     fn try_reserve(&self) -> Option<Permit> {
-        Arc::clone(&self.shared.semaphore).try_acquire_owned().ok().map(Permit)
+        Arc::clone(&self.shared.semaphore)
+            .try_acquire_owned()
+            .ok()
+            .map(Permit)
     }
 
     fn push(&self, permit: Permit, batch: Batch) -> BoxFuture<'_, Result<(), QueueError>> {
@@ -209,7 +231,10 @@ impl Queue for FileQueue {
                     path: self.shared.dir.display().to_string(),
                     source: std::io::Error::new(
                         std::io::ErrorKind::InvalidInput,
-                        format!("a batch of {} bytes exceeds the record limit of {MAX_BODY}", batch.body.len()),
+                        format!(
+                            "a batch of {} bytes exceeds the record limit of {MAX_BODY}",
+                            batch.body.len()
+                        ),
                     ),
                 });
             }
@@ -219,13 +244,19 @@ impl Queue for FileQueue {
                 if state.closed {
                     return Err(QueueError::Closed);
                 }
-                let command = Command::Append(Append { batch, permit, reply });
+                let command = Command::Append(Append {
+                    batch,
+                    permit,
+                    reply,
+                });
                 if self.shared.commands.send(command).is_err() {
                     return Err(writer_gone(&self.shared.dir));
                 }
                 state.writing += 1;
             }
-            answer.await.unwrap_or_else(|_| Err(writer_gone(&self.shared.dir)))
+            answer
+                .await
+                .unwrap_or_else(|_| Err(writer_gone(&self.shared.dir)))
         })
     }
 
@@ -235,18 +266,31 @@ impl Queue for FileQueue {
                 let queued = self.next_queued().await?;
                 let path = segment_path(&self.shared.dir, queued.seq);
                 let record = queued.record;
-                let mut taken = Taken { queue: self, queued: Some(queued) };
+                let mut taken = Taken {
+                    queue: self,
+                    queued: Some(queued),
+                };
                 let read = tokio::task::spawn_blocking({
                     let path = path.clone();
                     move || segment::read(&path, &record)
                 })
                 .await
                 .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-                let Some(queued) = taken.queued.take() else { continue };
+                let Some(queued) = taken.queued.take() else {
+                    continue;
+                };
                 match read {
                     Ok(body) => {
-                        let batch = Batch { signal: record.signal, body, items: record.items };
-                        return Some(Delivery { batch, id: queued.id, permit: queued.permit });
+                        let batch = Batch {
+                            signal: record.signal,
+                            body,
+                            items: record.items,
+                        };
+                        return Some(Delivery {
+                            batch,
+                            id: queued.id,
+                            permit: queued.permit,
+                        });
                     }
                     Err(e) => {
                         // The record was stored intact (its checksum was checked when it was

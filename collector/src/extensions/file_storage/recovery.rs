@@ -82,7 +82,11 @@ pub(super) fn recover(dir: &Path) -> io::Result<Recovered> {
         let entry = match entry {
             Ok(entry) => entry,
             Err(e) => {
-                foreign(&mut report, dir.to_path_buf(), format!("unreadable directory entry: {e}"));
+                foreign(
+                    &mut report,
+                    dir.to_path_buf(),
+                    format!("unreadable directory entry: {e}"),
+                );
                 continue;
             }
         };
@@ -99,7 +103,12 @@ pub(super) fn recover(dir: &Path) -> io::Result<Recovered> {
             _ => foreign(&mut report, path, "not a file this queue writes".to_owned()),
         }
     }
-    let max_seq = segments.iter().chain(acks.iter()).max().copied().unwrap_or(0);
+    let max_seq = segments
+        .iter()
+        .chain(acks.iter())
+        .max()
+        .copied()
+        .unwrap_or(0);
 
     let mut recovered = Recovered {
         report,
@@ -131,7 +140,11 @@ fn foreign(report: &mut Recovery, path: PathBuf, reason: String) {
 fn recover_segment(recovered: &mut Recovered, dir: &Path, seq: u64) {
     let path = segment_path(dir, seq);
     let (records, discarded, damage) = match segment::scan(&path) {
-        Ok(Scanned::Segment { records, discarded, damage }) => (records, discarded, damage),
+        Ok(Scanned::Segment {
+            records,
+            discarded,
+            damage,
+        }) => (records, discarded, damage),
         Ok(Scanned::Foreign(reason)) => return foreign(&mut recovered.report, path, reason),
         Err(e) => return foreign(&mut recovered.report, path, format!("unreadable: {e}")),
     };
@@ -161,14 +174,17 @@ fn recover_segment(recovered: &mut Recovered, dir: &Path, seq: u64) {
     match read_acks(&ack_file, &mut state) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!(path = %ack_file.display(), error = %e, "persistent queue: could not read acks; those batches will be delivered again"),
+        Err(e) => {
+            tracing::warn!(path = %ack_file.display(), error = %e, "persistent queue: could not read acks; those batches will be delivered again")
+        }
     }
     if state.acked >= count {
         // Completely delivered (or nothing readable): the segment is done with.
-        let removed = std::fs::remove_file(&path).and_then(|()| match std::fs::remove_file(&ack_file) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        });
+        let removed =
+            std::fs::remove_file(&path).and_then(|()| match std::fs::remove_file(&ack_file) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            });
         if let Err(e) = removed {
             tracing::warn!(path = %path.display(), error = %e, "persistent queue: could not delete a delivered segment");
         }
@@ -180,7 +196,9 @@ fn recover_segment(recovered: &mut Recovered, dir: &Path, seq: u64) {
         if !state.is_acked(index) {
             report.batches += 1;
             report.items = report.items.saturating_add(record.items);
-            recovered.pending.push((first_id + u64::from(index), seq, record));
+            recovered
+                .pending
+                .push((first_id + u64::from(index), seq, record));
         }
     }
     recovered.next_id = first_id + u64::from(count);

@@ -44,7 +44,9 @@ pub enum Damage {
         len: u64,
     },
     /// The last record is cut short (the process died while writing it).
-    #[error("the record at offset {offset} is cut short: it needs {needed} bytes, {available} remain")]
+    #[error(
+        "the record at offset {offset} is cut short: it needs {needed} bytes, {available} remain"
+    )]
     Truncated {
         /// Where the record starts.
         offset: u64,
@@ -157,7 +159,25 @@ struct Header {
 }
 
 fn decode_header(bytes: &[u8; 17]) -> Header {
-    let [l0, l1, l2, l3, c0, c1, c2, c3, tag, i0, i1, i2, i3, i4, i5, i6, i7] = *bytes;
+    let [
+        l0,
+        l1,
+        l2,
+        l3,
+        c0,
+        c1,
+        c2,
+        c3,
+        tag,
+        i0,
+        i1,
+        i2,
+        i3,
+        i4,
+        i5,
+        i6,
+        i7,
+    ] = *bytes;
     Header {
         len: u32::from_le_bytes([l0, l1, l2, l3]),
         crc: u32::from_le_bytes([c0, c1, c2, c3]),
@@ -183,7 +203,9 @@ pub(super) fn scan(path: &Path) -> io::Result<Scanned> {
                 damage: Some(Damage::TruncatedHeader { len: file_len }),
             });
         }
-        return Ok(Scanned::Foreign("not a Vigil queue segment (no header)".to_owned()));
+        return Ok(Scanned::Foreign(
+            "not a Vigil queue segment (no header)".to_owned(),
+        ));
     }
     if magic != MAGIC {
         if magic[..7] == MAGIC[..7] {
@@ -192,7 +214,9 @@ pub(super) fn scan(path: &Path) -> io::Result<Scanned> {
                 magic[7]
             )));
         }
-        return Ok(Scanned::Foreign("not a Vigil queue segment (bad header)".to_owned()));
+        return Ok(Scanned::Foreign(
+            "not a Vigil queue segment (bad header)".to_owned(),
+        ));
     }
 
     let mut records = Vec::new();
@@ -204,7 +228,11 @@ pub(super) fn scan(path: &Path) -> io::Result<Scanned> {
             break None;
         }
         if available < RECORD_HEADER {
-            break Some(Damage::Truncated { offset, needed: RECORD_HEADER, available });
+            break Some(Damage::Truncated {
+                offset,
+                needed: RECORD_HEADER,
+                available,
+            });
         }
         let mut raw = [0u8; 17];
         if let Err(source) = reader.read_exact(&mut raw) {
@@ -212,14 +240,24 @@ pub(super) fn scan(path: &Path) -> io::Result<Scanned> {
         }
         let header = decode_header(&raw);
         let Some(signal) = Signal::from_tag(header.tag) else {
-            break Some(Damage::UnknownSignal { offset, tag: header.tag });
+            break Some(Damage::UnknownSignal {
+                offset,
+                tag: header.tag,
+            });
         };
         if header.len > MAX_BODY {
-            break Some(Damage::AbsurdLength { offset, len: header.len });
+            break Some(Damage::AbsurdLength {
+                offset,
+                len: header.len,
+            });
         }
         let needed = RECORD_HEADER + u64::from(header.len);
         if needed > available {
-            break Some(Damage::Truncated { offset, needed, available });
+            break Some(Damage::Truncated {
+                offset,
+                needed,
+                available,
+            });
         }
         let mut hasher = checksum_start(header.len, header.tag, header.items);
         let mut left = u64::from(header.len);
@@ -240,11 +278,24 @@ pub(super) fn scan(path: &Path) -> io::Result<Scanned> {
         if hasher.finalize() != header.crc {
             break Some(Damage::BadChecksum { offset });
         }
-        records.push(Record { offset, len: header.len, signal, items: header.items });
+        records.push(Record {
+            offset,
+            len: header.len,
+            signal,
+            items: header.items,
+        });
         offset += needed;
     };
-    let discarded = if damage.is_some() { file_len.saturating_sub(offset) } else { 0 };
-    Ok(Scanned::Segment { records, discarded, damage })
+    let discarded = if damage.is_some() {
+        file_len.saturating_sub(offset)
+    } else {
+        0
+    };
+    Ok(Scanned::Segment {
+        records,
+        discarded,
+        damage,
+    })
 }
 
 /// Reads as many bytes as fit in `buf` or remain, whichever is fewer.

@@ -99,7 +99,13 @@ pub(super) struct SegmentState {
 impl SegmentState {
     /// A segment with no records yet.
     pub(super) fn new(seq: u64, sealed: bool) -> Self {
-        SegmentState { seq, count: 0, acked: 0, bits: Vec::new(), sealed }
+        SegmentState {
+            seq,
+            count: 0,
+            acked: 0,
+            bits: Vec::new(),
+            sealed,
+        }
     }
 
     /// Whether record `index` is acked.

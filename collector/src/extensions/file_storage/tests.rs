@@ -21,8 +21,8 @@ impl TempDir {
     fn new(tag: &str) -> TempDir {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir()
-            .join(format!("vigil-file-queue-{}-{tag}-{n}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("vigil-file-queue-{}-{tag}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
@@ -36,7 +36,11 @@ impl Drop for TempDir {
 }
 
 fn settings(dir: &Path, fsync: bool) -> Settings {
-    Settings { directory: dir.to_path_buf(), create_directory: false, fsync }
+    Settings {
+        directory: dir.to_path_buf(),
+        create_directory: false,
+        fsync,
+    }
 }
 
 fn open(dir: &Path, capacity: usize) -> (FileQueue, Recovery) {
@@ -116,7 +120,11 @@ fn config_validation_names_the_key() {
         (tmp.0.display().to_string(), false, None),
     ];
     for (directory, create_directory, want) in cases {
-        let config = Config { directory: directory.clone(), create_directory, fsync: false };
+        let config = Config {
+            directory: directory.clone(),
+            create_directory,
+            fsync: false,
+        };
         match (config.validate(), want) {
             (Ok(settings), None) => {
                 assert_eq!(settings.directory, PathBuf::from(&directory));
@@ -129,7 +137,10 @@ fn config_validation_names_the_key() {
             (got, want) => panic!("{directory:?}: got {got:?}, want {want:?}"),
         }
     }
-    assert!(!missing.exists(), "validation must not create the directory");
+    assert!(
+        !missing.exists(),
+        "validation must not create the directory"
+    );
 }
 
 #[test]
@@ -175,7 +186,10 @@ async fn several_consumers_get_every_batch_once_in_push_order() {
     for consumer in consumers {
         let got = consumer.await.unwrap();
         let order: Vec<u64> = got.iter().map(|b| b.items).collect();
-        assert!(order.windows(2).all(|w| w[0] < w[1]), "each consumer sees push order: {order:?}");
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "each consumer sees push order: {order:?}"
+        );
         all.extend(got);
     }
     all.sort_by_key(|b| b.items);
@@ -229,12 +243,17 @@ async fn try_reserve_refuses_when_full_and_room_returns_after_ack() {
     let b = queue.try_reserve().unwrap();
     assert!(queue.try_reserve().is_none());
     drop(b);
-    let b = queue.try_reserve().expect("an unused permit gives its room back");
+    let b = queue
+        .try_reserve()
+        .expect("an unused permit gives its room back");
     queue.push(a, batch(0)).await.unwrap();
     queue.push(b, batch(1)).await.unwrap();
     assert!(queue.try_reserve().is_none());
     let delivery = pop(&queue).await.unwrap();
-    assert!(queue.try_reserve().is_none(), "a batch in flight still holds room");
+    assert!(
+        queue.try_reserve().is_none(),
+        "a batch in flight still holds room"
+    );
     queue.ack(delivery);
     assert!(queue.try_reserve().is_some());
 }
@@ -248,7 +267,10 @@ async fn close_refuses_new_batches_and_pop_drains_what_is_left() {
     let reserved = queue.try_reserve().unwrap();
     queue.close();
     assert!(queue.try_reserve().is_none());
-    assert!(matches!(queue.push(reserved, batch(2)).await, Err(QueueError::Closed)));
+    assert!(matches!(
+        queue.push(reserved, batch(2)).await,
+        Err(QueueError::Closed)
+    ));
     assert_eq!(pop(&queue).await.unwrap().batch, batch(0));
     assert_eq!(pop(&queue).await.unwrap().batch, batch(1));
     assert!(pop(&queue).await.is_none());
@@ -264,7 +286,10 @@ async fn a_dropped_pop_puts_its_batch_back() {
     {
         let mut pop = queue.pop();
         let finished = futures_poll_once(&mut pop).await;
-        assert!(!finished, "the read completes on the blocking pool, after the first poll");
+        assert!(
+            !finished,
+            "the read completes on the blocking pool, after the first poll"
+        );
     }
     assert_eq!(pop(&queue).await.unwrap().batch, batch(0));
     assert_eq!(pop(&queue).await.unwrap().batch, batch(1));
@@ -287,8 +312,16 @@ async fn double_and_unknown_acks_are_ignored() {
     let delivery = pop(&queue).await.unwrap();
     let id = delivery.id;
     queue.ack(delivery);
-    queue.ack(Delivery { batch: batch(0), id, permit: None });
-    queue.ack(Delivery { batch: batch(0), id: 999_999, permit: None });
+    queue.ack(Delivery {
+        batch: batch(0),
+        id,
+        permit: None,
+    });
+    queue.ack(Delivery {
+        batch: batch(0),
+        id: 999_999,
+        permit: None,
+    });
     assert_eq!(queue.len(), 1);
 }
 
@@ -329,7 +362,13 @@ async fn reopen_hands_back_every_unacked_batch_once_in_order() {
 
     let (queue, recovery) = open(&tmp.0, 10);
     assert_eq!(recovery.batches, 8);
-    assert_eq!(recovery.items, (0..10).filter(|i| *i != 0 && *i != 2).map(|i| i + 1).sum::<u64>());
+    assert_eq!(
+        recovery.items,
+        (0..10)
+            .filter(|i| *i != 0 && *i != 2)
+            .map(|i| i + 1)
+            .sum::<u64>()
+    );
     assert_eq!(recovery.segments, 1);
     assert!(recovery.damaged.is_empty() && recovery.foreign.is_empty());
     assert_eq!(queue.len(), 8);
@@ -340,7 +379,10 @@ async fn reopen_hands_back_every_unacked_batch_once_in_order() {
         got.push(delivery.batch.clone());
         queue.ack(delivery);
     }
-    let want: Vec<Batch> = [1, 3, 4, 5, 6, 7, 8, 9, 10].into_iter().map(batch).collect();
+    let want: Vec<Batch> = [1, 3, 4, 5, 6, 7, 8, 9, 10]
+        .into_iter()
+        .map(batch)
+        .collect();
     assert_eq!(got, want);
     drop(queue);
 
@@ -405,7 +447,11 @@ async fn reopen_after_drop_without_close_recovers_all_pushed() {
             queue.ack(delivery);
         }
         got.sort_by_key(|b| b.items);
-        assert_eq!(got, (0..40).map(batch).collect::<Vec<_>>(), "fsync: {fsync}");
+        assert_eq!(
+            got,
+            (0..40).map(batch).collect::<Vec<_>>(),
+            "fsync: {fsync}"
+        );
     }
 }
 
@@ -418,7 +464,9 @@ const CRASH_BATCHES: u64 = 200;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run by a_killed_process_loses_no_pushed_batch in a child process"]
 async fn crash_child_pushes_then_aborts() {
-    let Ok(dir) = std::env::var(CRASH_DIR) else { return };
+    let Ok(dir) = std::env::var(CRASH_DIR) else {
+        return;
+    };
     let (queue, _) = FileQueue::open(&settings(Path::new(&dir), true), "otlp/test", 1000).unwrap();
     let queue = Arc::new(queue);
     let mut pushers = Vec::new();
@@ -495,7 +543,12 @@ async fn a_truncated_last_record_is_reported_and_earlier_ones_kept() {
     let segment = segment_with(&tmp.0, 5).await;
     let len = std::fs::metadata(&segment).unwrap().len();
     assert_eq!(len, MAGIC.len() as u64 + 5 * RECORD);
-    std::fs::OpenOptions::new().write(true).open(&segment).unwrap().set_len(len - 10).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
 
     let (queue, recovery) = open(&tmp.0, 100);
     assert_eq!(recovery.batches, 4);
@@ -513,7 +566,10 @@ async fn a_truncated_last_record_is_reported_and_earlier_ones_kept() {
     assert_eq!(recovery.discarded_bytes, RECORD - 10);
     assert_eq!(drain(&queue).await, (0..4).map(batch).collect::<Vec<_>>());
     drop(queue);
-    assert!(!segment.exists(), "a damaged segment goes once its readable records are delivered");
+    assert!(
+        !segment.exists(),
+        "a damaged segment goes once its readable records are delivered"
+    );
 }
 
 #[tokio::test]
@@ -580,10 +636,19 @@ async fn a_segment_cut_inside_its_header_or_zero_filled_is_not_fatal() {
     let (queue, recovery) = open(&tmp.0, 100);
     assert_eq!(recovery.batches, 0);
     assert_eq!(recovery.damaged.len(), 2);
-    assert!(matches!(recovery.damaged[0].damage, Damage::TruncatedHeader { len: 3 }));
-    assert!(matches!(recovery.damaged[1].damage, Damage::UnknownSignal { offset: 8, tag: 0 }));
+    assert!(matches!(
+        recovery.damaged[0].damage,
+        Damage::TruncatedHeader { len: 3 }
+    ));
+    assert!(matches!(
+        recovery.damaged[1].damage,
+        Damage::UnknownSignal { offset: 8, tag: 0 }
+    ));
     assert_eq!(recovery.discarded_bytes, 3 + 64);
-    assert!(!cut.exists() && !zeroed.exists(), "segments with nothing readable are removed");
+    assert!(
+        !cut.exists() && !zeroed.exists(),
+        "segments with nothing readable are removed"
+    );
     push(&queue, batch(0)).await;
     assert_eq!(drain(&queue).await, vec![batch(0)]);
 }
@@ -601,14 +666,27 @@ async fn foreign_files_are_reported_and_left_alone() {
     let (queue, recovery) = open(&tmp.0, 100);
     let mut reported: Vec<&Path> = recovery.foreign.iter().map(|f| f.path.as_path()).collect();
     reported.sort();
-    assert_eq!(reported, vec![fake.as_path(), notes.as_path(), qdir.join("subdir").as_path()]);
+    assert_eq!(
+        reported,
+        vec![
+            fake.as_path(),
+            notes.as_path(),
+            qdir.join("subdir").as_path()
+        ]
+    );
     assert_eq!(recovery.segments, 0);
 
     push(&queue, batch(0)).await;
-    assert_eq!(files(&qdir, "seg"), vec![fake.clone(), qdir.join("00000000000000000006.seg")]);
+    assert_eq!(
+        files(&qdir, "seg"),
+        vec![fake.clone(), qdir.join("00000000000000000006.seg")]
+    );
     assert_eq!(drain(&queue).await, vec![batch(0)]);
     drop(queue);
-    assert_eq!(std::fs::read(&fake).unwrap(), b"this is not a segment at all");
+    assert_eq!(
+        std::fs::read(&fake).unwrap(),
+        b"this is not a segment at all"
+    );
     assert!(notes.exists() && qdir.join("subdir").is_dir());
 }
 
@@ -699,7 +777,10 @@ async fn push_throughput() {
     let base = std::env::var_os("VIGIL_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
     let body = Bytes::from(vec![7u8; 100_000]);
     for fsync in [true, false] {
-        let dir = base.join(format!("vigil-file-queue-bench-{}-{fsync}", std::process::id()));
+        let dir = base.join(format!(
+            "vigil-file-queue-bench-{}-{fsync}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let (queue, _) = FileQueue::open(&settings(&dir, fsync), "otlp", BATCHES).unwrap();
@@ -711,7 +792,11 @@ async fn push_throughput() {
             let body = body.clone();
             pushers.push(tokio::spawn(async move {
                 for _ in 0..BATCHES / PUSHERS {
-                    let batch = Batch { signal: Signal::Traces, body: body.clone(), items: 100 };
+                    let batch = Batch {
+                        signal: Signal::Traces,
+                        body: body.clone(),
+                        items: 100,
+                    };
                     push(&queue, batch).await;
                 }
             }));

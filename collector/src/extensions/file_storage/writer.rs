@@ -96,7 +96,9 @@ impl Writer {
                         appends.push(append);
                     }
                     Command::Ack { seq, index } => {
-                        acks.entry(seq).or_default().extend_from_slice(&index.to_le_bytes());
+                        acks.entry(seq)
+                            .or_default()
+                            .extend_from_slice(&index.to_le_bytes());
                     }
                     Command::Delete { seq } => {
                         deletes.insert(seq);
@@ -135,7 +137,9 @@ impl Writer {
                 Err((path, e)) => return self.fail(appends, &path, &e),
             }
         }
-        let Some(current) = self.current.as_mut() else { return };
+        let Some(current) = self.current.as_mut() else {
+            return;
+        };
         let path = segment_path(&self.shared.dir, current.seq);
         let written = write_round(current, &appends, self.fsync, &self.shared.dir);
         let records = match written {
@@ -229,7 +233,9 @@ impl Writer {
 
     /// Stops writing to the current segment; deletes it if nothing in it is left to deliver.
     fn seal_current(&mut self) {
-        let Some(current) = self.current.take() else { return };
+        let Some(current) = self.current.take() else {
+            return;
+        };
         let delete = self.shared.lock().seal(current.seq);
         drop(current.file);
         if delete {
@@ -261,7 +267,10 @@ impl Writer {
         if !self.live.remove(&seq) {
             return;
         }
-        for path in [segment_path(&self.shared.dir, seq), ack_path(&self.shared.dir, seq)] {
+        for path in [
+            segment_path(&self.shared.dir, seq),
+            ack_path(&self.shared.dir, seq),
+        ] {
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -292,7 +301,12 @@ fn write_round(
             out.write_all(&header)?;
             out.write_all(&batch.body)?;
             let len = batch.body.len() as u32;
-            records.push(Record { offset, len, signal: batch.signal, items: batch.items });
+            records.push(Record {
+                offset,
+                len,
+                signal: batch.signal,
+                items: batch.items,
+            });
             offset += RECORD_HEADER + u64::from(len);
         }
         out.flush()?;
