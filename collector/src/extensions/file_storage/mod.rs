@@ -16,8 +16,12 @@
 //! all their pushes, so concurrent pushers share each flush. With `fsync: false` a push returns
 //! once the batch is in the OS page cache: a killed process loses nothing, but a power loss or
 //! kernel crash can lose the last few seconds of acknowledged batches (recovery then reports the
-//! torn or zeroed tail as damage). Measured on the development VM (ext4 on a virtual disk,
-//! 8 pushers, 100 KB batches): see `tests::push_throughput` for the figures.
+//! torn or zeroed tail as damage).
+//!
+//! Measured with `tests::push_throughput` (release build, 10k batches of 100 KB, ext4 on the
+//! shared 2-core development VM, so the figures are noisy): with 8 pushers, `fsync: true` took
+//! 700–1,100 batches/s (70–110 MB/s) and `fsync: false` 3,800–5,700 batches/s. Group commit is
+//! what keeps `true` usable: one pusher alone got 250 batches/s, 32 pushers 2,400.
 //!
 //! # Delivery: at least once
 //!

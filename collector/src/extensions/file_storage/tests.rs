@@ -773,7 +773,14 @@ async fn two_exporters_share_a_directory_but_one_queue_opens_once() {
 #[ignore = "a measurement, not a test"]
 async fn push_throughput() {
     const BATCHES: usize = 10_000;
-    const PUSHERS: usize = 8;
+    // `VIGIL_BENCH_PUSHERS` overrides the pusher count, to see what group commit buys.
+    let pushers_n: usize = std::env::var("VIGIL_BENCH_PUSHERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8)
+        .max(1);
+    let per_pusher = BATCHES / pushers_n;
+    let total = per_pusher * pushers_n;
     let base = std::env::var_os("VIGIL_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
     let body = Bytes::from(vec![7u8; 100_000]);
     for fsync in [true, false] {
@@ -787,11 +794,11 @@ async fn push_throughput() {
         let queue = Arc::new(queue);
         let started = Instant::now();
         let mut pushers = Vec::new();
-        for _ in 0..PUSHERS {
+        for _ in 0..pushers_n {
             let queue = Arc::clone(&queue);
             let body = body.clone();
             pushers.push(tokio::spawn(async move {
-                for _ in 0..BATCHES / PUSHERS {
+                for _ in 0..per_pusher {
                     let batch = Batch {
                         signal: Signal::Traces,
                         body: body.clone(),
@@ -806,10 +813,10 @@ async fn push_throughput() {
         }
         let elapsed = started.elapsed().as_secs_f64();
         println!(
-            "fsync: {fsync:5}  {BATCHES} batches of 100 KB, {PUSHERS} pushers: {:.2} s, {:.0} batches/s, {:.0} MB/s",
+            "fsync: {fsync:5}  {total} batches of 100 KB, {pushers_n} pushers: {:.2} s, {:.0} batches/s, {:.0} MB/s",
             elapsed,
-            BATCHES as f64 / elapsed,
-            BATCHES as f64 * 0.1 / elapsed,
+            total as f64 / elapsed,
+            total as f64 * 0.1 / elapsed,
         );
         drop(queue);
         let _ = std::fs::remove_dir_all(&dir);
