@@ -38,9 +38,9 @@
 //! # On disk
 //!
 //! * `<directory>/<name>/`: one queue; `name` is the exporter id, made a safe, one-to-one file
-//!   name (`otlp/vendor` -> `otlp_vendor`, see [`layout`]).
+//!   name (`otlp/vendor` -> `otlp_vendor`, see `layout.rs`).
 //! * `<seq>.seg` (20 digits, increasing): a segment, append-only, ended past 16 MiB; format in
-//!   [`segment`]. Written only by the queue's writer thread; never appended to after a restart.
+//!   `segment.rs`. Written only by the queue's writer thread; never appended to after a restart.
 //! * `<seq>.ack`: the indices of the segment's acked records, `u32` little-endian, appended.
 //!   A segment whose records are all acked, and that is no longer written to, is deleted
 //!   (segment first, then its ack file).
