@@ -36,6 +36,12 @@ pub struct Config {
     /// (group commit). `false` survives a killed process but not a power loss. Default `true`.
     #[serde(default = "default_fsync")]
     pub fsync: bool,
+    /// The OpenTelemetry Collector's time to wait for another process to release the
+    /// directory's lock (Go duration). Vigil's queues lock within the process and never wait,
+    /// so the value is checked and has nothing to bound; it is accepted so that configurations
+    /// written for the OpenTelemetry Collector (its documentation's example sets `10s`) run.
+    #[serde(default)]
+    pub timeout: Option<String>,
 }
 
 impl Default for Config {
@@ -44,6 +50,7 @@ impl Default for Config {
             directory: default_directory(),
             create_directory: false,
             fsync: default_fsync(),
+            timeout: None,
         }
     }
 }
@@ -76,6 +83,9 @@ impl Config {
     pub fn validate(&self) -> Result<Settings, String> {
         if self.directory.trim().is_empty() {
             return Err("directory: must not be empty".to_owned());
+        }
+        if let Some(timeout) = &self.timeout {
+            crate::config::parse_duration(timeout).map_err(|e| format!("timeout: {e}"))?;
         }
         let directory = PathBuf::from(&self.directory);
         check_directory(&directory, self.create_directory)?;
