@@ -97,3 +97,128 @@ service:
     gateway.shutdown().await;
     up.shutdown().await;
 }
+
+/// An OTLP/HTTP upstream that answers each request with the next scripted status (then 200),
+/// recording when each request arrived.
+struct ScriptedUpstream {
+    addr: std::net::SocketAddr,
+    arrivals: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ScriptedUpstream {
+    async fn start(script: Vec<(u16, Option<&'static str>)>) -> ScriptedUpstream {
+        use axum::http::{HeaderValue, StatusCode, header};
+        use axum::response::IntoResponse;
+        let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let script = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(script)));
+        let seen = arrivals.clone();
+        let app = axum::Router::new().route(
+            "/v1/metrics",
+            axum::routing::post(move || {
+                let seen = seen.clone();
+                let script = script.clone();
+                async move {
+                    seen.lock().unwrap().push(Instant::now());
+                    let next = script.lock().unwrap().pop_front();
+                    match next {
+                        None => (StatusCode::OK, Vec::<u8>::new()).into_response(),
+                        Some((code, retry_after)) => {
+                            let mut resp = (StatusCode::from_u16(code).unwrap(), "scripted failure")
+                                .into_response();
+                            if let Some(v) = retry_after {
+                                resp.headers_mut()
+                                    .insert(header::RETRY_AFTER, HeaderValue::from_static(v));
+                            }
+                            resp
+                        }
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        ScriptedUpstream { addr, arrivals, task }
+    }
+
+    fn arrivals(&self) -> Vec<Instant> {
+        self.arrivals.lock().unwrap().clone()
+    }
+}
+
+async fn gateway_to(upstream: &ScriptedUpstream) -> Running {
+    collector(&format!(
+        "receivers: {{otlp: {{protocols: {{grpc: {{endpoint: 127.0.0.1:0}}}}}}}}
+exporters:
+  otlphttp:
+    endpoint: http://{}
+    compression: none
+    retry_on_failure: {{initial_interval: 50ms, max_interval: 100ms, max_elapsed_time: 20s}}
+    sending_queue: {{num_consumers: 1, queue_size: 10}}
+service:
+  pipelines:
+    metrics: {{receivers: [otlp], exporters: [otlphttp]}}
+",
+        upstream.addr
+    ))
+    .await
+}
+
+async fn send_one(gateway: &Running) {
+    let mut client = MetricsServiceClient::connect(format!("http://{}", gateway.grpc_addr.unwrap()))
+        .await
+        .unwrap();
+    client
+        .export(request_with(vec![sum("retried", vec![int_point(1, vec![])])]))
+        .await
+        .unwrap();
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_from_the_upstream_is_honoured() {
+    let upstream = ScriptedUpstream::start(vec![(503, Some("1"))]).await;
+    let gateway = gateway_to(&upstream).await;
+    send_one(&gateway).await;
+    let stats = gateway.forwarding[0].stats.clone();
+    wait_until("the retried send", || {
+        stats.sent_items.load(std::sync::atomic::Ordering::Relaxed) == 1
+    })
+    .await;
+    let arrivals = upstream.arrivals();
+    assert_eq!(arrivals.len(), 2);
+    let waited = arrivals[1] - arrivals[0];
+    // The backoff alone would have waited at most 100 ms.
+    assert!(waited >= Duration::from_millis(950), "retried after {waited:?}");
+    assert_eq!(stats.retries.load(std::sync::atomic::Ordering::Relaxed), 1);
+    gateway.shutdown().await;
+    upstream.task.abort();
+}
+
+#[tokio::test]
+async fn a_permanent_error_is_not_retried_and_is_counted() {
+    let upstream = ScriptedUpstream::start(vec![(400, None), (400, None)]).await;
+    let gateway = gateway_to(&upstream).await;
+    send_one(&gateway).await;
+    let stats = gateway.forwarding[0].stats.clone();
+    wait_until("the dropped batch", || {
+        stats.failed_items.load(std::sync::atomic::Ordering::Relaxed) == 1
+    })
+    .await;
+    // Give a wrongful retry the time it would need to show.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(upstream.arrivals().len(), 1);
+    assert_eq!(stats.sent_items.load(std::sync::atomic::Ordering::Relaxed), 0);
+    gateway.shutdown().await;
+    upstream.task.abort();
+}
