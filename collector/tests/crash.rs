@@ -86,6 +86,7 @@ fn request(r: usize) -> ExportMetricsServiceRequest {
                 value: Some(AnyValue {
                     value: Some(any_value::Value::StringValue(format!("{r}-{p}"))),
                 }),
+                ..Default::default()
             }],
             start_time_unix_nano: now - 1_000_000_000,
             time_unix_nano: now,

@@ -124,6 +124,7 @@ fn config_validation_names_the_key() {
             directory: directory.clone(),
             create_directory,
             fsync: false,
+            timeout: Some("10s".into()),
         };
         match (config.validate(), want) {
             (Ok(settings), None) => {
