@@ -196,10 +196,10 @@ impl Inner {
         }
         let mut group = state.open.take()?;
         self.sending.send_modify(|n| *n += 1);
-        if id.is_none() {
-            if let Some(timer) = group.timer.take() {
-                timer.abort();
-            }
+        if id.is_none()
+            && let Some(timer) = group.timer.take()
+        {
+            timer.abort();
         }
         Some(group)
     }

@@ -275,7 +275,7 @@ where
     F: FnMut(u32, usize, Range<usize>, &'static Schema, u32) -> Result<(), ScanError>,
 {
     let mut cur = Cursor::new(body, range, schema.name);
-    while cur.pos < cur.end {
+    while cur.has_more() {
         let at = cur.pos;
         let (field, wire) = cur.key()?;
         let expected = schema.wire(field);
@@ -292,7 +292,8 @@ where
             (Wire::Str, wire::LEN) => {
                 let payload = cur.len_delimited(field, at)?;
                 let text = body.get(payload).unwrap_or_default();
-                if std::str::from_utf8(text).is_err() {
+                // Most strings are ASCII, checked much faster than by `from_utf8`'s setup.
+                if !text.is_ascii() && std::str::from_utf8(text).is_err() {
                     return Err(cur.error(at, ScanErrorKind::InvalidUtf8 { field }));
                 }
             }
@@ -310,7 +311,7 @@ where
             (Wire::PackedVarint, wire::LEN) => {
                 let payload = cur.len_delimited(field, at)?;
                 let mut packed = Cursor::new(body, payload, schema.name);
-                while packed.pos < packed.end {
+                while packed.has_more() {
                     packed.varint()?;
                 }
             }
@@ -337,23 +338,26 @@ where
     Ok(())
 }
 
-/// Reads the fields of one message: `body[pos..end]`.
+/// Reads the fields of one message, `body[range]`: `buf` is the body up to the message's end,
+/// so offsets are the request's and every read is bounded by the message.
 struct Cursor<'a> {
-    body: &'a [u8],
+    buf: &'a [u8],
     pos: usize,
-    end: usize,
     message: &'static str,
 }
 
 impl<'a> Cursor<'a> {
     fn new(body: &'a [u8], range: Range<usize>, message: &'static str) -> Self {
-        let end = range.end.min(body.len());
+        let buf = body.get(..range.end).unwrap_or(body);
         Cursor {
-            body,
-            pos: range.start.min(end),
-            end,
+            buf,
+            pos: range.start.min(buf.len()),
             message,
         }
+    }
+
+    fn has_more(&self) -> bool {
+        self.pos < self.buf.len()
     }
 
     fn error(&self, offset: usize, kind: ScanErrorKind) -> ScanError {
@@ -367,20 +371,18 @@ impl<'a> Cursor<'a> {
     /// One varint, as prost reads it.
     #[inline]
     fn varint(&mut self) -> Result<u64, ScanError> {
-        if self.pos < self.end {
-            if let Some(&byte) = self.body.get(self.pos) {
-                if byte < 0x80 {
-                    self.pos += 1;
-                    return Ok(u64::from(byte));
-                }
-            }
+        if let Some(&byte) = self.buf.get(self.pos)
+            && byte < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(byte));
         }
         self.varint_long()
     }
 
     fn varint_long(&mut self) -> Result<u64, ScanError> {
         let start = self.pos;
-        let bytes = self.body.get(start..self.end).unwrap_or_default();
+        let bytes = self.buf.get(start..).unwrap_or_default();
         let mut value = 0u64;
         for (i, &byte) in bytes.iter().take(10).enumerate() {
             value |= u64::from(byte & 0x7f) << (7 * i);
@@ -418,7 +420,7 @@ impl<'a> Cursor<'a> {
     /// Steps over `len` bytes of the value of `field` (whose key is at `at`).
     #[inline]
     fn fixed(&mut self, len: u64, field: u32, at: usize) -> Result<(), ScanError> {
-        let available = self.end.saturating_sub(self.pos);
+        let available = self.buf.len().saturating_sub(self.pos);
         if len > available as u64 {
             let kind = ScanErrorKind::Truncated {
                 field,
@@ -467,7 +469,7 @@ impl<'a> Cursor<'a> {
                 self.len_delimited(field, at)?;
             }
             wire::START_GROUP => loop {
-                if self.pos >= self.end {
+                if !self.has_more() {
                     return Err(self.error(at, ScanErrorKind::UnterminatedGroup { field }));
                 }
                 let inner_at = self.pos;

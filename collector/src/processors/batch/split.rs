@@ -298,9 +298,11 @@ macro_rules! leaf {
     )*};
 }
 
-/// Messages whose `$field` holds their children; each copy gets a clone of the other fields.
+/// Messages whose `$field` holds their children; each copy gets a clone of the other fields
+/// (requests have none, hence the `allow`).
 macro_rules! node {
     ($($ty:ty => $field:ident),*) => {$(
+        #[allow(clippy::needless_update)]
         impl Items for $ty {
             fn items(&self) -> u64 {
                 self.$field.iter().map(Items::items).sum()
