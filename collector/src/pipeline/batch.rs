@@ -57,7 +57,9 @@ pub struct Refused {
     pub retry_after: Option<Duration>,
 }
 
-/// Groups batches of one signal for one pipeline; see the module documentation.
+/// Groups batches of one signal for one pipeline; see the module documentation. Clones share
+/// the same groups.
+#[derive(Clone)]
 pub struct Batcher {
     inner: Arc<Inner>,
 }
@@ -130,8 +132,9 @@ impl Batcher {
         wait(done, slot).await
     }
 
-    /// Sends the open group and waits until every group taken out to be sent was answered.
-    /// Batches submitted afterwards are sent on their own at once.
+    /// Sends the open group and waits until every group taken out to be sent was answered
+    /// (as long as the downstream takes: give it a deadline). Batches submitted afterwards are
+    /// sent on their own at once.
     pub async fn shutdown(&self) {
         let group = {
             let mut state = self.inner.lock();

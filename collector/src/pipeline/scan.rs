@@ -12,8 +12,8 @@
 //! # What it accepts
 //!
 //! Exactly what `prost::Message::decode` accepts for `Export{Metrics,Trace,Logs}ServiceRequest`,
-//! and it counts what prost would decode; the property tests below hold it to that on random and
-//! mutated requests. That means, as prost does, in every message down to the leaves (attributes,
+//! and it counts what prost would decode; the property tests (`scan/tests.rs`) hold it to that
+//! on random requests with every field set and on tens of thousands of mutations of them. That means, as prost does, in every message down to the leaves (attributes,
 //! `AnyValue`s, exemplars, buckets, events, links):
 //!
 //! * every key and varint is well formed (at most 10 bytes, no overflow past `u64`), keys fit in
@@ -21,8 +21,8 @@
 //! * every length stays within the message that holds it;
 //! * a known field has its type's wire type (a repeated scalar may also be packed; packed
 //!   fixed-width data is a whole number of values and packed varints end where the field does);
-//! * `string` fields are UTF-8 (checked with `std::str::from_utf8`, which has an ASCII fast
-//!   path: attribute keys and metric names cost little);
+//! * `string` fields are UTF-8 (ASCII strings, nearly all of them, are checked with the cheap
+//!   `is_ascii`; others with `std::str::from_utf8`);
 //! * unknown fields are skipped by wire type, groups included (their end tag must match);
 //! * messages and groups nest at most 100 deep (prost's `RECURSION_LIMIT`, counted the same
 //!   way), so the walk's recursion is bounded;

@@ -11,9 +11,10 @@
 //! that does not fit in the room left in a piece but fits in an empty one starts the next
 //! piece rather than being cut, so pieces may hold fewer items than the limit. Unknown
 //! top-level fields are not items and are dropped when a group is cut (prost would skip them).
-//! A body that does not scan, or an entry that does not decode, is sent whole in a piece of its
-//! own, over the limit: the receiver validated every body, so this does not happen unless a
-//! caller hands over a [`Batch`] nobody checked, and the upstream then judges it.
+//! A body that does not scan counts as one entry of its declared items; if that is over the
+//! limit it cannot be cut (it does not decode either) and is sent whole in a piece of its own.
+//! The receiver scanned every body, so this does not happen unless a caller hands over a
+//! [`Batch`] nobody checked, and the upstream then judges it.
 
 use std::ops::Range;
 
