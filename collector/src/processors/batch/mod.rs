@@ -1,20 +1,15 @@
-//! Placeholder until the component lands: accepts only an empty configuration.
+//! The `batch` processor: groups a pipeline's batches into fewer, larger requests.
+//!
+//! Exporters send fewer, larger requests more cheaply, and upstreams prefer them. The batching
+//! itself (groups, triggers, acknowledgements) is [`crate::pipeline::batch::Batcher`], one per
+//! pipeline and signal; this folder holds its configuration ([`Config`], the OpenTelemetry
+//! Collector's keys) and the cutting of groups over `send_batch_max_size` ([`split`]). It
+//! works on encoded batches and decodes nothing unless a single resource holds more items than
+//! `send_batch_max_size`.
 
-use serde::Deserialize;
+mod config;
+pub(crate) mod split;
+#[cfg(test)]
+mod tests;
 
-/// Configuration (placeholder).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {}
-
-/// Validated settings (placeholder).
-#[derive(Debug, Clone)]
-pub struct Settings {}
-
-impl Config {
-    /// Validate.
-    pub fn validate(&self) -> Result<Settings, String> {
-        Err("not implemented yet".into())
-    }
-}
-
+pub use config::{Config, DEFAULT_SEND_BATCH_SIZE, DEFAULT_TIMEOUT, Settings};
