@@ -11,8 +11,9 @@
 # script's version (GO_CLIENT_SCRIPT_VERSION). VIGIL_CACHE_DIR replaces
 # ~/.cache/vigil. Go's own caches and settings are used as configured.
 #
-# Cost on the 2-core CI machine with empty Go caches: ~50 s (module download
-# and compile of gRPC, protobuf and the SDK). Warm: ~0.1 s.
+# Cost of a cold build (empty Go caches) on the 2-core machine: 50-110 s of
+# CPU; 43 s of wall clock on a quiet machine, up to 2.4 min under load.
+# Warm (binary cached): ~0.05 s.
 #
 # Needs: Go 1.26 or newer (go.mod's `go` line) and the Go module proxy.
 set -euo pipefail
@@ -59,7 +60,7 @@ command -v go >/dev/null 2>&1 ||
         "building tests/go-client needs Go 1.26 or newer and the Go module proxy" \
         "install Go, or set VIGIL_GO_CLIENT to a binary built from tests/go-client"
 GO_VERSION=$(go env GOVERSION 2>/dev/null || go version)
-say "building (key $KEY) with $GO_VERSION; a cold build takes ~1 min"
+say "building (key $KEY) with $GO_VERSION; a cold build takes 1-2.5 min"
 
 mkdir -p "$OUT_DIR"
 TMP=$BIN.tmp.$$

@@ -171,7 +171,6 @@ impl Drop for TempDir {
 /// while the thread panics (a failed assertion in the test).
 pub struct Otelcol {
     child: Child,
-    // Declared after `child`: the directory goes after the process is gone.
     dir: TempDir,
     log: PathBuf,
 }
