@@ -35,3 +35,10 @@ mod python_client;
 /// Each example service in its short-running mode → collector: families,
 /// label keys and the values its scenario makes certain.
 mod examples;
+
+/// The test peers on their own: the OpenTelemetry Go SDK client
+/// (`tests/go-client`) → a real OpenTelemetry Collector (otlp receiver →
+/// file exporter) over gRPC and HTTP, every point, span and log record
+/// compared with what the client sent; `otelcol validate` on good and bad
+/// configs. Proves the `vigil_tests::peers` harness.
+mod otelcol_peer;

@@ -43,6 +43,8 @@
 //! ...), use [`promtool_check_metrics_lenient`], which fails only on parse
 //! errors and returns the lint problems for the test to assert on.
 
+pub mod peers;
+
 use std::env;
 use std::ffi::OsString;
 use std::io::Write;
