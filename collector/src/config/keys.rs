@@ -29,7 +29,42 @@ const COMPONENTS: &[(&str, &str, &[&str])] = &[
     ("extensions", "file_storage", &[]),
 ];
 
+/// Keys a struct names only to refuse them with a better message than "unknown field" (the
+/// filter processor's trace, log and OTTL sections). They are left out of the list; a test
+/// checks that each one is refused.
+const REFUSED: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "processors",
+        "filter",
+        "",
+        &[
+            "traces",
+            "spans",
+            "logs",
+            "profiles",
+            "metric_conditions",
+            "trace_conditions",
+            "log_conditions",
+            "profile_conditions",
+        ],
+    ),
+    ("processors", "filter", "metrics", &["resource", "metric", "datapoint"]),
+];
+
 const PROBE: &str = "__vigil_probe__";
+
+/// The keys at `path` that configure something (not refused ones).
+fn supported(section: &str, ty: &str, path: &str) -> Vec<String> {
+    let refused: Vec<&str> = REFUSED
+        .iter()
+        .filter(|(s, t, p, _)| *s == section && *t == ty && *p == path)
+        .flat_map(|(_, _, _, keys)| keys.iter().copied())
+        .collect();
+    keys(section, ty, path)
+        .into_iter()
+        .filter(|k| !refused.contains(&k.as_str()))
+        .collect()
+}
 
 /// The keys a configuration struct accepts at `path` (dot-separated, `[]` for list elements)
 /// under `section.ty`, as serde lists them.
@@ -70,11 +105,11 @@ fn keys(section: &str, ty: &str, path: &str) -> Vec<String> {
 pub fn markdown() -> String {
     let mut out = String::new();
     for (section, ty, nested) in COMPONENTS {
-        let top = keys(section, ty, "");
+        let top = supported(section, ty, "");
         out.push_str(&format!("- `{section}.{ty}`: {}\n", quote(&top)));
         for path in *nested {
             let shown = path.replace(".[]", "[]");
-            out.push_str(&format!("  - `{shown}`: {}\n", quote(&keys(section, ty, path))));
+            out.push_str(&format!("  - `{shown}`: {}\n", quote(&supported(section, ty, path))));
         }
     }
     out.push_str(
@@ -106,6 +141,25 @@ mod tests {
             keys("receivers", "otlp", "protocols.grpc"),
             ["endpoint", "max_recv_msg_size_mib"]
         );
+    }
+
+    #[test]
+    fn keys_left_out_of_the_list_are_refused() {
+        for (section, ty, path, keys) in REFUSED {
+            for key in *keys {
+                let nested = if path.is_empty() {
+                    format!("{key}: x")
+                } else {
+                    format!("{path}:\n      {key}: x")
+                };
+                let yaml = format!("{section}:\n  {ty}:\n    {nested}\n");
+                let err = match Config::from_yaml_str_with_env(&yaml, "t", &|_| None) {
+                    Ok(_) => panic!("{yaml} was accepted"),
+                    Err(e) => format!("{e:#}"),
+                };
+                assert!(err.contains("not supported"), "{yaml}: {err}");
+            }
+        }
     }
 
     /// The README's list between its markers is exactly what the code accepts. Run with
