@@ -32,7 +32,7 @@ pub(super) async fn serve(
         .add_service(Export::<Metrics>::new(state.clone()))
         .add_service(Export::<Traces>::new(state.clone()))
         .add_service(Export::<Logs>::new(state))
-        .serve_with_incoming(TcpIncoming::from(listener))
+        .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true)))
         .await
 }
 

@@ -54,7 +54,12 @@ impl Grpc {
             .add_service(Export::<Metrics>::new(self.pipeline.clone(), limit))
             .add_service(Export::<Traces>::new(self.pipeline.clone(), limit))
             .add_service(Export::<Logs>::new(self.pipeline, limit))
-            .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+            // Small responses to large requests: without TCP_NODELAY, Nagle's algorithm and the
+            // peer's delayed ACK stall a response by up to 40 ms.
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                shutdown,
+            )
             .await?;
         Ok(())
     }

@@ -421,6 +421,10 @@ impl Http {
         on_ready: impl FnOnce(),
     ) -> Result<(), Error> {
         on_ready();
+        // TCP_NODELAY: see the gRPC receiver.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
