@@ -42,3 +42,12 @@ mod examples;
 /// compared with what the client sent; `otelcol validate` on good and bad
 /// configs. Proves the `vigil_tests::peers` harness.
 mod otelcol_peer;
+
+/// Vigil's pipelines against the real OpenTelemetry Collector and the Go
+/// SDK: Vigil's `otlp`/`otlphttp` exporters (with `batch` and `resource`)
+/// deliver every point, span and log record exactly; otelcol's
+/// `otlp_grpc`/`otlp_http` exporters into Vigil give the exact `/metrics`
+/// samples; every `otel-config/` file means the same to `otelcol validate`
+/// and to Vigil; the otelcol docs' persistent-queue example runs unchanged;
+/// a memory queue delivers exactly what it acknowledged through an outage.
+mod forwarding;

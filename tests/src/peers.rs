@@ -30,6 +30,7 @@
 
 use std::collections::BTreeMap;
 use std::env;
+use std::ffi::OsStr;
 use std::fmt::{self, Debug};
 use std::fs;
 use std::io::ErrorKind;
@@ -103,11 +104,28 @@ pub fn free_port() -> u16 {
 /// # Panics
 /// If the collector cannot be run at all.
 pub fn otelcol_validate(config_path: &Path) -> Output {
+    otelcol_validate_with_env(config_path, std::iter::empty::<(&str, &str)>())
+}
+
+/// Like [`otelcol_validate`], with `vars` added to the collector's
+/// environment, for configs that say `${env:NAME}` without a default.
+///
+/// # Panics
+/// If the collector cannot be run at all.
+pub fn otelcol_validate_with_env<K, V>(
+    config_path: &Path,
+    vars: impl IntoIterator<Item = (K, V)>,
+) -> Output
+where
+    K: AsRef<OsStr>,
+    V: AsRef<OsStr>,
+{
     let bin = otelcol();
     Command::new(&bin)
         .arg("validate")
         .arg("--config")
         .arg(config_path)
+        .envs(vars)
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}; {OTELCOL_HINT}", bin.display()))
@@ -305,6 +323,12 @@ impl OtlpToFile {
     pub fn start() -> OtlpToFile {
         let grpc = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         let http = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+        OtlpToFile::start_on(grpc, http)
+    }
+
+    /// Like [`OtlpToFile::start`], on the given addresses: for a test that
+    /// points a sender at a port before anything listens there.
+    pub fn start_on(grpc: SocketAddr, http: SocketAddr) -> OtlpToFile {
         let mut otelcol = Otelcol::start(&Self::config(grpc, http));
         otelcol.wait_ready(grpc);
         otelcol.wait_ready(http);
