@@ -123,7 +123,11 @@ async fn http_service_shows_routes_connections_runtime_and_sweeps() {
         &[("EXAMPLE_HTTP_ADDR", "127.0.0.1:0")],
     )
     .await;
-    let got = inventory(collector.listen_addr.expect("prometheus exporter"), "http-service").await;
+    let got = inventory(
+        collector.listen_addr.expect("prometheus exporter"),
+        "http-service",
+    )
+    .await;
     let http = &[
         "http_request_method",
         "url_scheme",
@@ -196,7 +200,11 @@ async fn http_service_shows_routes_connections_runtime_and_sweeps() {
 async fn runtime_sweeper_marks_stale_runtimes_fails_stuck_tasks_and_expires_in_batches() {
     let collector = start_collector(Duration::from_secs(300)).await;
     run_example("runtime_sweeper", collector.grpc_addr.expect("grpc"), &[]).await;
-    let got = inventory(collector.listen_addr.expect("prometheus exporter"), "runtime-daemon").await;
+    let got = inventory(
+        collector.listen_addr.expect("prometheus exporter"),
+        "runtime-daemon",
+    )
+    .await;
     let transitions = &["operation", "outcome", "origin", "reason"][..];
     assert_families(
         "runtime_sweeper",
@@ -284,7 +292,11 @@ async fn runtime_sweeper_marks_stale_runtimes_fails_stuck_tasks_and_expires_in_b
 async fn orchestrator_snapshot_carries_stages_queue_agents_and_tokens() {
     let collector = start_collector(Duration::from_secs(300)).await;
     run_example("orchestrator", collector.grpc_addr.expect("grpc"), &[]).await;
-    let got = inventory(collector.listen_addr.expect("prometheus exporter"), "orchestrator").await;
+    let got = inventory(
+        collector.listen_addr.expect("prometheus exporter"),
+        "orchestrator",
+    )
+    .await;
     assert_families(
         "orchestrator",
         &got,
@@ -373,7 +385,11 @@ async fn orchestrator_snapshot_carries_stages_queue_agents_and_tokens() {
 async fn worker_dashboard_flags_the_idle_worker_as_a_zombie() {
     let collector = start_collector(Duration::from_secs(300)).await;
     run_example("worker_dashboard", collector.grpc_addr.expect("grpc"), &[]).await;
-    let got = inventory(collector.listen_addr.expect("prometheus exporter"), "worker_dashboard").await;
+    let got = inventory(
+        collector.listen_addr.expect("prometheus exporter"),
+        "worker_dashboard",
+    )
+    .await;
     assert_families(
         "worker_dashboard",
         &got,
@@ -418,7 +434,11 @@ async fn worker_dashboard_flags_the_idle_worker_as_a_zombie() {
 async fn worker_lifecycle_shows_exactly_the_duckgres_inventory() {
     let collector = start_collector(Duration::from_secs(300)).await;
     run_example("worker_lifecycle", collector.grpc_addr.expect("grpc"), &[]).await;
-    let got = inventory(collector.listen_addr.expect("prometheus exporter"), "worker-pool").await;
+    let got = inventory(
+        collector.listen_addr.expect("prometheus exporter"),
+        "worker-pool",
+    )
+    .await;
     let expected: BTreeMap<String, BTreeSet<String>> = [
         (
             "duckgres_worker_lifecycle_count",
@@ -461,7 +481,11 @@ async fn worker_lifecycle_shows_exactly_the_duckgres_inventory() {
 async fn sdk_tour_uses_every_instrument_family() {
     let collector = start_collector(Duration::from_secs(300)).await;
     run_example("sdk_tour", collector.grpc_addr.expect("grpc"), &[]).await;
-    let got = inventory(collector.listen_addr.expect("prometheus exporter"), "sdk-tour").await;
+    let got = inventory(
+        collector.listen_addr.expect("prometheus exporter"),
+        "sdk-tour",
+    )
+    .await;
     // One family of each instrument family the SDK offers.
     assert_families(
         "sdk_tour",

@@ -49,21 +49,53 @@ fn gauge_request(service: &str) -> ExportMetricsServiceRequest {
 async fn series_expire_on_the_timer_without_scrapes() {
     let collector = start_collector(Duration::from_millis(300)).await;
     let report = vigil_collector::store::otlp::ingest_request(
-        &collector.store.as_deref().expect("prometheus exporter"),
+        collector.store.as_deref().expect("prometheus exporter"),
         &gauge_request("short-lived"),
     );
     assert_eq!(report.accepted, 1);
-    assert_eq!(collector.store.as_deref().expect("prometheus exporter").series_count(), 1);
-    assert_eq!(collector.store.as_deref().expect("prometheus exporter").resource_count(), 1);
+    assert_eq!(
+        collector
+            .store
+            .as_deref()
+            .expect("prometheus exporter")
+            .series_count(),
+        1
+    );
+    assert_eq!(
+        collector
+            .store
+            .as_deref()
+            .expect("prometheus exporter")
+            .resource_count(),
+        1
+    );
     // Nothing scrapes, nothing else arrives: the sweep alone must drop it.
     // Bounded wait: expiry (300 ms) + one sweep interval (50 ms) + slack.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while collector.store.as_deref().expect("prometheus exporter").resource_count() > 0 && Instant::now() < deadline {
+    while collector
+        .store
+        .as_deref()
+        .expect("prometheus exporter")
+        .resource_count()
+        > 0
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert_eq!(collector.store.as_deref().expect("prometheus exporter").series_count(), 0);
     assert_eq!(
-        collector.store.as_deref().expect("prometheus exporter").resource_count(),
+        collector
+            .store
+            .as_deref()
+            .expect("prometheus exporter")
+            .series_count(),
+        0
+    );
+    assert_eq!(
+        collector
+            .store
+            .as_deref()
+            .expect("prometheus exporter")
+            .resource_count(),
         0,
         "target_info goes with the last series"
     );

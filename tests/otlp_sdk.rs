@@ -247,7 +247,11 @@ async fn grpc_exporter_cumulative_lands_exactly() {
     flush(&provider).await;
     record(&i, 2);
     flush(&provider).await;
-    assert_pages(collector.listen_addr.expect("prometheus exporter"), "cumulative").await;
+    assert_pages(
+        collector.listen_addr.expect("prometheus exporter"),
+        "cumulative",
+    )
+    .await;
     tokio::task::spawn_blocking(move || provider.shutdown())
         .await
         .expect("join")

@@ -364,12 +364,18 @@ async fn prometheus_scrapes_the_collector_and_promql_sees_rates_and_quantiles() 
     assert_eq!(t["labels"]["job"], JOB, "{t}");
     assert_eq!(
         t["labels"]["instance"],
-        collector.listen_addr.expect("prometheus exporter").to_string(),
+        collector
+            .listen_addr
+            .expect("prometheus exporter")
+            .to_string(),
         "{t}"
     );
     assert_eq!(
         t["scrapeUrl"],
-        format!("http://{}/metrics", collector.listen_addr.expect("prometheus exporter")),
+        format!(
+            "http://{}/metrics",
+            collector.listen_addr.expect("prometheus exporter")
+        ),
         "{t}"
     );
     let scraped = prom

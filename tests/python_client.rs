@@ -378,12 +378,20 @@ async fn python_sdk_over_grpc_and_http_cumulative_and_delta_lands_exactly() {
     check_exposition(&text, &om);
 
     // The collector took every point and needed no repair.
-    let counters = collector.counters.values().next().expect("the otlp receiver");
+    let counters = collector
+        .counters
+        .values()
+        .next()
+        .expect("the otlp receiver");
     let accepted = counters.metrics.accepted.load(Ordering::Relaxed);
     assert_eq!(accepted, POINTS_PER_RUN * RUNS.len() as u64);
     assert_eq!(counters.metrics.refused.load(Ordering::Relaxed), 0);
     assert_eq!(counters.bad_requests.load(Ordering::Relaxed), 0);
-    let stats = collector.store.as_deref().expect("prometheus exporter").stats();
+    let stats = collector
+        .store
+        .as_deref()
+        .expect("prometheus exporter")
+        .stats();
     for (name, value) in [
         ("rejected", &stats.rejected_points),
         ("out of order", &stats.out_of_order_points),

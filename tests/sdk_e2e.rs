@@ -89,7 +89,12 @@ async fn export_through(protocol: Protocol) {
     .await
     .expect("join");
 
-    let text = get(collector.listen_addr.expect("prometheus exporter"), "/metrics", None).await;
+    let text = get(
+        collector.listen_addr.expect("prometheus exporter"),
+        "/metrics",
+        None,
+    )
+    .await;
     let expect = [
         format!(
             r#"duckgres_worker_lifecycle_transitions_total{{{JOB},image="duckdb:1",operation="spawn",origin="pool",outcome="success",{SCOPE}}} 2"#
@@ -116,7 +121,12 @@ async fn export_through(protocol: Protocol) {
             "{protocol:?}: missing {line}\n{text}"
         );
     }
-    let om = get(collector.listen_addr.expect("prometheus exporter"), "/metrics", Some(OPENMETRICS)).await;
+    let om = get(
+        collector.listen_addr.expect("prometheus exporter"),
+        "/metrics",
+        Some(OPENMETRICS),
+    )
+    .await;
     check_exposition(&text, &om);
     tokio::task::spawn_blocking(move || guard.shutdown())
         .await

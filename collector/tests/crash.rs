@@ -8,7 +8,7 @@
 
 use std::io::Read;
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -29,9 +29,11 @@ const POINTS_PER_REQUEST: usize = 50;
 struct Vigil(Child);
 
 impl Vigil {
-    fn start(config: &PathBuf) -> Vigil {
+    fn start(config: &Path) -> Vigil {
         let child = Command::new(env!("CARGO_BIN_EXE_vigil-collector"))
-            .args(["--config", config.to_str().unwrap(), "--log-level", "warn"])
+            .arg("--config")
+            .arg(config)
+            .args(["--log-level", "warn"])
             .stderr(Stdio::piped())
             .spawn()
             .expect("start vigil-collector");
@@ -67,7 +69,10 @@ fn wait_for_port(port: u16, vigil: &mut Vigil) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline {
-            panic!("vigil-collector did not listen on {port}:\n{}", vigil.stderr());
+            panic!(
+                "vigil-collector did not listen on {port}:\n{}",
+                vigil.stderr()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -77,7 +82,7 @@ fn wait_for_port(port: u16, vigil: &mut Vigil) {
 fn request(r: usize) -> ExportMetricsServiceRequest {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
+        .expect("the clock is past 1970")
         .as_nanos() as u64;
     let points = (0..POINTS_PER_REQUEST)
         .map(|p| NumberDataPoint {

@@ -84,14 +84,14 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                     id: id.to_string(),
                     message,
                 })?;
-                forward(Arc::new(sender), s.retry.clone(), &s.queue)?
+                forward(Arc::new(sender), s.retry, &s.queue)?
             }
             Exporter::OtlpHttp(s) => {
                 let sender = otlphttp::HttpSender::new(s).map_err(|message| Error::Exporter {
                     id: id.to_string(),
                     message,
                 })?;
-                forward(Arc::new(sender), s.retry.clone(), &s.queue)?
+                forward(Arc::new(sender), s.retry, &s.queue)?
             }
         };
         targets.insert(id.clone(), Arc::new(target));
@@ -120,7 +120,7 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                         let next = next.clone();
                         Box::pin(async move { next(Work::encoded(batch)).await.map(drop) })
                     });
-                    let batcher = Arc::new(Batcher::new(s.clone(), pipeline.signal, downstream));
+                    let batcher = Arc::new(Batcher::new(*s, pipeline.signal, downstream));
                     batchers.push(batcher.clone());
                     batch_stage(batcher)
                 }
@@ -132,10 +132,11 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
             };
         }
         for id in &pipeline.receivers {
-            entries
-                .entry(id.clone())
-                .or_default()
-                .add(pipeline.signal, pipeline.id.clone(), chain.clone());
+            entries.entry(id.clone()).or_default().add(
+                pipeline.signal,
+                pipeline.id.clone(),
+                chain.clone(),
+            );
         }
     }
     Ok(Built {
@@ -184,32 +185,35 @@ fn build_forwarding(
         };
         return Ok((target, Some(handle)));
     }
-    let (queue_obj, memory): (Arc<dyn Queue>, Option<Arc<MemoryQueue>>) = match &queue.storage {
-        None => {
-            let q = Arc::new(MemoryQueue::new(queue.queue_size));
-            (q.clone(), Some(q))
-        }
-        Some(storage) => {
-            let settings = ComponentId::parse(&storage.to_string())
-                .and_then(|sid| config.extensions.get(&sid))
-                .map(|Extension::FileStorage(s)| s)
-                .ok_or_else(|| Error::Exporter {
-                    id: id.to_string(),
-                    message: format!("storage extension {storage:?} is not configured"),
-                })?;
-            let (q, recovery) =
-                FileQueue::open(settings, id.as_str(), queue.queue_size).map_err(|e| {
-                    Error::Exporter {
+    let (queue_obj, memory): (Arc<dyn Queue>, Option<Arc<MemoryQueue>>) =
+        match &queue.storage {
+            None => {
+                let q = Arc::new(MemoryQueue::new(queue.queue_size));
+                (q.clone(), Some(q))
+            }
+            Some(storage) => {
+                let settings = ComponentId::parse(&storage.to_string())
+                    .and_then(|sid| config.extensions.get(&sid))
+                    .map(|Extension::FileStorage(s)| s)
+                    .ok_or_else(|| Error::Exporter {
+                        id: id.to_string(),
+                        message: format!("storage extension {storage:?} is not configured"),
+                    })?;
+                let (q, recovery) = FileQueue::open(settings, id.as_str(), queue.queue_size)
+                    .map_err(|e| Error::Exporter {
                         id: id.to_string(),
                         message: format!("opening its persistent queue: {e}"),
-                    }
-                })?;
-            tracing::info!(exporter = %id, ?recovery, "persistent queue opened");
-            (Arc::new(q), None)
-        }
-    };
-    let consumers =
-        consumer::spawn_consumers(queue_obj.clone(), deliverer, queue.num_consumers, stop.clone());
+                    })?;
+                tracing::info!(exporter = %id, ?recovery, "persistent queue opened");
+                (Arc::new(q), None)
+            }
+        };
+    let consumers = consumer::spawn_consumers(
+        queue_obj.clone(),
+        deliverer,
+        queue.num_consumers,
+        stop.clone(),
+    );
     let target = Target::Queue {
         id: id.to_string(),
         queue: queue_obj.clone(),

@@ -54,12 +54,16 @@ service:
 "
     ))
     .await;
-    let mut client = MetricsServiceClient::connect(format!("http://{}", gateway.grpc_addr.unwrap()))
-        .await
-        .unwrap();
+    let mut client =
+        MetricsServiceClient::connect(format!("http://{}", gateway.grpc_addr.unwrap()))
+            .await
+            .unwrap();
     let request = request_with(vec![sum(
         "forwarded",
-        vec![int_point(5, vec![kv("a", "1")]), int_point(6, vec![kv("a", "2")])],
+        vec![
+            int_point(5, vec![kv("a", "1")]),
+            int_point(6, vec![kv("a", "2")]),
+        ],
     )]);
     let response = client.export(request).await.unwrap().into_inner();
     assert_eq!(response.partial_success, None);
@@ -71,17 +75,34 @@ service:
     // The upstream has no logs pipeline: it acknowledges and counts them as dropped.
     let counters = up.counters.values().next().unwrap().clone();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while counters.logs.dropped.load(std::sync::atomic::Ordering::Relaxed) < 3
+    while counters
+        .logs
+        .dropped
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 3
         && Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(counters.logs.dropped.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(
+        counters
+            .logs
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
     let sent = || -> Vec<(String, u64)> {
         gateway
             .forwarding
             .iter()
-            .map(|f| (f.id.to_string(), f.stats.sent_items.load(std::sync::atomic::Ordering::Relaxed)))
+            .map(|f| {
+                (
+                    f.id.to_string(),
+                    f.stats
+                        .sent_items
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                )
+            })
             .collect()
     };
     let want = [("otlp".to_string(), 5), ("otlphttp/second".to_string(), 2)];
@@ -111,7 +132,9 @@ impl ScriptedUpstream {
         use axum::http::{HeaderValue, StatusCode, header};
         use axum::response::IntoResponse;
         let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let script = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(script)));
+        let script = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(
+            script,
+        )));
         let seen = arrivals.clone();
         let app = axum::Router::new().route(
             "/v1/metrics",
@@ -124,8 +147,9 @@ impl ScriptedUpstream {
                     match next {
                         None => (StatusCode::OK, Vec::<u8>::new()).into_response(),
                         Some((code, retry_after)) => {
-                            let mut resp = (StatusCode::from_u16(code).unwrap(), "scripted failure")
-                                .into_response();
+                            let mut resp =
+                                (StatusCode::from_u16(code).unwrap(), "scripted failure")
+                                    .into_response();
                             if let Some(v) = retry_after {
                                 resp.headers_mut()
                                     .insert(header::RETRY_AFTER, HeaderValue::from_static(v));
@@ -141,7 +165,11 @@ impl ScriptedUpstream {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        ScriptedUpstream { addr, arrivals, task }
+        ScriptedUpstream {
+            addr,
+            arrivals,
+            task,
+        }
     }
 
     fn arrivals(&self) -> Vec<Instant> {
@@ -168,11 +196,15 @@ service:
 }
 
 async fn send_one(gateway: &Running) {
-    let mut client = MetricsServiceClient::connect(format!("http://{}", gateway.grpc_addr.unwrap()))
-        .await
-        .unwrap();
+    let mut client =
+        MetricsServiceClient::connect(format!("http://{}", gateway.grpc_addr.unwrap()))
+            .await
+            .unwrap();
     client
-        .export(request_with(vec![sum("retried", vec![int_point(1, vec![])])]))
+        .export(request_with(vec![sum(
+            "retried",
+            vec![int_point(1, vec![])],
+        )]))
         .await
         .unwrap();
 }
@@ -199,7 +231,10 @@ async fn a_retry_after_from_the_upstream_is_honoured() {
     assert_eq!(arrivals.len(), 2);
     let waited = arrivals[1] - arrivals[0];
     // The backoff alone would have waited at most 100 ms.
-    assert!(waited >= Duration::from_millis(950), "retried after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(950),
+        "retried after {waited:?}"
+    );
     assert_eq!(stats.retries.load(std::sync::atomic::Ordering::Relaxed), 1);
     gateway.shutdown().await;
     upstream.task.abort();
@@ -212,13 +247,19 @@ async fn a_permanent_error_is_not_retried_and_is_counted() {
     send_one(&gateway).await;
     let stats = gateway.forwarding[0].stats.clone();
     wait_until("the dropped batch", || {
-        stats.failed_items.load(std::sync::atomic::Ordering::Relaxed) == 1
+        stats
+            .failed_items
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 1
     })
     .await;
     // Give a wrongful retry the time it would need to show.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(upstream.arrivals().len(), 1);
-    assert_eq!(stats.sent_items.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        stats.sent_items.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
     gateway.shutdown().await;
     upstream.task.abort();
 }

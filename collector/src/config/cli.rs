@@ -174,9 +174,15 @@ mod tests {
             log_level: Some("debug".into()),
             ..Cli::default()
         };
-        assert_eq!(flag.log_filter_with(Some("warn".into()), Some("error")), "debug");
+        assert_eq!(
+            flag.log_filter_with(Some("warn".into()), Some("error")),
+            "debug"
+        );
         let none = Cli::default();
-        assert_eq!(none.log_filter_with(Some("warn".into()), Some("error")), "warn");
+        assert_eq!(
+            none.log_filter_with(Some("warn".into()), Some("error")),
+            "warn"
+        );
         assert_eq!(none.log_filter_with(Some(" ".into()), None), "info");
         assert_eq!(none.log_filter_with(None, Some("error")), "error");
         assert_eq!(none.log_filter_with(None, None), "info");

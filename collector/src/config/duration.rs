@@ -44,7 +44,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => 1_000_000_000,
             "m" => 60_000_000_000,
             "h" => 3_600_000_000_000,
-            "" => return Err(format!("{text:?} has a number without a unit (ns, us, ms, s, m, h)")),
+            "" => {
+                return Err(format!(
+                    "{text:?} has a number without a unit (ns, us, ms, s, m, h)"
+                ));
+            }
             other => {
                 return Err(format!(
                     "{text:?} has an unknown unit {other:?} (use ns, us, ms, s, m or h)"
@@ -53,7 +57,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         };
         let (int, frac) = num.split_once('.').unwrap_or((num, ""));
         if frac.contains('.') {
-            return Err(format!("{text:?} is not a duration: {num:?} is not a number"));
+            return Err(format!(
+                "{text:?} is not a duration: {num:?} is not a number"
+            ));
         }
         let int: u128 = if int.is_empty() {
             0

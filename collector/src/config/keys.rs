@@ -10,7 +10,11 @@ use super::Config;
 /// Where to look, per component: the section, the type, and the nested keys that are
 /// themselves maps of keys (`[]` stands for "each element of this list").
 const COMPONENTS: &[(&str, &str, &[&str])] = &[
-    ("receivers", "otlp", &["protocols", "protocols.grpc", "protocols.http"]),
+    (
+        "receivers",
+        "otlp",
+        &["protocols", "protocols.grpc", "protocols.http"],
+    ),
     ("processors", "batch", &[]),
     ("processors", "resource", &["attributes.[]"]),
     ("processors", "attributes", &["actions.[]"]),
@@ -48,7 +52,12 @@ const REFUSED: &[(&str, &str, &str, &[&str])] = &[
             "profile_conditions",
         ],
     ),
-    ("processors", "filter", "metrics", &["resource", "metric", "datapoint"]),
+    (
+        "processors",
+        "filter",
+        "metrics",
+        &["resource", "metric", "datapoint"],
+    ),
 ];
 
 const PROBE: &str = "__vigil_probe__";
@@ -109,7 +118,10 @@ pub fn markdown() -> String {
         out.push_str(&format!("- `{section}.{ty}`: {}\n", quote(&top)));
         for path in *nested {
             let shown = path.replace(".[]", "[]");
-            out.push_str(&format!("  - `{shown}`: {}\n", quote(&supported(section, ty, path))));
+            out.push_str(&format!(
+                "  - `{shown}`: {}\n",
+                quote(&supported(section, ty, path))
+            ));
         }
     }
     out.push_str(
@@ -136,7 +148,10 @@ mod tests {
 
     #[test]
     fn probing_finds_a_structs_keys() {
-        assert_eq!(keys("exporters", "prometheus", ""), ["endpoint", "metric_expiration"]);
+        assert_eq!(
+            keys("exporters", "prometheus", ""),
+            ["endpoint", "metric_expiration"]
+        );
         assert_eq!(
             keys("receivers", "otlp", "protocols.grpc"),
             ["endpoint", "max_recv_msg_size_mib"]
@@ -169,7 +184,9 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
         let readme = std::fs::read_to_string(&path).unwrap();
         let (start, end) = ("<!-- components:start -->\n", "<!-- components:end -->");
-        let (before, rest) = readme.split_once(start).expect("README has the start marker");
+        let (before, rest) = readme
+            .split_once(start)
+            .expect("README has the start marker");
         let (_, after) = rest.split_once(end).expect("README has the end marker");
         let want = format!("{before}{start}{}{end}{after}", markdown());
         if std::env::var_os("VIGIL_BLESS").is_some() {

@@ -250,7 +250,11 @@ impl Config {
     pub fn apply_cli(&mut self, cli: &Cli) -> Result<(), Error> {
         let otlp = ComponentId("otlp".into());
         if cli.otlp_grpc.is_some() || cli.otlp_http.is_some() {
-            let flag = if cli.otlp_grpc.is_some() { "--otlp-grpc" } else { "--otlp-http" };
+            let flag = if cli.otlp_grpc.is_some() {
+                "--otlp-grpc"
+            } else {
+                "--otlp-http"
+            };
             let Some(Receiver::Otlp(receiver)) = self.receivers.get_mut(&otlp) else {
                 return Err(Error::Invalid {
                     key: flag.into(),
@@ -262,7 +266,12 @@ impl Config {
                 let endpoint = endpoint("--otlp-grpc", value)?;
                 match (&mut receiver.grpc, defaults.grpc) {
                     (Some(grpc), _) => grpc.endpoint = endpoint,
-                    (slot, Some(default)) => *slot = Some(GrpcReceiver { endpoint, ..default }),
+                    (slot, Some(default)) => {
+                        *slot = Some(GrpcReceiver {
+                            endpoint,
+                            ..default
+                        })
+                    }
                     (_, None) => {}
                 }
             }
@@ -270,19 +279,26 @@ impl Config {
                 let endpoint = endpoint("--otlp-http", value)?;
                 match (&mut receiver.http, defaults.http) {
                     (Some(http), _) => http.endpoint = endpoint,
-                    (slot, Some(default)) => *slot = Some(HttpReceiver { endpoint, ..default }),
+                    (slot, Some(default)) => {
+                        *slot = Some(HttpReceiver {
+                            endpoint,
+                            ..default
+                        })
+                    }
                     (_, None) => {}
                 }
             }
         }
         let prometheus = ComponentId("prometheus".into());
-        for (flag, value) in [("--listen", &cli.listen), ("--expire-after", &cli.expire_after)] {
+        for (flag, value) in [
+            ("--listen", &cli.listen),
+            ("--expire-after", &cli.expire_after),
+        ] {
             let Some(value) = value else { continue };
             let Some(Exporter::Prometheus(settings)) = self.exporters.get_mut(&prometheus) else {
                 return Err(Error::Invalid {
                     key: flag.into(),
-                    message: "the configuration has no exporter `prometheus` to apply it to"
-                        .into(),
+                    message: "the configuration has no exporter `prometheus` to apply it to".into(),
                 });
             };
             if flag == "--listen" {
@@ -300,10 +316,16 @@ impl Config {
         for (id, receiver) in &self.receivers {
             let Receiver::Otlp(r) = receiver;
             if let Some(g) = &r.grpc {
-                out.push((format!("receivers.{id}.protocols.grpc.endpoint"), g.endpoint));
+                out.push((
+                    format!("receivers.{id}.protocols.grpc.endpoint"),
+                    g.endpoint,
+                ));
             }
             if let Some(h) = &r.http {
-                out.push((format!("receivers.{id}.protocols.http.endpoint"), h.endpoint));
+                out.push((
+                    format!("receivers.{id}.protocols.http.endpoint"),
+                    h.endpoint,
+                ));
             }
         }
         for (id, exporter) in &self.exporters {

@@ -226,7 +226,11 @@ impl<'de, K: ComponentKind> Deserialize<'de> for Section<K> {
         impl<'de, K: ComponentKind> Visitor<'de> for SectionVisitor<K> {
             type Value = Section<K>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "a map of {} ids (type or type/name) to their settings", K::SECTION)
+                write!(
+                    f,
+                    "a map of {} ids (type or type/name) to their settings",
+                    K::SECTION
+                )
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
                 Ok(Section(Vec::new()))

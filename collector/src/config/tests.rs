@@ -72,10 +72,22 @@ service:
 fn zero_config_is_otlp_to_prometheus_on_loopback() {
     let config = Config::default();
     let r = otlp_receiver(&config, "otlp");
-    assert_eq!(r.grpc.as_ref().map(|g| g.endpoint), Some(addr("127.0.0.1:4317")));
-    assert_eq!(r.http.as_ref().map(|h| h.endpoint), Some(addr("127.0.0.1:4318")));
-    assert_eq!(r.grpc.as_ref().map(|g| g.max_recv_msg_size), Some(4 * 1024 * 1024));
-    assert_eq!(r.http.as_ref().map(|h| h.max_request_body_size), Some(20 * 1024 * 1024));
+    assert_eq!(
+        r.grpc.as_ref().map(|g| g.endpoint),
+        Some(addr("127.0.0.1:4317"))
+    );
+    assert_eq!(
+        r.http.as_ref().map(|h| h.endpoint),
+        Some(addr("127.0.0.1:4318"))
+    );
+    assert_eq!(
+        r.grpc.as_ref().map(|g| g.max_recv_msg_size),
+        Some(4 * 1024 * 1024)
+    );
+    assert_eq!(
+        r.http.as_ref().map(|h| h.max_request_body_size),
+        Some(20 * 1024 * 1024)
+    );
     let p = prometheus(&config, "prometheus");
     assert_eq!(p.endpoint, addr("127.0.0.1:9464"));
     assert_eq!(p.metric_expiration, Duration::from_secs(300));
@@ -96,8 +108,14 @@ fn the_default_file_written_out_is_the_defaults() {
     let config = parse(DEFAULT_FILE).unwrap();
     let default = Config::default();
     assert_eq!(config.pipelines, default.pipelines);
-    assert_eq!(otlp_receiver(&config, "otlp"), otlp_receiver(&default, "otlp"));
-    assert_eq!(prometheus(&config, "prometheus"), prometheus(&default, "prometheus"));
+    assert_eq!(
+        otlp_receiver(&config, "otlp"),
+        otlp_receiver(&default, "otlp")
+    );
+    assert_eq!(
+        prometheus(&config, "prometheus"),
+        prometheus(&default, "prometheus")
+    );
 }
 
 #[test]
@@ -147,17 +165,26 @@ service:
     let config = parse(text).unwrap();
     assert_eq!(config.receivers.len(), 2);
     assert_eq!(
-        otlp_receiver(&config, "otlp/internal").http.as_ref().map(|h| h.max_request_body_size),
+        otlp_receiver(&config, "otlp/internal")
+            .http
+            .as_ref()
+            .map(|h| h.max_request_body_size),
         Some(1_048_576)
     );
-    assert_eq!(prometheus(&config, "prometheus").metric_expiration, Duration::from_secs(90));
+    assert_eq!(
+        prometheus(&config, "prometheus").metric_expiration,
+        Duration::from_secs(90)
+    );
     assert_eq!(
         prometheus(&config, "prometheus/second").metric_expiration,
         Duration::from_secs(90)
     );
     let ids: Vec<_> = config.pipelines.iter().map(|p| p.id.as_str()).collect();
     assert_eq!(ids, ["metrics", "metrics/copy"]);
-    assert_eq!(config.pipelines[0].receivers, vec![id("otlp"), id("otlp/internal")]);
+    assert_eq!(
+        config.pipelines[0].receivers,
+        vec![id("otlp"), id("otlp/internal")]
+    );
 }
 
 #[test]
@@ -213,7 +240,10 @@ fn references_to_missing_components_name_the_pipeline() {
         "service.pipelines.metrics.receivers: receiver \"otlp/x\" is not configured \
          (add it under receivers:)"
     );
-    let text = DEFAULT_FILE.replace("receivers: [otlp]", "receivers: [otlp]\n      processors: [batch]");
+    let text = DEFAULT_FILE.replace(
+        "receivers: [otlp]",
+        "receivers: [otlp]\n      processors: [batch]",
+    );
     assert_eq!(
         parse_err(&text),
         "service.pipelines.metrics.processors: processor \"batch\" is not configured \
@@ -261,7 +291,9 @@ fn service_extensions_must_be_configured() {
 
 #[test]
 fn telemetry_log_level_is_read_and_checked() {
-    let text = format!("{DEFAULT_FILE}  telemetry:\n    logs:\n      level: WARN\n    metrics:\n      level: none\n");
+    let text = format!(
+        "{DEFAULT_FILE}  telemetry:\n    logs:\n      level: WARN\n    metrics:\n      level: none\n"
+    );
     assert_eq!(parse(&text).unwrap().log_level.as_deref(), Some("warn"));
     let bad = text.replace("WARN", "loud");
     assert_eq!(
@@ -272,7 +304,10 @@ fn telemetry_log_level_is_read_and_checked() {
 
 #[test]
 fn two_listeners_on_one_port_conflict() {
-    let text = DEFAULT_FILE.replace("  prometheus:\n", "  prometheus:\n    endpoint: 127.0.0.1:4317\n");
+    let text = DEFAULT_FILE.replace(
+        "  prometheus:\n",
+        "  prometheus:\n    endpoint: 127.0.0.1:4317\n",
+    );
     assert_eq!(
         parse_err(&text),
         "exporters.prometheus.endpoint (127.0.0.1:4317) conflicts with \
@@ -282,7 +317,10 @@ fn two_listeners_on_one_port_conflict() {
 
 #[test]
 fn bad_values_name_their_key() {
-    let text = DEFAULT_FILE.replace("      grpc:\n", "      grpc:\n        endpoint: example.com:4317\n");
+    let text = DEFAULT_FILE.replace(
+        "      grpc:\n",
+        "      grpc:\n        endpoint: example.com:4317\n",
+    );
     assert!(
         parse_err(&text).starts_with(
             "receivers.otlp.protocols.grpc.endpoint: invalid socket address \"example.com:4317\""
@@ -290,12 +328,18 @@ fn bad_values_name_their_key() {
         "{}",
         parse_err(&text)
     );
-    let text = DEFAULT_FILE.replace("  prometheus:\n", "  prometheus:\n    metric_expiration: 0s\n");
+    let text = DEFAULT_FILE.replace(
+        "  prometheus:\n",
+        "  prometheus:\n    metric_expiration: 0s\n",
+    );
     assert_eq!(
         parse_err(&text),
         "exporters.prometheus.metric_expiration: \"0s\" must be greater than zero"
     );
-    let text = DEFAULT_FILE.replace("      http:\n", "      http:\n        max_request_body_size: 0\n");
+    let text = DEFAULT_FILE.replace(
+        "      http:\n",
+        "      http:\n        max_request_body_size: 0\n",
+    );
     assert_eq!(
         parse_err(&text),
         "receivers.otlp.protocols.http.max_request_body_size: must be greater than zero, or \
@@ -305,7 +349,10 @@ fn bad_values_name_their_key() {
 
 #[test]
 fn component_ids_are_checked() {
-    assert_eq!(ComponentId::parse("otlp/vendor-1").map(|c| c.ty().to_owned()), Some("otlp".into()));
+    assert_eq!(
+        ComponentId::parse("otlp/vendor-1").map(|c| c.ty().to_owned()),
+        Some("otlp".into())
+    );
     for bad in ["", "/x", "otlp/", "Otlp", "otlp/a b", "1otlp"] {
         assert_eq!(ComponentId::parse(bad), None, "{bad:?}");
     }
@@ -328,14 +375,23 @@ fn substitutes_variables_with_and_without_defaults() {
         })
     );
     let err = parse(&text).unwrap_err();
-    assert!(matches!(&err, Error::MissingEnvVar { line: 6, name, .. } if name == "GRPC"), "{err:?}");
+    assert!(
+        matches!(&err, Error::MissingEnvVar { line: 6, name, .. } if name == "GRPC"),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn a_substituted_value_cannot_inject_keys() {
-    let text = DEFAULT_FILE.replace("  prometheus:\n", "  prometheus:\n    endpoint: ${env:EVIL}\n");
+    let text = DEFAULT_FILE.replace(
+        "  prometheus:\n",
+        "  prometheus:\n    endpoint: ${env:EVIL}\n",
+    );
     let err = parse_with(&text, &[("EVIL", "127.0.0.1:1\n    metric_expiration: 1s")]).unwrap_err();
-    assert!(matches!(&err, Error::MultilineEnvVar { name, .. } if name == "EVIL"), "{err:?}");
+    assert!(
+        matches!(&err, Error::MultilineEnvVar { name, .. } if name == "EVIL"),
+        "{err:?}"
+    );
 }
 
 // === command-line overrides ===
@@ -364,7 +420,10 @@ fn flags_beat_the_file() {
         .unwrap();
     let r = otlp_receiver(&config, "otlp");
     assert_eq!(r.grpc.as_ref().map(|g| g.endpoint), Some(addr("0.0.0.0:1")));
-    assert_eq!(r.http.as_ref().map(|h| h.endpoint), Some(addr("127.0.0.1:2")));
+    assert_eq!(
+        r.http.as_ref().map(|h| h.endpoint),
+        Some(addr("127.0.0.1:2"))
+    );
     let p = prometheus(&config, "prometheus");
     assert_eq!(p.endpoint, addr("127.0.0.1:3"));
     assert_eq!(p.metric_expiration, Duration::from_secs(5400));
@@ -373,7 +432,9 @@ fn flags_beat_the_file() {
 #[test]
 fn a_flag_serves_a_protocol_the_file_left_out() {
     let mut config = parse(&DEFAULT_FILE.replace("      http:\n", "")).unwrap();
-    config.apply_cli(&cli(&["--otlp-http", "127.0.0.1:7"])).unwrap();
+    config
+        .apply_cli(&cli(&["--otlp-http", "127.0.0.1:7"]))
+        .unwrap();
     assert_eq!(
         otlp_receiver(&config, "otlp").http,
         Some(HttpReceiver {
@@ -396,12 +457,16 @@ service:
     metrics: {receivers: [otlp/a], exporters: [prometheus/b]}
 ";
     let mut config = parse(text).unwrap();
-    let err = config.apply_cli(&cli(&["--listen", "127.0.0.1:1"])).unwrap_err();
+    let err = config
+        .apply_cli(&cli(&["--listen", "127.0.0.1:1"]))
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "--listen: the configuration has no exporter `prometheus` to apply it to"
     );
-    let err = config.apply_cli(&cli(&["--otlp-grpc", "127.0.0.1:1"])).unwrap_err();
+    let err = config
+        .apply_cli(&cli(&["--otlp-grpc", "127.0.0.1:1"]))
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "--otlp-grpc: the configuration has no receiver `otlp` to apply it to"
@@ -411,7 +476,9 @@ service:
 #[test]
 fn flags_are_checked_for_conflicts() {
     let mut config = Config::default();
-    let err = config.apply_cli(&cli(&["--listen", "127.0.0.1:4318"])).unwrap_err();
+    let err = config
+        .apply_cli(&cli(&["--listen", "127.0.0.1:4318"]))
+        .unwrap_err();
     assert!(matches!(err, Error::EndpointConflict { .. }), "{err:?}");
 }
 
@@ -421,7 +488,10 @@ fn flags_are_checked_for_conflicts() {
 fn a_missing_file_is_a_read_error_naming_it() {
     let path = std::env::temp_dir().join("vigil-config-does-not-exist.yaml");
     let err = Config::load(&path).unwrap_err();
-    assert!(matches!(&err, Error::Read { path: p, .. } if *p == path), "{err:?}");
+    assert!(
+        matches!(&err, Error::Read { path: p, .. } if *p == path),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -431,7 +501,9 @@ fn display_is_the_message_and_alternate_display_adds_the_causes() {
     let cause = err.source().map(|c| c.to_string());
     assert_eq!(
         cause.as_deref(),
-        Some("exporters.prometheus: unknown field `ttl`, expected `endpoint` or `metric_expiration` at line 3 column 5")
+        Some(
+            "exporters.prometheus: unknown field `ttl`, expected `endpoint` or `metric_expiration` at line 3 column 5"
+        )
     );
 }
 
@@ -441,7 +513,10 @@ fn sample_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        })
         .collect();
     files.sort();
     files
@@ -450,7 +525,10 @@ fn sample_files() -> Vec<PathBuf> {
 #[test]
 fn every_sample_config_validates() {
     let files = sample_files();
-    assert!(files.len() >= 3, "expected sample configs in otel-config/, found {files:?}");
+    assert!(
+        files.len() >= 3,
+        "expected sample configs in otel-config/, found {files:?}"
+    );
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
         // An empty environment: samples that use `${env:...}` must give defaults, except the

@@ -132,7 +132,9 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
             if !service_extensions.contains(&sid) {
                 return Err(Error::Invalid {
                     key,
-                    message: format!("extension {sid:?} is not started: add it to service.extensions"),
+                    message: format!(
+                        "extension {sid:?} is not started: add it to service.extensions"
+                    ),
                 });
             }
         }
@@ -142,13 +144,13 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
         Some(level) => Some(log_level(&level)?),
         None => None,
     };
-    if let Some(level) = &service.telemetry.metrics.level {
-        if !matches!(level.as_str(), "none" | "basic" | "normal" | "detailed") {
-            return Err(Error::Invalid {
-                key: "service.telemetry.metrics.level".into(),
-                message: format!("{level:?} is not one of none, basic, normal, detailed"),
-            });
-        }
+    if let Some(level) = &service.telemetry.metrics.level
+        && !matches!(level.as_str(), "none" | "basic" | "normal" | "detailed")
+    {
+        return Err(Error::Invalid {
+            key: "service.telemetry.metrics.level".into(),
+            message: format!("{level:?} is not one of none, basic, normal, detailed"),
+        });
     }
 
     let config = Config {

@@ -87,9 +87,13 @@ impl Deliverer {
             match outcome {
                 Outcome::Sent { rejected, message } => {
                     self.stats.sent_batches.fetch_add(1, Ordering::Relaxed);
-                    self.stats.sent_items.fetch_add(batch.items, Ordering::Relaxed);
+                    self.stats
+                        .sent_items
+                        .fetch_add(batch.items, Ordering::Relaxed);
                     if rejected > 0 {
-                        self.stats.rejected_items.fetch_add(rejected, Ordering::Relaxed);
+                        self.stats
+                            .rejected_items
+                            .fetch_add(rejected, Ordering::Relaxed);
                         self.log_cause(
                             "partial_success",
                             &format!(
@@ -102,7 +106,9 @@ impl Deliverer {
                     return Delivered::Sent;
                 }
                 Outcome::Permanent { reason } => {
-                    self.stats.failed_items.fetch_add(batch.items, Ordering::Relaxed);
+                    self.stats
+                        .failed_items
+                        .fetch_add(batch.items, Ordering::Relaxed);
                     self.log_cause(
                         &reason,
                         &format!(
@@ -127,7 +133,9 @@ impl Deliverer {
                         }
                     }
                     None => {
-                        self.stats.expired_items.fetch_add(batch.items, Ordering::Relaxed);
+                        self.stats
+                            .expired_items
+                            .fetch_add(batch.items, Ordering::Relaxed);
                         let why = format!("retries exhausted, last error: {reason}");
                         self.log_cause(
                             "retries exhausted",
@@ -147,7 +155,12 @@ impl Deliverer {
     /// Logs at warn the first time a cause is seen for this exporter, at debug after that. The
     /// cause is the reason's first word (`UNAVAILABLE`, `HTTP 503`, ...).
     fn log_cause(&self, reason: &str, message: &str) {
-        let cause: String = reason.split([':', '(']).next().unwrap_or(reason).trim().to_owned();
+        let cause: String = reason
+            .split([':', '('])
+            .next()
+            .unwrap_or(reason)
+            .trim()
+            .to_owned();
         let first = {
             let mut causes = self.causes.lock().unwrap_or_else(|p| p.into_inner());
             causes.len() < MAX_CAUSES && causes.insert(cause)

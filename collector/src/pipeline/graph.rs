@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::consumer::{Deliverer, Delivered};
+use super::consumer::{Delivered, Deliverer};
 use super::{BoxFuture, Queue, Refused, Signal, Work};
 use crate::processors::{Request, Transform};
 use crate::store::Store;
@@ -232,11 +232,7 @@ impl Entry {
         let last = chains.len().saturating_sub(1);
         let mut work = Some(work);
         for (i, (_, chain)) in chains.iter().enumerate() {
-            let this = if i == last {
-                work.take()
-            } else {
-                work.clone()
-            };
+            let this = if i == last { work.take() } else { work.clone() };
             let Some(this) = this else { break };
             accepted.merge(chain(this).await?);
         }

@@ -8,8 +8,8 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::sync::{Notify, Semaphore};
 
@@ -181,6 +181,9 @@ mod tests {
         q.close();
         assert_eq!(q.abandoned(), (2, 7));
         let permit = Permit(Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap());
-        assert!(matches!(q.push(permit, batch(1)).await, Err(QueueError::Closed)));
+        assert!(matches!(
+            q.push(permit, batch(1)).await,
+            Err(QueueError::Closed)
+        ));
     }
 }

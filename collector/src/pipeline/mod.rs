@@ -30,9 +30,9 @@ pub mod consumer;
 pub mod graph;
 pub mod memory_queue;
 pub mod scan;
-pub mod work;
 #[cfg(test)]
 mod tests;
+pub mod work;
 
 pub use graph::{Accepted, Entry};
 pub use work::Work;

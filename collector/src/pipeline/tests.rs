@@ -15,7 +15,10 @@ use crate::test_support::{int_point, kv, request_with, sum};
 fn metrics_batch() -> Batch {
     let request = request_with(vec![sum(
         "jobs",
-        vec![int_point(3, vec![kv("queue", "a")]), int_point(4, vec![kv("queue", "b")])],
+        vec![
+            int_point(3, vec![kv("queue", "a")]),
+            int_point(4, vec![kv("queue", "b")]),
+        ],
     )]);
     Batch {
         signal: Signal::Metrics,
@@ -67,7 +70,10 @@ async fn a_full_queue_refuses_the_batch_without_leaving_a_copy_in_the_others() {
     let other = Arc::new(MemoryQueue::new(4));
     let chain = graph::fanout(
         "metrics".into(),
-        vec![queue_target("otlp/other", &other), queue_target("otlp/full", &full)],
+        vec![
+            queue_target("otlp/other", &other),
+            queue_target("otlp/full", &full),
+        ],
     );
     let refused = chain(Work::encoded(metrics_batch())).await.unwrap_err();
     assert_eq!(
@@ -100,7 +106,11 @@ async fn a_transform_changes_the_messages_and_the_batch_is_encoded_once() {
     chain(Work::encoded(metrics_batch())).await.unwrap();
     let got = queue.pop().await.unwrap().batch;
     assert_eq!(got.items, 2);
-    let request = opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest::decode(got.body).unwrap();
+    let request =
+        opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest::decode(
+            got.body,
+        )
+        .unwrap();
     let resource = request.resource_metrics[0].resource.as_ref().unwrap();
     assert!(
         resource
@@ -113,10 +123,9 @@ async fn a_transform_changes_the_messages_and_the_batch_is_encoded_once() {
 
 #[tokio::test]
 async fn a_filter_that_drops_everything_acknowledges_and_exports_nothing() {
-    let settings: filter::Config = serde_yaml::from_str(
-        "metrics: {exclude: {match_type: strict, metric_names: [jobs]}}",
-    )
-    .unwrap();
+    let settings: filter::Config =
+        serde_yaml::from_str("metrics: {exclude: {match_type: strict, metric_names: [jobs]}}")
+            .unwrap();
     let queue = Arc::new(MemoryQueue::new(4));
     let chain = graph::transform(
         Arc::new(filter::Filter::new(settings.validate().unwrap())),
@@ -164,5 +173,9 @@ async fn malformed_bytes_reaching_a_store_are_refused_as_invalid() {
     };
     let refused = chain(Work::encoded(bad)).await.unwrap_err();
     assert!(refused.permanent, "{refused:?}");
-    assert!(refused.reason.starts_with("malformed metrics request"), "{}", refused.reason);
+    assert!(
+        refused.reason.starts_with("malformed metrics request"),
+        "{}",
+        refused.reason
+    );
 }

@@ -66,12 +66,21 @@ async fn a_full_queue_is_http_503_with_retry_after() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(resp.headers()[header::RETRY_AFTER], "5");
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
     let status = RpcStatus::decode(bytes).unwrap();
     assert_eq!(status.code, 14, "UNAVAILABLE");
-    assert!(status.message.contains("sending queue is full"), "{}", status.message);
+    assert!(
+        status.message.contains("sending queue is full"),
+        "{}",
+        status.message
+    );
     assert_eq!(pipeline.counters.metrics.refused.load(Ordering::Relaxed), 1);
-    assert_eq!(pipeline.counters.metrics.accepted.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        pipeline.counters.metrics.accepted.load(Ordering::Relaxed),
+        0
+    );
 }
 
 #[tokio::test]
@@ -121,7 +130,11 @@ async fn malformed_protobuf_over_grpc_is_invalid_argument() {
     let addr = listener.local_addr().unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
     let counters = pipeline.counters.clone();
-    let task = tokio::spawn(Grpc::new(pipeline, 1 << 20).serve(listener, stop.clone().cancelled_owned(), || {}));
+    let task = tokio::spawn(Grpc::new(pipeline, 1 << 20).serve(
+        listener,
+        stop.clone().cancelled_owned(),
+        || {},
+    ));
     // A raw unary call whose message is a truncated length-delimited field.
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
@@ -133,7 +146,12 @@ async fn malformed_protobuf_over_grpc_is_invalid_argument() {
     let path = ::http::uri::PathAndQuery::from_static(
         "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
     );
-    let result: Result<tonic::Response<opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse>, tonic::Status> = grpc
+    let result: Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse,
+        >,
+        tonic::Status,
+    > = grpc
         .unary(
             tonic::Request::new(TruncatedMessage),
             path,
@@ -142,7 +160,11 @@ async fn malformed_protobuf_over_grpc_is_invalid_argument() {
         .await;
     let status = result.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
-    assert!(status.message().starts_with("malformed protobuf"), "{}", status.message());
+    assert!(
+        status.message().starts_with("malformed protobuf"),
+        "{}",
+        status.message()
+    );
     assert_eq!(counters.bad_requests.load(Ordering::Relaxed), 1);
     stop.cancel();
     let _ = task.await;

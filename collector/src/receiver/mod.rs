@@ -13,12 +13,12 @@
 //! `127.0.0.1:0` and read the port, and readiness is reported only once a
 //! socket is listening.
 
+#[cfg(test)]
+mod backpressure;
 pub mod config;
 pub mod grpc;
 pub mod http;
 pub mod rpc;
-#[cfg(test)]
-mod backpressure;
 #[cfg(test)]
 mod tests;
 
@@ -176,7 +176,9 @@ impl Pipeline {
                 counters
                     .accepted
                     .fetch_add(items.saturating_sub(accepted.rejected), Ordering::Relaxed);
-                counters.refused.fetch_add(accepted.rejected, Ordering::Relaxed);
+                counters
+                    .refused
+                    .fetch_add(accepted.rejected, Ordering::Relaxed);
                 Ok(accepted)
             }
             Err(refused) => {
