@@ -50,17 +50,15 @@ const GENERIC: SignalVars = SignalVars {
     timeout: "OTEL_EXPORTER_OTLP_TIMEOUT",
     protocol: "OTEL_EXPORTER_OTLP_PROTOCOL",
     insecure: "OTEL_EXPORTER_OTLP_INSECURE",
+    certificate: "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    client_certificate: "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    client_key: "OTEL_EXPORTER_OTLP_CLIENT_KEY",
 };
 
 /// Default export interval (`OTEL_METRIC_EXPORT_INTERVAL`'s default, 60 s).
 pub(crate) const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_secs(60);
 /// Default OTLP export timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`'s default, 10 s).
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Whether this build can speak TLS. The workspace enables no TLS feature on
-/// `opentelemetry-otlp` or `reqwest`, so an `https` endpoint could never be
-/// reached: it is refused at init rather than failing every export.
-const TLS_SUPPORTED: bool = false;
 
 /// The variable's value, trimmed; `None` when unset, empty or blank (spec:
 /// "an empty value ... the same way as when the variable is unset").
@@ -133,6 +131,9 @@ struct SignalVars {
     timeout: &'static str,
     protocol: &'static str,
     insecure: &'static str,
+    certificate: &'static str,
+    client_certificate: &'static str,
+    client_key: &'static str,
 }
 
 impl Signal {
@@ -160,6 +161,9 @@ impl Signal {
                 timeout: "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
                 protocol: "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
                 insecure: "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
+                certificate: "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+                client_certificate: "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+                client_key: "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
             },
             Signal::Traces => SignalVars {
                 endpoint: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -167,6 +171,9 @@ impl Signal {
                 timeout: "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
                 protocol: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
                 insecure: "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+                certificate: "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                client_certificate: "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                client_key: "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
             },
         }
     }
@@ -231,88 +238,148 @@ pub(crate) fn protocol(
     Protocol::default()
 }
 
+/// A resolved endpoint and where it came from, to quote it back in errors
+/// and warnings as the user wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Endpoint {
+    /// The URL exported to.
+    pub(crate) url: String,
+    /// The variable it came from, `with_endpoint`, or `default`.
+    pub(crate) setting: &'static str,
+    /// The value as written.
+    pub(crate) written: String,
+    /// TLS was chosen only because a gRPC endpoint had no scheme and no
+    /// `INSECURE` variable was set: worth a hint when exports fail.
+    pub(crate) implicit_tls: bool,
+}
+
+impl Endpoint {
+    /// Whether the connection uses TLS.
+    pub(crate) fn is_https(&self) -> bool {
+        self.url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    }
+
+    /// `NAME=value` or `with_endpoint("value")`; `None` for the default.
+    pub(crate) fn as_written(&self) -> Option<String> {
+        (self.setting != "default").then(|| {
+            super::error::Written {
+                setting: self.setting,
+                value: &self.written,
+            }
+            .to_string()
+        })
+    }
+}
+
 /// The URL one signal is exported to.
 ///
 /// Precedence: the endpoint set in code (a base URL, like
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`), the per-signal variable, the generic
-/// variable, the transport's default.
+/// variable, the transport's default. The specification does not say whether
+/// code or environment wins; Vigil follows `opentelemetry-otlp` (code).
 ///
 /// - OTLP/HTTP: a base URL (code, generic variable, default) gets
 ///   `/v1/metrics` or `/v1/traces` appended to its path; a per-signal URL is
 ///   used as-is, except that an empty path becomes `/` (spec, "Endpoint URLs
-///   for OTLP/HTTP"). A URL without an `http`/`https` scheme is an error.
-/// - OTLP/gRPC: used as-is. A URL without a scheme gets `http://` when
-///   `OTEL_EXPORTER_OTLP[_<SIGNAL>]_INSECURE` is true and `https://`
-///   otherwise (spec, "Insecure" option), as `opentelemetry-otlp` does.
+///   for OTLP/HTTP"). A URL without an `http`/`https` scheme is an error
+///   ("OTLP/HTTP always uses the scheme provided for the endpoint").
+/// - OTLP/gRPC: used as-is. Without a scheme, the "Insecure" option decides:
+///   `OTEL_EXPORTER_OTLP[_<SIGNAL>]_INSECURE=true` means `http://`, `false`
+///   or unset (its default) means `https://`. When unset, a warning says so,
+///   since a plaintext local collector is the usual intent.
 ///
-/// `https` endpoints are refused because this build has no TLS support.
+/// Errors quote the value as written and say how to fix it.
 pub(crate) fn endpoint(
     signal: Signal,
     protocol: Protocol,
     lookup: Lookup<'_>,
     code: Option<&str>,
     warnings: &mut Vec<String>,
-) -> Result<String, Error> {
+) -> Result<Endpoint, Error> {
     let vars = signal.vars();
     let code = code.map(str::trim).filter(|c| !c.is_empty());
-    let (raw, origin, per_signal) = if let Some(code) = code {
+    let (raw, setting, per_signal) = if let Some(code) = code {
         (code.to_string(), "with_endpoint", false)
     } else if let Some(value) = var(lookup, vars.endpoint) {
         (value, vars.endpoint, true)
     } else if let Some(value) = var(lookup, GENERIC.endpoint) {
         (value, GENERIC.endpoint, false)
     } else {
-        (
-            protocol.default_endpoint().to_string(),
-            "the default endpoint",
-            false,
-        )
+        (protocol.default_endpoint().to_string(), "default", false)
     };
+    let written = super::error::Written {
+        setting,
+        value: &raw,
+    }
+    .to_string();
 
+    let mut implicit_tls = false;
     let url = match (protocol, split_scheme(&raw)) {
         (Protocol::Grpc, None) => {
             let insecure = bool_var(lookup, vars.insecure, warnings)
-                .or_else(|| bool_var(lookup, GENERIC.insecure, warnings))
-                .unwrap_or(false);
-            let scheme = if insecure { "http" } else { "https" };
-            format!("{scheme}://{raw}")
+                .map(|v| (vars.insecure, v))
+                .or_else(|| {
+                    bool_var(lookup, GENERIC.insecure, warnings).map(|v| (GENERIC.insecure, v))
+                });
+            match insecure {
+                Some((_, true)) => format!("http://{raw}"),
+                Some((_, false)) => format!("https://{raw}"),
+                None => {
+                    implicit_tls = true;
+                    warnings.push(format!(
+                        "{written} has no scheme and {} is not set, so Vigil connects with TLS \
+                         to https://{raw}, as the OTLP exporter specification says; write \
+                         http://{raw} for a plaintext collector, or https://{raw} to silence \
+                         this warning",
+                        GENERIC.insecure
+                    ));
+                    format!("https://{raw}")
+                }
+            }
         }
         (Protocol::HttpProtobuf, None) => {
-            return Err(Error::invalid_variable(
-                origin,
-                format!("endpoint {raw:?} needs an http:// or https:// scheme"),
+            return Err(Error::invalid_value(
+                setting,
+                &raw,
+                "has no scheme",
+                format!(
+                    "OTLP/HTTP needs one: write http://{raw} for plaintext or https://{raw} for TLS"
+                ),
             ));
         }
-        (_, Some(_)) => raw,
+        (_, Some(_)) => raw.clone(),
     };
 
     let Some((scheme, rest)) = split_scheme(&url) else {
-        return Err(Error::invalid_variable(
-            origin,
-            format!("endpoint {url:?} has no scheme"),
+        return Err(Error::invalid_value(
+            setting,
+            &raw,
+            "has no scheme",
+            format!("write http://{raw} for plaintext or https://{raw} for TLS"),
         ));
     };
     let scheme = scheme.to_ascii_lowercase();
     let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
     if authority.is_empty() || authority.contains(char::is_whitespace) {
-        return Err(Error::invalid_variable(
-            origin,
-            format!("endpoint {url:?} has no valid host"),
+        return Err(Error::invalid_value(
+            setting,
+            &raw,
+            "has no valid host",
+            "write it as http://host:port or https://host:port",
         ));
     }
-    match scheme.as_str() {
-        "http" => {}
-        "https" if TLS_SUPPORTED => {}
-        "https" => return Err(Error::tls_unsupported(origin, url)),
-        other => {
-            return Err(Error::invalid_variable(
-                origin,
-                format!("endpoint {url:?} has scheme {other:?}; expected http"),
-            ));
-        }
+    if scheme != "http" && scheme != "https" {
+        return Err(Error::invalid_value(
+            setting,
+            &raw,
+            format!("has scheme {scheme:?}, which OTLP does not use"),
+            format!("write http://{rest} for plaintext or https://{rest} for TLS"),
+        ));
     }
 
-    Ok(match protocol {
+    let url = match protocol {
         Protocol::Grpc => url,
         Protocol::HttpProtobuf if per_signal && path.starts_with('/') => url,
         Protocol::HttpProtobuf if per_signal => format!("{scheme}://{authority}/{path}"),
@@ -326,7 +393,42 @@ pub(crate) fn endpoint(
                 signal.http_path()
             )
         }
+    };
+    Ok(Endpoint {
+        url,
+        setting,
+        written: raw,
+        implicit_tls,
     })
+}
+
+/// A TLS file option of the OTLP exporter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TlsOption {
+    /// "Certificate File": the trusted CA certificate(s).
+    Certificate,
+    /// "Client certificate file": the client's certificate chain (mTLS).
+    ClientCertificate,
+    /// "Client key file": the client's private key (mTLS).
+    ClientKey,
+}
+
+/// A TLS file path: the per-signal variable, then the generic one (spec:
+/// "each configuration option MUST be overridable by a signal specific
+/// option"); the variable's name and the path.
+pub(crate) fn tls_file(
+    signal: Signal,
+    option: TlsOption,
+    lookup: Lookup<'_>,
+) -> Option<(&'static str, String)> {
+    let pick = |vars: &SignalVars| match option {
+        TlsOption::Certificate => vars.certificate,
+        TlsOption::ClientCertificate => vars.client_certificate,
+        TlsOption::ClientKey => vars.client_key,
+    };
+    [pick(&signal.vars()), pick(&GENERIC)]
+        .into_iter()
+        .find_map(|name| var(lookup, name).map(|path| (name, path)))
 }
 
 /// `scheme` and the rest of `url` when it starts with `scheme://` (a `://`
