@@ -51,15 +51,16 @@ pub(crate) struct ExportLog {
 }
 
 impl ExportLog {
-    fn record(&self, items: u64, result: &OTelSdkResult) {
-        match result {
-            Ok(()) => self.last_failed.store(false, Ordering::Relaxed),
-            Err(error) => {
+    /// Records an export of `items`: a success, or a failure for `reason`.
+    fn record_reason(&self, items: u64, reason: Option<String>) {
+        match reason {
+            None => self.last_failed.store(false, Ordering::Relaxed),
+            Some(reason) => {
                 self.failed_exports.fetch_add(1, Ordering::Relaxed);
                 self.lost_items.fetch_add(items, Ordering::Relaxed);
                 self.last_failed.store(true, Ordering::Relaxed);
                 let mut last = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
-                *last = Some(describe(error));
+                *last = Some(reason);
             }
         }
     }
@@ -180,17 +181,19 @@ impl Reporter {
 
     /// Handles one finished export of `items` items.
     fn record(&self, items: u64, elapsed: Duration, result: &OTelSdkResult) {
-        self.log.record(items, result);
         let error_type = result.as_ref().err().map(selfmetrics::error_type);
         if let Some(instruments) = self.instruments.get() {
             instruments.record(items, elapsed, error_type.as_deref());
         }
         match (result, error_type) {
             (Err(error), Some(error_type)) => {
+                let reason = self.reason(error, &error_type);
+                self.log.record_reason(items, Some(reason.clone()));
                 self.failing.fetch_add(1, Ordering::Relaxed);
-                self.warn(items, error, &error_type);
+                self.warn(items, &reason, &error_type);
             }
             _ => {
+                self.log.record_reason(items, None);
                 let failed = self.failing.swap(0, Ordering::Relaxed);
                 if failed > 0 {
                     self.recovered(failed);
@@ -207,21 +210,27 @@ impl Reporter {
             .check(cause, now)
     }
 
-    fn warn(&self, items: u64, error: &OTelSdkError, error_type: &str) {
+    /// Why an export failed, with the transport's own error where
+    /// `opentelemetry-otlp` reduced it to "network error".
+    fn reason(&self, error: &OTelSdkError, error_type: &str) -> String {
+        let reason = describe(error);
+        let detail = (error_type == "network")
+            .then(|| {
+                self.transport_error
+                    .as_ref()
+                    .and_then(|slot| slot.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            })
+            .flatten();
+        match detail {
+            Some(detail) => format!("{reason}: {detail}"),
+            None => reason,
+        }
+    }
+
+    fn warn(&self, items: u64, reason: &str, error_type: &str) {
         let Verdict::Log { suppressed } = self.check(format!("failed {error_type}")) else {
             return;
         };
-        let mut reason = describe(error);
-        if error_type == "network" {
-            let detail = self.transport_error.as_ref().and_then(|slot| {
-                slot.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone()
-            });
-            if let Some(detail) = detail {
-                reason = format!("{reason}: {detail}");
-            }
-        }
         let mut message = format!(
             "exporting {} to {} failed: {reason}; {items} {} dropped",
             self.signal.name(),
@@ -570,15 +579,15 @@ pub(crate) mod tests {
     #[test]
     fn summary_is_none_until_an_export_fails() {
         let log = ExportLog::default();
-        log.record(3, &Ok(()));
+        log.record_reason(3, None);
         assert_eq!(log.summary("spans"), None);
     }
 
     #[test]
     fn summary_counts_failed_exports_and_items() {
         let log = ExportLog::default();
-        log.record(3, &Err(OTelSdkError::InternalFailure("boom".into())));
-        log.record(2, &Err(OTelSdkError::InternalFailure("bang".into())));
+        log.record_reason(3, Some("boom".into()));
+        log.record_reason(2, Some("bang".into()));
         assert_eq!(
             log.summary("spans").as_deref(),
             Some(
@@ -586,7 +595,7 @@ pub(crate) mod tests {
                  last error: bang"
             )
         );
-        log.record(1, &Ok(()));
+        log.record_reason(1, None);
         assert!(
             log.summary("spans")
                 .unwrap()
