@@ -440,8 +440,7 @@ pub(crate) mod tests {
 
     fn unavailable() -> OTelSdkResult {
         Err(OTelSdkError::InternalFailure(
-            "TonicMetricsClient export failed with gRPC code: Unavailable: transport error"
-                .into(),
+            "TonicMetricsClient export failed with gRPC code: Unavailable: transport error".into(),
         ))
     }
 
@@ -482,7 +481,11 @@ pub(crate) mod tests {
         assert!(first.contains("error.type=\"UNAVAILABLE\""), "{first}");
 
         // Another cause is not held back by the first.
-        reporter.record(1, Duration::ZERO, &Err(OTelSdkError::Timeout(Duration::from_secs(10))));
+        reporter.record(
+            1,
+            Duration::ZERO,
+            &Err(OTelSdkError::Timeout(Duration::from_secs(10))),
+        );
         assert_eq!(warnings(), 2);
 
         SECONDS.store(60, Ordering::SeqCst);
@@ -549,8 +552,10 @@ pub(crate) mod tests {
         let mut points: Vec<(Option<String>, u64)> = sum
             .data_points()
             .map(|p| {
-                let attrs: HashMap<&str, &Value> =
-                    p.attributes().map(|kv| (kv.key.as_str(), &kv.value)).collect();
+                let attrs: HashMap<&str, &Value> = p
+                    .attributes()
+                    .map(|kv| (kv.key.as_str(), &kv.value))
+                    .collect();
                 assert_eq!(
                     attrs["otel.component.type"].as_str(),
                     "otlp_grpc_metric_exporter"

@@ -206,12 +206,12 @@ mod tests {
                 failure("TonicTracesClient export failed with gRPC code: Unauthenticated"),
                 "UNAUTHENTICATED",
             ),
-            (
-                failure("HTTP export failed with status code: 503"),
-                "503",
-            ),
+            (failure("HTTP export failed with status code: 503"), "503"),
             (failure("HTTP export failed: network error"), "network"),
-            (failure("HTTP export failed with status code: 9999"), "_OTHER"),
+            (
+                failure("HTTP export failed with status code: 9999"),
+                "_OTHER",
+            ),
             (failure("something 12345 new"), "_OTHER"),
         ];
         for (error, expected) in cases {
@@ -223,7 +223,10 @@ mod tests {
     fn server_address_and_port_come_from_the_url() {
         let cases = [
             ("http://collector:4317", Some(("collector", 4317))),
-            ("https://otlp.example.com/v1/metrics", Some(("otlp.example.com", 443))),
+            (
+                "https://otlp.example.com/v1/metrics",
+                Some(("otlp.example.com", 443)),
+            ),
             ("http://127.0.0.1:4318/v1/traces", Some(("127.0.0.1", 4318))),
             ("http://[::1]:4317", Some(("::1", 4317))),
             ("http://[::1]/v1/metrics", Some(("::1", 80))),

@@ -249,7 +249,10 @@ fn a_dead_endpoint_is_warned_about_while_the_app_runs() {
     let port = closed_port();
     let guard = Builder::new()
         .with_env_lookup(table(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://127.0.0.1:{port}")),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                &format!("http://127.0.0.1:{port}"),
+            ),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "300"),
         ]))
         .with_export_interval(Duration::from_millis(100))
@@ -268,13 +271,21 @@ fn a_dead_endpoint_is_warned_about_while_the_app_runs() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let text = captured.text();
-    assert!(text.contains(&expected), "no warning while running:\n{text}");
+    assert!(
+        text.contains(&expected),
+        "no warning while running:\n{text}"
+    );
     assert!(text.contains(" WARN vigil::export: "), "{text}");
     assert!(text.contains("gRPC code: Unavailable"), "{text}");
 
     // Several exports fail in a second; one warning says so.
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(captured.text().matches(&expected).count(), 1, "{}", captured.text());
+    assert_eq!(
+        captured.text().matches(&expected).count(),
+        1,
+        "{}",
+        captured.text()
+    );
     drop(guard);
 }
 

@@ -25,31 +25,31 @@ impl Pki {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("test PKI");
 
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        let ca_key = KeyPair::generate().expect("test PKI");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("test PKI");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params
             .distinguished_name
             .push(DnType::CommonName, "Vigil SDK test CA");
-        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let ca = ca_params.self_signed(&ca_key).expect("test PKI");
         let issuer = Issuer::new(ca_params, ca_key);
 
-        let server_key = KeyPair::generate().unwrap();
+        let server_key = KeyPair::generate().expect("test PKI");
         let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
-            .unwrap()
+            .expect("test PKI")
             .signed_by(&server_key, &issuer)
-            .unwrap();
-        let client_key = KeyPair::generate().unwrap();
+            .expect("test PKI");
+        let client_key = KeyPair::generate().expect("test PKI");
         let client = CertificateParams::new(vec!["client.vigil.test".to_string()])
-            .unwrap()
+            .expect("test PKI")
             .signed_by(&client_key, &issuer)
-            .unwrap();
+            .expect("test PKI");
 
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        std::fs::write(dir.join("client.pem"), client.pem()).unwrap();
-        std::fs::write(dir.join("client.key"), client_key.serialize_pem()).unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).expect("test PKI");
+        std::fs::write(dir.join("client.pem"), client.pem()).expect("test PKI");
+        std::fs::write(dir.join("client.key"), client_key.serialize_pem()).expect("test PKI");
         Pki {
             dir,
             ca_pem: ca.pem(),
@@ -76,27 +76,27 @@ impl Pki {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .unwrap();
+            .expect("test PKI");
         let builder = if mtls {
             let mut roots = rustls::RootCertStore::empty();
             for cert in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
-                roots.add(cert.unwrap()).unwrap();
+                roots.add(cert.expect("test PKI")).expect("test PKI");
             }
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
                 provider,
             )
             .build()
-            .unwrap();
+            .expect("test PKI");
             builder.with_client_cert_verifier(verifier)
         } else {
             builder.with_no_client_auth()
         };
         let chain = CertificateDer::pem_slice_iter(self.server_pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes()).unwrap();
-        let mut config = builder.with_single_cert(chain, key).unwrap();
+            .expect("test PKI");
+        let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes()).expect("test PKI");
+        let mut config = builder.with_single_cert(chain, key).expect("test PKI");
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Arc::new(config)
     }

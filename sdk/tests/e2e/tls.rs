@@ -52,7 +52,11 @@ struct Receiver {
 
 impl Receiver {
     fn got(&self, name: &str) -> bool {
-        self.received.lock().unwrap().iter().any(|n| n == name)
+        self.received
+            .lock()
+            .expect("receiver lock")
+            .iter()
+            .any(|n| n == name)
     }
 }
 
@@ -65,7 +69,10 @@ impl MetricsService for Grpc {
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        self.0.lock().unwrap().extend(names(request.get_ref()));
+        self.0
+            .lock()
+            .expect("receiver lock")
+            .extend(names(request.get_ref()));
         Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
     }
 }
@@ -79,20 +86,20 @@ fn grpc_receiver(pki: &Pki, mtls: bool) -> Receiver {
         .worker_threads(1)
         .enable_all()
         .build()
-        .unwrap();
-    let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(
-        &pki.server_pem,
-        &pki.server_key_pem,
-    ));
+        .expect("test receiver");
+    let listener = runtime
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect("test receiver");
+    let addr = listener.local_addr().expect("test receiver");
+    let mut tls =
+        ServerTlsConfig::new().identity(Identity::from_pem(&pki.server_pem, &pki.server_key_pem));
     if mtls {
         tls = tls.client_ca_root(Certificate::from_pem(&pki.ca_pem));
     }
     let received = Received::default();
     let server = tonic::transport::Server::builder()
         .tls_config(tls)
-        .unwrap()
+        .expect("test receiver")
         .add_service(MetricsServiceServer::new(Grpc(received.clone())))
         .serve_with_incoming(TcpIncoming::from(listener));
     runtime.spawn(server);
@@ -110,9 +117,11 @@ fn http_receiver(pki: &Pki, mtls: bool) -> Receiver {
         .worker_threads(1)
         .enable_all()
         .build()
-        .unwrap();
-    let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-    let addr = listener.local_addr().unwrap();
+        .expect("test receiver");
+    let listener = runtime
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect("test receiver");
+    let addr = listener.local_addr().expect("test receiver");
     let acceptor = tokio_rustls::TlsAcceptor::from(pki.rustls_server(mtls, &[b"http/1.1"]));
     let received = Received::default();
     let sink = received.clone();
@@ -145,12 +154,15 @@ fn http_receiver(pki: &Pki, mtls: bool) -> Receiver {
     }
 }
 
-async fn handle(request: hyper::Request<Incoming>, sink: &Received) -> hyper::Response<Full<Bytes>> {
+async fn handle(
+    request: hyper::Request<Incoming>,
+    sink: &Received,
+) -> hyper::Response<Full<Bytes>> {
     let path_ok = request.uri().path() == "/v1/metrics";
     let body = request.into_body().collect().await.map(|b| b.to_bytes());
     let status = match (path_ok, body.map(ExportMetricsServiceRequest::decode)) {
         (true, Ok(Ok(export))) => {
-            sink.lock().unwrap().extend(names(&export));
+            sink.lock().expect("receiver lock").extend(names(&export));
             200
         }
         _ => 400,
@@ -158,10 +170,11 @@ async fn handle(request: hyper::Request<Incoming>, sink: &Received) -> hyper::Re
     let mut response = hyper::Response::new(Full::new(Bytes::from(
         ExportMetricsServiceResponse::default().encode_to_vec(),
     )));
-    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-    response
-        .headers_mut()
-        .insert("content-type", "application/x-protobuf".parse().unwrap());
+    *response.status_mut() = hyper::StatusCode::from_u16(status).expect("test receiver");
+    response.headers_mut().insert(
+        "content-type",
+        "application/x-protobuf".parse().expect("test receiver"),
+    );
     response
 }
 
@@ -189,7 +202,11 @@ fn export(pki: &Pki, receiver: &Receiver, client: Client, name: &str) -> Result<
             .with_client_key(pki.client_key_file());
     }
     let guard = builder.build().map_err(|e| format!("build: {e:?}"))?;
-    guard.meter().u64_counter(name.to_string()).build().add(1, &[]);
+    guard
+        .meter()
+        .u64_counter(name.to_string())
+        .build()
+        .add(1, &[]);
     let flushed = guard.force_flush().map_err(|e| e.to_string());
     drop(guard);
     flushed
@@ -207,8 +224,12 @@ fn grpc_exports_over_tls_trusting_a_custom_ca() {
         ca: true,
         identity: false,
     };
-    export(&pki, &receiver, client, "vigil.e2e.grpc_tls").unwrap();
-    assert!(receiver.got("vigil.e2e.grpc_tls"), "{:?}", receiver.received);
+    export(&pki, &receiver, client, "vigil.e2e.grpc_tls").expect("test receiver");
+    assert!(
+        receiver.got("vigil.e2e.grpc_tls"),
+        "{:?}",
+        receiver.received
+    );
 }
 
 #[test]
@@ -222,7 +243,7 @@ fn grpc_without_the_ca_is_refused_because_the_system_roots_do_not_know_it() {
     };
     let error = export(&pki, &receiver, client, "vigil.e2e.grpc_untrusted").unwrap_err();
     assert!(error.contains("UnknownIssuer"), "{error}");
-    assert!(receiver.received.lock().unwrap().is_empty());
+    assert!(receiver.received.lock().expect("receiver lock").is_empty());
 }
 
 #[test]
@@ -234,8 +255,12 @@ fn grpc_mutual_tls_needs_the_client_certificate() {
         ca: true,
         identity: true,
     };
-    export(&pki, &receiver, with, "vigil.e2e.grpc_mtls").unwrap();
-    assert!(receiver.got("vigil.e2e.grpc_mtls"), "{:?}", receiver.received);
+    export(&pki, &receiver, with, "vigil.e2e.grpc_mtls").expect("test receiver");
+    assert!(
+        receiver.got("vigil.e2e.grpc_mtls"),
+        "{:?}",
+        receiver.received
+    );
 
     let without = Client {
         identity: false,
@@ -255,8 +280,12 @@ fn http_exports_over_tls_trusting_a_custom_ca_and_is_refused_without_it() {
         ca: true,
         identity: false,
     };
-    export(&pki, &receiver, with, "vigil.e2e.http_tls").unwrap();
-    assert!(receiver.got("vigil.e2e.http_tls"), "{:?}", receiver.received);
+    export(&pki, &receiver, with, "vigil.e2e.http_tls").expect("test receiver");
+    assert!(
+        receiver.got("vigil.e2e.http_tls"),
+        "{:?}",
+        receiver.received
+    );
 
     let without = Client { ca: false, ..with };
     let error = export(&pki, &receiver, without, "vigil.e2e.http_untrusted").unwrap_err();
@@ -274,8 +303,12 @@ fn http_mutual_tls_needs_the_client_certificate() {
         ca: true,
         identity: true,
     };
-    export(&pki, &receiver, with, "vigil.e2e.http_mtls").unwrap();
-    assert!(receiver.got("vigil.e2e.http_mtls"), "{:?}", receiver.received);
+    export(&pki, &receiver, with, "vigil.e2e.http_mtls").expect("test receiver");
+    assert!(
+        receiver.got("vigil.e2e.http_mtls"),
+        "{:?}",
+        receiver.received
+    );
 
     let without = Client {
         identity: false,

@@ -317,11 +317,13 @@ fn a_grpc_endpoint_without_scheme_means_tls_per_the_spec_and_says_so() {
     );
     assert_eq!(
         warnings,
-        ["OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:14317 has no scheme and \
+        [
+            "OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:14317 has no scheme and \
           OTEL_EXPORTER_OTLP_INSECURE is not set, so Vigil connects with TLS to \
           https://127.0.0.1:14317, as the OTLP exporter specification says; write \
           http://127.0.0.1:14317 for a plaintext collector, or https://127.0.0.1:14317 to \
-          silence this warning"]
+          silence this warning"
+        ]
     );
 
     let mut warnings = Vec::new();

@@ -6,6 +6,9 @@ use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use super::*;
 use crate::init::env::Protocol;
 
+/// Environment variables of one table row.
+type Vars<'a> = &'a [(&'a str, &'a str)];
+
 fn table(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let map: HashMap<String, String> = vars
         .iter()
@@ -76,8 +79,10 @@ fn files_for_a_plaintext_endpoint_are_ignored_with_a_warning() {
     assert!(tls.is_none());
     assert_eq!(
         warnings,
-        ["OTEL_EXPORTER_OTLP_CERTIFICATE=/nowhere/ca.pem is ignored: the metrics endpoint \
-          http://collector:4317 is plaintext; use https:// for TLS"]
+        [
+            "OTEL_EXPORTER_OTLP_CERTIFICATE=/nowhere/ca.pem is ignored: the metrics endpoint \
+          http://collector:4317 is plaintext; use https:// for TLS"
+        ]
     );
 }
 
@@ -99,14 +104,22 @@ fn an_https_endpoint_without_files_trusts_the_system_roots() {
 fn each_option_is_code_then_per_signal_then_generic() {
     // Missing files make the error name the setting that was chosen.
     let generic = ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nowhere/generic.pem");
-    let metrics = ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "/nowhere/metrics.pem");
+    let metrics = (
+        "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+        "/nowhere/metrics.pem",
+    );
     let code = CodeTls {
         certificate: Some("/nowhere/code.pem".into()),
         ..CodeTls::default()
     };
     let https = endpoint("https://collector:4317");
-    let cases: &[(&[(&str, &str)], &CodeTls, Signal, &str)] = &[
-        (&[generic, metrics], &code, Signal::Metrics, "with_certificate"),
+    let cases: &[(Vars<'_>, &CodeTls, Signal, &str)] = &[
+        (
+            &[generic, metrics],
+            &code,
+            Signal::Metrics,
+            "with_certificate",
+        ),
         (
             &[generic, metrics],
             &CodeTls::default(),
