@@ -56,6 +56,7 @@ mod namespace;
 mod report;
 mod resource;
 mod selfmetrics;
+mod subscriber;
 mod tls;
 
 use std::fmt;
@@ -65,16 +66,12 @@ use std::time::Duration;
 
 use opentelemetry::metrics::{Meter, NoopMeterProvider};
 use opentelemetry::propagation::TextMapCompositePropagator;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::trace::noop::NoopTracerProvider;
 use opentelemetry::{InstrumentationScope, Key, KeyValue, Value, global};
 use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::Layer as _;
-use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::util::SubscriberInitExt as _;
 
 pub use env::Protocol;
 pub use error::Error;
@@ -86,6 +83,7 @@ use env::{Lookup, Signal};
 use export::{CodeSettings, Plan, Target};
 use guard::Active;
 use report::ExportLog;
+use subscriber::install_subscriber;
 use tls::CodeTls;
 
 /// Default deadline for flushing at shutdown.
@@ -472,54 +470,6 @@ fn install_propagator() {
         Box::new(TraceContextPropagator::new()),
         Box::new(BaggagePropagator::new()),
     ]));
-}
-
-/// Targets whose spans must not reach the OpenTelemetry layer: the export
-/// path itself, which would otherwise feed back into the exporter.
-const EXPORT_PATH_TARGETS: &[&str] = &["h2", "hyper", "tonic", "tower", "reqwest", "opentelemetry"];
-
-/// Installs `registry + EnvFilter(RUST_LOG, default info) + fmt + OTel layer`
-/// as the global subscriber; warns instead if one is already installed.
-fn install_subscriber(
-    lookup: Lookup<'_>,
-    tracer_provider: Option<&SdkTracerProvider>,
-    warnings: &mut Vec<String>,
-) {
-    let filter = match env::var(lookup, "RUST_LOG") {
-        Some(directives) => {
-            tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|error| {
-                warnings.push(format!(
-                    "RUST_LOG={directives:?} is invalid ({error}); using info"
-                ));
-                tracing_subscriber::EnvFilter::new("info")
-            })
-        }
-        None => tracing_subscriber::EnvFilter::new("info"),
-    };
-    let otel = tracer_provider.map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer_with_scope(scope()))
-            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-                let target = meta.target();
-                !EXPORT_PATH_TARGETS.iter().any(|t| {
-                    target
-                        .strip_prefix(t)
-                        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
-                })
-            }))
-    });
-    let installed = tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::fmt::layer())
-        .with(otel)
-        .try_init();
-    if installed.is_err() {
-        warnings.push(
-            "a global tracing subscriber is already installed; Vigil did not install its own \
-             (use with_tracing(false) and Guard::tracing_layer to export spans)"
-                .to_string(),
-        );
-    }
 }
 
 fn log_warnings(warnings: &[String]) {
