@@ -36,13 +36,13 @@
 //! system's roots) and, for a private CA or mutual TLS,
 //! [`Builder::with_certificate`], [`Builder::with_client_certificate`] and
 //! [`Builder::with_client_key`] or their `OTEL_EXPORTER_OTLP_*` variables.
-//! Which of code and environment wins, setting by setting, is in [`init`].
+//! Which of code and environment wins, setting by setting, is in [`init`](mod@init).
 //!
 //! # What is here
 //!
 //! | module | for |
 //! |---|---|
-//! | [`init`] | one-call set-up of metrics, traces and the OTLP exporters, from the OTel environment variables |
+//! | [`init`](mod@init) | one-call set-up of metrics, traces and the OTLP exporters, from the OTel environment variables |
 //! | [`labels`] | typed label enums ([`label!`]), label sets, bound-instrument caches |
 //! | [`lifecycle`] | transitions, their durations and state counts of workers, runtimes, tasks |
 //! | [`sweep`] | periodic jobs with per-outcome item counts and panic recovery |
