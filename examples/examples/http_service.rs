@@ -68,6 +68,9 @@ async fn main() -> anyhow::Result<()> {
     let short = run_for.is_some();
     let guard = vigil::builder()
         .with_service_name("http-service")
+        // This example has no subscriber of its own: Vigil's prints its logs
+        // (RUST_LOG) and exports its spans.
+        .with_tracing(true)
         .with_namespace("platform")
         .build()?;
 

@@ -63,6 +63,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let guard = vigil::builder()
         .with_service_name("runtime-daemon")
+        // This example has no subscriber of its own: Vigil's prints its logs
+        // (RUST_LOG) and exports its spans.
+        .with_tracing(true)
         .with_namespace("daemon")
         .build()?;
 

@@ -1,10 +1,12 @@
 //! Vigil's builder with an example's default service name, which the
 //! standard OpenTelemetry variables still override.
 //!
-//! `Builder::with_service_name` beats `OTEL_SERVICE_NAME` (settings in code
-//! win, as in `opentelemetry-otlp`), so an example that always set its name
-//! would ignore the variable. Each example has its own default name, which
-//! is how the README generator tells their series apart on one collector.
+//! `OTEL_SERVICE_NAME` beats `Builder::with_service_name` by itself, but a
+//! name set in code beats a `service.name` in `OTEL_RESOURCE_ATTRIBUTES`
+//! (the specification: "the user provided resource information has higher
+//! priority"), so an example that always set its name would ignore the
+//! latter. Each example has its own default name, which is how the README
+//! generator tells their series apart on one collector.
 
 /// A builder naming the service `name` unless `OTEL_SERVICE_NAME` or
 /// `OTEL_RESOURCE_ATTRIBUTES` (`service.name=…`) does.

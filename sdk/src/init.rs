@@ -14,39 +14,64 @@
 //! ([`crate::views::view`]) so that histograms in seconds and registered
 //! instruments get their boundaries and cardinality limits.
 //!
+//! Exports that fail while the application runs are logged as `tracing`
+//! warnings (target `vigil::export`, at most one a minute per cause) and
+//! counted in `otel.sdk.exporter.*` (`init/report.rs`). `https` endpoints use
+//! TLS with the system's roots or the configured CA, and mutual TLS with a
+//! client certificate (`init/tls.rs`).
+//!
 //! It does not configure logs (no OTel log pipeline), samplers or
 //! propagators beyond W3C trace context + baggage (the `OTEL_PROPAGATORS`
-//! default), and it does not support TLS endpoints (no TLS feature is built).
+//! default). It installs a global `tracing` subscriber only when asked
+//! ([`Builder::with_tracing`]): an application usually has its own, and adds
+//! [`Guard::tracing_layer`] to it.
 //!
-//! Settings made in code win over environment variables, as in
-//! `opentelemetry-otlp`. Variables Vigil does not handle itself (compression,
-//! temporality preference, batch span processor and sampler settings) are
-//! still read by the OpenTelemetry crates from the process environment.
+//! # Code or environment: what wins
+//!
+//! The specification does not say, in general, whether a setting made in
+//! code or an `OTEL_*` variable wins ("the spec failed to answer the question
+//! of whether programmatic or environment variable configuration took
+//! precedence", configuration/supplementary-guidelines.md). Where it does
+//! say, Vigil follows it; elsewhere code wins, as in `opentelemetry-otlp`.
+//! Each builder method's documentation says which applies:
+//!
+//! | setting | variable | winner |
+//! |---|---|---|
+//! | [`with_service_name`](Builder::with_service_name) | `OTEL_SERVICE_NAME` | the variable |
+//! | [`with_resource_attribute`](Builder::with_resource_attribute), [`with_service_version`](Builder::with_service_version) | `OTEL_RESOURCE_ATTRIBUTES` | code (specification) |
+//! | [`with_disabled`](Builder::with_disabled) | `OTEL_SDK_DISABLED` | `true` from either disables (specification) |
+//! | [`with_endpoint`](Builder::with_endpoint), [`with_protocol`](Builder::with_protocol), [`with_export_interval`](Builder::with_export_interval), [`with_certificate`](Builder::with_certificate), [`with_client_certificate`](Builder::with_client_certificate), [`with_client_key`](Builder::with_client_key) | `OTEL_EXPORTER_OTLP_*`, `OTEL_METRIC_EXPORT_INTERVAL` | code |
+//!
+//! Variables Vigil does not handle itself (compression, temporality
+//! preference, batch span processor and sampler settings) are still read by
+//! the OpenTelemetry crates from the process environment.
 
 mod env;
 mod error;
 mod export;
 mod guard;
+mod http_client;
+mod limiter;
 mod namespace;
 mod report;
 mod resource;
+mod selfmetrics;
+mod subscriber;
+mod tls;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::metrics::{Meter, NoopMeterProvider};
 use opentelemetry::propagation::TextMapCompositePropagator;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::trace::noop::NoopTracerProvider;
 use opentelemetry::{InstrumentationScope, Key, KeyValue, Value, global};
 use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::Layer as _;
-use tracing_subscriber::layer::SubscriberExt as _;
-use tracing_subscriber::util::SubscriberInitExt as _;
 
 pub use env::Protocol;
 pub use error::Error;
@@ -55,9 +80,11 @@ pub use namespace::{metric_name, namespace};
 pub use resource::instance_id;
 
 use env::{Lookup, Signal};
-use export::{Plan, Target};
+use export::{CodeSettings, Plan, Target};
 use guard::Active;
 use report::ExportLog;
+use subscriber::install_subscriber;
+use tls::CodeTls;
 
 /// Default deadline for flushing at shutdown.
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -103,6 +130,7 @@ pub struct Builder {
     export_interval: Option<Duration>,
     protocol: Option<Protocol>,
     endpoint: Option<String>,
+    tls: CodeTls,
     tracing: bool,
     disabled: Option<bool>,
     shutdown_timeout: Duration,
@@ -120,7 +148,8 @@ impl Default for Builder {
             export_interval: None,
             protocol: None,
             endpoint: None,
-            tracing: true,
+            tls: CodeTls::default(),
+            tracing: false,
             disabled: None,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             readers: Vec::new(),
@@ -139,6 +168,7 @@ impl fmt::Debug for Builder {
             .field("export_interval", &self.export_interval)
             .field("protocol", &self.protocol)
             .field("endpoint", &self.endpoint)
+            .field("tls", &self.tls)
             .field("tracing", &self.tracing)
             .field("disabled", &self.disabled)
             .field("shutdown_timeout", &self.shutdown_timeout)
@@ -153,13 +183,23 @@ impl Builder {
         Self::default()
     }
 
-    /// `service.name`; beats `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`.
+    /// `service.name` when `OTEL_SERVICE_NAME` is not set.
+    ///
+    /// **`OTEL_SERVICE_NAME` wins**: the specification does not rank code
+    /// against it, and the variable exists so that a deployment can name the
+    /// service. This name beats a `service.name` in `OTEL_RESOURCE_ATTRIBUTES`
+    /// (specification: "the user provided resource information has higher
+    /// priority"). Without either, `unknown_service:<executable>`.
     pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = Some(name.into());
         self
     }
 
     /// `service.version`, typically `env!("CARGO_PKG_VERSION")` of the binary.
+    ///
+    /// **Code wins** over a `service.version` in `OTEL_RESOURCE_ATTRIBUTES`
+    /// (specification: "the user provided resource information has higher
+    /// priority").
     pub fn with_service_version(mut self, version: impl Into<String>) -> Self {
         self.service_version = Some(version.into());
         self
@@ -175,44 +215,103 @@ impl Builder {
         self
     }
 
-    /// A resource attribute; beats `OTEL_RESOURCE_ATTRIBUTES`.
+    /// A resource attribute.
+    ///
+    /// **Code wins** over the same key in `OTEL_RESOURCE_ATTRIBUTES`
+    /// (specification: "the user provided resource information has higher
+    /// priority"). For `service.name`, prefer
+    /// [`with_service_name`](Builder::with_service_name), which
+    /// `OTEL_SERVICE_NAME` can override; a `service.name` set here is final.
     pub fn with_resource_attribute(mut self, key: impl Into<Key>, value: impl Into<Value>) -> Self {
         self.attributes.push(KeyValue::new(key, value));
         self
     }
 
-    /// Time between metric exports; beats `OTEL_METRIC_EXPORT_INTERVAL`
-    /// (default 60 s). Zero is ignored.
+    /// Time between metric exports (default 60 s). Zero is ignored.
+    ///
+    /// **Code wins** over `OTEL_METRIC_EXPORT_INTERVAL` (the specification
+    /// does not say; Vigil follows the OpenTelemetry crates).
     pub fn with_export_interval(mut self, interval: Duration) -> Self {
         self.export_interval = Some(interval);
         self
     }
 
-    /// The OTLP transport of both signals; beats `OTEL_EXPORTER_OTLP_PROTOCOL`
-    /// and the per-signal variables (default gRPC).
+    /// The OTLP transport of both signals (default gRPC).
+    ///
+    /// **Code wins** over `OTEL_EXPORTER_OTLP_PROTOCOL` and the per-signal
+    /// variables (the specification does not say; Vigil follows
+    /// `opentelemetry-otlp`).
     pub fn with_protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = Some(protocol);
         self
     }
 
     /// The collector's base URL, like `OTEL_EXPORTER_OTLP_ENDPOINT` (OTLP/HTTP
-    /// appends `/v1/metrics` and `/v1/traces`); beats every endpoint variable.
+    /// appends `/v1/metrics` and `/v1/traces`). `https://` means TLS.
+    ///
+    /// Without a scheme, OTLP/HTTP refuses it and gRPC reads it as the OTLP
+    /// specification says: plaintext if `OTEL_EXPORTER_OTLP_INSECURE=true`,
+    /// TLS otherwise (with a warning when the variable is unset). Write the
+    /// scheme.
+    ///
+    /// **Code wins** over every endpoint variable (the specification does not
+    /// say; Vigil follows `opentelemetry-otlp`).
     pub fn with_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
         self
     }
 
-    /// Whether to install a global `tracing` subscriber (default `true`):
+    /// A PEM file of the CA certificate(s) to trust for `https` endpoints,
+    /// instead of the system's roots (a private CA, a test CA).
+    ///
+    /// **Code wins** over `OTEL_EXPORTER_OTLP_CERTIFICATE` and its
+    /// per-signal forms (the specification does not say). Read and checked
+    /// by `build()`; ignored, with a warning, for `http` endpoints.
+    pub fn with_certificate(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.certificate = Some(path.into());
+        self
+    }
+
+    /// A PEM file of the client certificate (chain) presented for mutual
+    /// TLS; needs [`with_client_key`](Builder::with_client_key) too.
+    ///
+    /// **Code wins** over `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` and its
+    /// per-signal forms (the specification does not say).
+    pub fn with_client_certificate(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.client_certificate = Some(path.into());
+        self
+    }
+
+    /// A PEM file of the private key of the client certificate (PKCS#8,
+    /// PKCS#1 or SEC1).
+    ///
+    /// **Code wins** over `OTEL_EXPORTER_OTLP_CLIENT_KEY` and its per-signal
+    /// forms (the specification does not say).
+    pub fn with_client_key(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.client_key = Some(path.into());
+        self
+    }
+
+    /// Whether to install a global `tracing` subscriber (default `false`):
     /// `RUST_LOG` filter (default `info`), a fmt layer, and the OpenTelemetry
-    /// layer exporting spans. If the application already installed one, Vigil
-    /// leaves it and warns; use [`Guard::tracing_layer`] to add the bridge to
-    /// your own subscriber.
+    /// layer exporting spans.
+    ///
+    /// Off by default because an application usually installs its own, and
+    /// a second global subscriber cannot be installed: add
+    /// [`Guard::tracing_layer`] to yours to export spans. When asked and one
+    /// is already installed, Vigil leaves it, warns, and still starts.
     pub fn with_tracing(mut self, install: bool) -> Self {
         self.tracing = install;
         self
     }
 
-    /// Disables (or enables) the SDK regardless of `OTEL_SDK_DISABLED`.
+    /// Disables the SDK: every instrument becomes a no-op.
+    ///
+    /// **`OTEL_SDK_DISABLED=true` wins**: the specification says that with
+    /// it "a no-op SDK implementation will be used for all telemetry
+    /// signals", so `with_disabled(false)` cannot re-enable a process the
+    /// deployment disabled. Any other value of the variable "will have no
+    /// effect", so `with_disabled(true)` disables whatever it says.
     pub fn with_disabled(mut self, disabled: bool) -> Self {
         self.disabled = Some(disabled);
         self
@@ -252,8 +351,8 @@ impl Builder {
     /// afterwards are live), and the `tracing` subscriber if asked.
     ///
     /// Fails on configuration that would make every export fail (a malformed
-    /// endpoint or header variable, an `https` endpoint, an invalid namespace);
-    /// tolerates what the specification says to warn about
+    /// endpoint or header variable, an unreadable TLS file, an invalid
+    /// namespace); tolerates what the specification says to warn about
     /// ([`Guard::warnings`]).
     pub fn build(mut self) -> Result<Guard, Error> {
         let env_fn = self.env.take();
@@ -265,10 +364,7 @@ impl Builder {
         if let Some(namespace) = &self.namespace {
             namespace::validate(namespace)?;
         }
-        let disabled = match self.disabled {
-            Some(disabled) => disabled,
-            None => env::sdk_disabled(lookup, &mut warnings),
-        };
+        let disabled = env::sdk_disabled(lookup, &mut warnings) || self.disabled == Some(true);
 
         if disabled {
             self.claim_namespace()?;
@@ -294,22 +390,14 @@ impl Builder {
         );
         let interval = env::export_interval(lookup, self.export_interval, &mut warnings);
         let plan = if self.readers.is_empty() {
-            let code_endpoint = self.endpoint.as_deref();
+            let code = CodeSettings {
+                protocol: self.protocol,
+                endpoint: self.endpoint.as_deref(),
+                tls: &self.tls,
+            };
             Some(Plan {
-                metrics: Target::resolve(
-                    Signal::Metrics,
-                    lookup,
-                    self.protocol,
-                    code_endpoint,
-                    &mut warnings,
-                )?,
-                traces: Target::resolve(
-                    Signal::Traces,
-                    lookup,
-                    self.protocol,
-                    code_endpoint,
-                    &mut warnings,
-                )?,
+                metrics: Target::resolve(Signal::Metrics, lookup, code, &mut warnings)?,
+                traces: Target::resolve(Signal::Traces, lookup, code, &mut warnings)?,
             })
         } else {
             None
@@ -323,6 +411,7 @@ impl Builder {
             .with_view(crate::views::view);
         let mut tracers = SdkTracerProvider::builder().with_resource(resource);
         let mut runtime = None;
+        let mut reporters = Vec::new();
         match plan {
             Some(plan) => {
                 let exporters = plan.build(metrics_log.clone(), traces_log.clone())?;
@@ -333,6 +422,7 @@ impl Builder {
                 );
                 tracers = tracers.with_batch_exporter(exporters.spans);
                 runtime = exporters.runtime;
+                reporters.extend(exporters.reporters);
             }
             None => {
                 for add in self.readers.drain(..) {
@@ -342,6 +432,9 @@ impl Builder {
         }
         let meter_provider = meters.build();
         let tracer_provider = tracers.build();
+        for reporter in &reporters {
+            reporter.attach(&meter_provider);
+        }
 
         global::set_meter_provider(meter_provider.clone());
         global::set_tracer_provider(tracer_provider.clone());
@@ -377,54 +470,6 @@ fn install_propagator() {
         Box::new(TraceContextPropagator::new()),
         Box::new(BaggagePropagator::new()),
     ]));
-}
-
-/// Targets whose spans must not reach the OpenTelemetry layer: the export
-/// path itself, which would otherwise feed back into the exporter.
-const EXPORT_PATH_TARGETS: &[&str] = &["h2", "hyper", "tonic", "tower", "reqwest", "opentelemetry"];
-
-/// Installs `registry + EnvFilter(RUST_LOG, default info) + fmt + OTel layer`
-/// as the global subscriber; warns instead if one is already installed.
-fn install_subscriber(
-    lookup: Lookup<'_>,
-    tracer_provider: Option<&SdkTracerProvider>,
-    warnings: &mut Vec<String>,
-) {
-    let filter = match env::var(lookup, "RUST_LOG") {
-        Some(directives) => {
-            tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|error| {
-                warnings.push(format!(
-                    "RUST_LOG={directives:?} is invalid ({error}); using info"
-                ));
-                tracing_subscriber::EnvFilter::new("info")
-            })
-        }
-        None => tracing_subscriber::EnvFilter::new("info"),
-    };
-    let otel = tracer_provider.map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer_with_scope(scope()))
-            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-                let target = meta.target();
-                !EXPORT_PATH_TARGETS.iter().any(|t| {
-                    target
-                        .strip_prefix(t)
-                        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
-                })
-            }))
-    });
-    let installed = tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::fmt::layer())
-        .with(otel)
-        .try_init();
-    if installed.is_err() {
-        warnings.push(
-            "a global tracing subscriber is already installed; Vigil did not install its own \
-             (use with_tracing(false) and Guard::tracing_layer to export spans)"
-                .to_string(),
-        );
-    }
 }
 
 fn log_warnings(warnings: &[String]) {

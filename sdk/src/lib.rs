@@ -12,7 +12,9 @@
 //! vigil::label! { pub enum State = "state" { Idle = "idle", Busy = "busy" } }
 //!
 //! fn main() -> Result<(), vigil::Error> {
-//!     // Honours OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, OTEL_SDK_DISABLED, ...
+//!     // "pool" unless OTEL_SERVICE_NAME says otherwise; honours OTEL_EXPORTER_OTLP_ENDPOINT,
+//!     // OTEL_EXPORTER_OTLP_CERTIFICATE, OTEL_SDK_DISABLED, ... Failed exports are logged as
+//!     // `tracing` warnings (target `vigil::export`) while the program runs.
 //!     let guard = vigil::builder().with_service_name("pool").with_namespace("duckgres").build()?;
 //!     let workers = lifecycle::builder("worker").with_labels(&["image"]).build::<Op, State>();
 //!     workers.record(Op::Spawn, Outcome::Success, "pool", &["duckdb:1"], Some(Duration::from_millis(40)));
@@ -28,11 +30,19 @@
 //! `duckgres_worker_lifecycle_transition_duration_seconds` and
 //! `duckgres_worker_lifecycle_count`.
 //!
+//! Vigil installs no global `tracing` subscriber unless asked
+//! ([`Builder::with_tracing`]); to export spans, add [`Guard::tracing_layer`]
+//! to your own. For a collector behind TLS, use an `https://` endpoint (the
+//! system's roots) and, for a private CA or mutual TLS,
+//! [`Builder::with_certificate`], [`Builder::with_client_certificate`] and
+//! [`Builder::with_client_key`] or their `OTEL_EXPORTER_OTLP_*` variables.
+//! Which of code and environment wins, setting by setting, is in [`init`](mod@init).
+//!
 //! # What is here
 //!
 //! | module | for |
 //! |---|---|
-//! | [`init`] | one-call set-up of metrics, traces and the OTLP exporters, from the OTel environment variables |
+//! | [`init`](mod@init) | one-call set-up of metrics, traces and the OTLP exporters, from the OTel environment variables |
 //! | [`labels`] | typed label enums ([`label!`]), label sets, bound-instrument caches |
 //! | [`lifecycle`] | transitions, their durations and state counts of workers, runtimes, tasks |
 //! | [`sweep`] | periodic jobs with per-outcome item counts and panic recovery |

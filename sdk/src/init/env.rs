@@ -50,17 +50,15 @@ const GENERIC: SignalVars = SignalVars {
     timeout: "OTEL_EXPORTER_OTLP_TIMEOUT",
     protocol: "OTEL_EXPORTER_OTLP_PROTOCOL",
     insecure: "OTEL_EXPORTER_OTLP_INSECURE",
+    certificate: "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    client_certificate: "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    client_key: "OTEL_EXPORTER_OTLP_CLIENT_KEY",
 };
 
 /// Default export interval (`OTEL_METRIC_EXPORT_INTERVAL`'s default, 60 s).
 pub(crate) const DEFAULT_EXPORT_INTERVAL: Duration = Duration::from_secs(60);
 /// Default OTLP export timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`'s default, 10 s).
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Whether this build can speak TLS. The workspace enables no TLS feature on
-/// `opentelemetry-otlp` or `reqwest`, so an `https` endpoint could never be
-/// reached: it is refused at init rather than failing every export.
-const TLS_SUPPORTED: bool = false;
 
 /// The variable's value, trimmed; `None` when unset, empty or blank (spec:
 /// "an empty value ... the same way as when the variable is unset").
@@ -133,6 +131,9 @@ struct SignalVars {
     timeout: &'static str,
     protocol: &'static str,
     insecure: &'static str,
+    certificate: &'static str,
+    client_certificate: &'static str,
+    client_key: &'static str,
 }
 
 impl Signal {
@@ -160,6 +161,9 @@ impl Signal {
                 timeout: "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
                 protocol: "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
                 insecure: "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
+                certificate: "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+                client_certificate: "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+                client_key: "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
             },
             Signal::Traces => SignalVars {
                 endpoint: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -167,6 +171,9 @@ impl Signal {
                 timeout: "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
                 protocol: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
                 insecure: "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+                certificate: "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                client_certificate: "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                client_key: "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
             },
         }
     }
@@ -229,118 +236,6 @@ pub(crate) fn protocol(
         }
     }
     Protocol::default()
-}
-
-/// The URL one signal is exported to.
-///
-/// Precedence: the endpoint set in code (a base URL, like
-/// `OTEL_EXPORTER_OTLP_ENDPOINT`), the per-signal variable, the generic
-/// variable, the transport's default.
-///
-/// - OTLP/HTTP: a base URL (code, generic variable, default) gets
-///   `/v1/metrics` or `/v1/traces` appended to its path; a per-signal URL is
-///   used as-is, except that an empty path becomes `/` (spec, "Endpoint URLs
-///   for OTLP/HTTP"). A URL without an `http`/`https` scheme is an error.
-/// - OTLP/gRPC: used as-is. A URL without a scheme gets `http://` when
-///   `OTEL_EXPORTER_OTLP[_<SIGNAL>]_INSECURE` is true and `https://`
-///   otherwise (spec, "Insecure" option), as `opentelemetry-otlp` does.
-///
-/// `https` endpoints are refused because this build has no TLS support.
-pub(crate) fn endpoint(
-    signal: Signal,
-    protocol: Protocol,
-    lookup: Lookup<'_>,
-    code: Option<&str>,
-    warnings: &mut Vec<String>,
-) -> Result<String, Error> {
-    let vars = signal.vars();
-    let code = code.map(str::trim).filter(|c| !c.is_empty());
-    let (raw, origin, per_signal) = if let Some(code) = code {
-        (code.to_string(), "with_endpoint", false)
-    } else if let Some(value) = var(lookup, vars.endpoint) {
-        (value, vars.endpoint, true)
-    } else if let Some(value) = var(lookup, GENERIC.endpoint) {
-        (value, GENERIC.endpoint, false)
-    } else {
-        (
-            protocol.default_endpoint().to_string(),
-            "the default endpoint",
-            false,
-        )
-    };
-
-    let url = match (protocol, split_scheme(&raw)) {
-        (Protocol::Grpc, None) => {
-            let insecure = bool_var(lookup, vars.insecure, warnings)
-                .or_else(|| bool_var(lookup, GENERIC.insecure, warnings))
-                .unwrap_or(false);
-            let scheme = if insecure { "http" } else { "https" };
-            format!("{scheme}://{raw}")
-        }
-        (Protocol::HttpProtobuf, None) => {
-            return Err(Error::invalid_variable(
-                origin,
-                format!("endpoint {raw:?} needs an http:// or https:// scheme"),
-            ));
-        }
-        (_, Some(_)) => raw,
-    };
-
-    let Some((scheme, rest)) = split_scheme(&url) else {
-        return Err(Error::invalid_variable(
-            origin,
-            format!("endpoint {url:?} has no scheme"),
-        ));
-    };
-    let scheme = scheme.to_ascii_lowercase();
-    let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
-    if authority.is_empty() || authority.contains(char::is_whitespace) {
-        return Err(Error::invalid_variable(
-            origin,
-            format!("endpoint {url:?} has no valid host"),
-        ));
-    }
-    match scheme.as_str() {
-        "http" => {}
-        "https" if TLS_SUPPORTED => {}
-        "https" => return Err(Error::tls_unsupported(origin, url)),
-        other => {
-            return Err(Error::invalid_variable(
-                origin,
-                format!("endpoint {url:?} has scheme {other:?}; expected http"),
-            ));
-        }
-    }
-
-    Ok(match protocol {
-        Protocol::Grpc => url,
-        Protocol::HttpProtobuf if per_signal && path.starts_with('/') => url,
-        Protocol::HttpProtobuf if per_signal => format!("{scheme}://{authority}/{path}"),
-        Protocol::HttpProtobuf => {
-            // Query strings and fragments of a base URL are dropped: the spec
-            // only requires scheme, host, port and path to be honoured.
-            let base_path = path.split(['?', '#']).next().unwrap_or_default();
-            format!(
-                "{scheme}://{authority}{}/{}",
-                base_path.trim_end_matches('/'),
-                signal.http_path()
-            )
-        }
-    })
-}
-
-/// `scheme` and the rest of `url` when it starts with `scheme://` (a `://`
-/// after a path, query or fragment delimiter is not a scheme separator).
-fn split_scheme(url: &str) -> Option<(&str, &str)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let valid = scheme
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    valid.then_some((scheme, rest))
 }
 
 /// The export timeout of one signal: per-signal variable, then
@@ -451,6 +346,10 @@ pub(crate) fn percent_decode(raw: &str) -> Result<String, String> {
     }
     String::from_utf8(out).map_err(|_| "percent-decoded value is not UTF-8".to_string())
 }
+
+mod endpoint;
+
+pub(crate) use endpoint::{Endpoint, TlsOption, endpoint, tls_file};
 
 #[cfg(test)]
 mod tests;

@@ -7,11 +7,13 @@
 use std::fmt;
 use std::time::Duration;
 
-use opentelemetry_otlp::ExporterBuildError;
-
 /// Why [`Builder::build`](super::Builder::build), [`Guard::force_flush`](super::Guard::force_flush)
 /// or [`Guard::shutdown`](super::Guard::shutdown) failed.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Display` is one line naming the setting, the value as it was written and
+/// how to fix it. `Debug` prints the same message followed by its causes,
+/// so `fn main() -> Result<(), vigil::Error>` shows something readable.
+#[derive(thiserror::Error)]
 #[error(transparent)]
 pub struct Error {
     kind: Box<ErrorKind>,
@@ -25,15 +27,22 @@ enum ErrorKind {
         setting: &'static str,
         reason: String,
     },
-    /// An `https` endpoint, but the crates are built without TLS.
-    #[error(
-        "{setting}: endpoint {endpoint:?} uses https, but Vigil is built without TLS support; \
-         use an http:// endpoint (e.g. a local collector) or set OTEL_EXPORTER_OTLP_INSECURE=true \
-         for an endpoint without a scheme"
-    )]
-    TlsUnsupported {
+    /// A value Vigil cannot use, quoted as the user wrote it, with the fix.
+    #[error("{} {problem}; {fix}", Written { setting, value })]
+    InvalidValue {
         setting: &'static str,
-        endpoint: String,
+        value: String,
+        problem: String,
+        fix: String,
+    },
+    /// A TLS file named by a variable or builder setting is unusable.
+    #[error("{} {problem}", Written { setting, value: path })]
+    TlsFile {
+        setting: &'static str,
+        path: String,
+        problem: String,
+        #[source]
+        source: Option<std::io::Error>,
     },
     /// The namespace is not a valid metric-name prefix.
     #[error("namespace {namespace:?} is not a valid metric name prefix: {reason}")]
@@ -44,15 +53,16 @@ enum ErrorKind {
     /// A previous `build()` set another namespace; it is process-wide and fixed.
     #[error("the metric namespace is already {current:?}; it cannot change to {requested:?}")]
     NamespaceConflict { current: String, requested: String },
-    /// The dedicated runtime for the gRPC exporters could not start.
-    #[error("could not start the runtime of the gRPC exporters")]
+    /// The dedicated runtime for the exporters could not start.
+    #[error("could not start the runtime of the OTLP exporters")]
     Runtime(#[source] std::io::Error),
-    /// `opentelemetry-otlp` refused the exporter configuration.
-    #[error("could not build the OTLP {signal} exporter")]
+    /// `opentelemetry-otlp` (or the TLS set-up) refused the exporter configuration.
+    #[error("could not build the OTLP {signal} exporter for {endpoint}")]
     Exporter {
         signal: &'static str,
+        endpoint: String,
         #[source]
-        source: ExporterBuildError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A flush or shutdown left telemetry unsent.
     #[error("{operation} incomplete: {}", Failures(failures))]
@@ -60,6 +70,23 @@ enum ErrorKind {
         operation: &'static str,
         failures: Vec<Failure>,
     },
+}
+
+/// A setting and its value as written: `NAME=value` for a variable,
+/// `with_x("value")` for a builder method.
+pub(crate) struct Written<'a> {
+    pub(crate) setting: &'a str,
+    pub(crate) value: &'a str,
+}
+
+impl fmt::Display for Written<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.setting.starts_with("with_") {
+            write!(f, "{}({:?})", self.setting, self.value)
+        } else {
+            write!(f, "{}={}", self.setting, self.value)
+        }
+    }
 }
 
 /// One signal's failure during a flush or shutdown.
@@ -117,8 +144,33 @@ impl Error {
         })
     }
 
-    pub(crate) fn tls_unsupported(setting: &'static str, endpoint: String) -> Self {
-        Self::new(ErrorKind::TlsUnsupported { setting, endpoint })
+    /// `setting=value problem; fix`, naming the value as the user wrote it.
+    pub(crate) fn invalid_value(
+        setting: &'static str,
+        value: &str,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self::new(ErrorKind::InvalidValue {
+            setting,
+            value: value.to_string(),
+            problem: problem.into(),
+            fix: fix.into(),
+        })
+    }
+
+    pub(crate) fn tls_file(
+        setting: &'static str,
+        path: &str,
+        problem: impl Into<String>,
+        source: Option<std::io::Error>,
+    ) -> Self {
+        Self::new(ErrorKind::TlsFile {
+            setting,
+            path: path.to_string(),
+            problem: problem.into(),
+            source,
+        })
     }
 
     pub(crate) fn invalid_namespace(namespace: &str, reason: &'static str) -> Self {
@@ -139,8 +191,16 @@ impl Error {
         Self::new(ErrorKind::Runtime(source))
     }
 
-    pub(crate) fn exporter(signal: &'static str, source: ExporterBuildError) -> Self {
-        Self::new(ErrorKind::Exporter { signal, source })
+    pub(crate) fn exporter(
+        signal: &'static str,
+        endpoint: &str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::new(ErrorKind::Exporter {
+            signal,
+            endpoint: endpoint.to_string(),
+            source: source.into(),
+        })
     }
 
     pub(crate) fn incomplete(operation: &'static str, failures: Vec<Failure>) -> Self {
@@ -155,7 +215,8 @@ impl Error {
     pub fn setting(&self) -> Option<&str> {
         match &*self.kind {
             ErrorKind::InvalidSetting { setting, .. }
-            | ErrorKind::TlsUnsupported { setting, .. } => Some(setting),
+            | ErrorKind::InvalidValue { setting, .. }
+            | ErrorKind::TlsFile { setting, .. } => Some(setting),
             _ => None,
         }
     }
@@ -167,5 +228,52 @@ impl Error {
             ErrorKind::Incomplete { failures, .. } => failures.iter().map(|f| f.signal).collect(),
             _ => Vec::new(),
         }
+    }
+}
+
+impl fmt::Debug for Error {
+    /// The message and its chain of causes, as `anyhow` prints them: what
+    /// `fn main() -> Result<(), vigil::Error>` shows on failure.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")?;
+        let mut source = std::error::Error::source(self);
+        if source.is_some() {
+            f.write_str("\n\nCaused by:")?;
+        }
+        while let Some(cause) = source {
+            write!(f, "\n    {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_the_message_and_its_causes() {
+        let error = Error::invalid_value(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "127.0.0.1:14317",
+            "has no scheme",
+            "write http://127.0.0.1:14317 for plaintext or https://127.0.0.1:14317 for TLS",
+        );
+        let expected = "OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:14317 has no scheme; write \
+                        http://127.0.0.1:14317 for plaintext or https://127.0.0.1:14317 for TLS";
+        assert_eq!(error.to_string(), expected);
+        assert_eq!(format!("{error:?}"), expected);
+
+        let error = Error::tls_file(
+            "with_certificate",
+            "/nowhere/ca.pem",
+            "cannot be read",
+            Some(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        );
+        assert_eq!(
+            format!("{error:?}"),
+            "with_certificate(\"/nowhere/ca.pem\") cannot be read\n\nCaused by:\n    entity not found"
+        );
     }
 }

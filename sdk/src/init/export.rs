@@ -9,26 +9,42 @@
 //! thread blocks in a synchronous `shutdown()` (a deadlock until the
 //! deadline); on a multi-thread runtime with one worker the same happens, and
 //! any runtime may be shut down before the guard is dropped. One extra thread
-//! removes all three hazards. OTLP/HTTP uses reqwest's blocking client, which
-//! `opentelemetry-otlp` builds on its own thread and which needs no runtime.
+//! removes all three hazards. Plaintext OTLP/HTTP uses reqwest's blocking
+//! client, which needs no runtime; OTLP/HTTP over TLS uses hyper, which runs
+//! on the same runtime (`http_client.rs` says why).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opentelemetry_otlp::{MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig};
+use opentelemetry_otlp::{
+    MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
 
 use super::Error;
-use super::env::{self, Lookup, Protocol, Signal};
-use super::report::{ExportLog, Recorded};
+use super::env::{self, Endpoint, Lookup, Protocol, Signal};
+use super::http_client::Transport;
+use super::report::{ExportLog, Recorded, Reporter, TransportError};
+use super::selfmetrics::component_type;
+use super::tls::{self, CodeTls, Tls};
 
 /// The resolved exporter configuration of one signal.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Target {
     pub(crate) protocol: Protocol,
-    pub(crate) endpoint: String,
+    pub(crate) endpoint: Endpoint,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Duration,
+    /// `Some` exactly when the endpoint is `https`.
+    pub(crate) tls: Option<Tls>,
+}
+
+/// What the builder set in code for the exporters.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CodeSettings<'a> {
+    pub(crate) protocol: Option<Protocol>,
+    pub(crate) endpoint: Option<&'a str>,
+    pub(crate) tls: &'a CodeTls,
 }
 
 impl Target {
@@ -36,45 +52,52 @@ impl Target {
     pub(crate) fn resolve(
         signal: Signal,
         lookup: Lookup<'_>,
-        code_protocol: Option<Protocol>,
-        code_endpoint: Option<&str>,
+        code: CodeSettings<'_>,
         warnings: &mut Vec<String>,
     ) -> Result<Target, Error> {
-        let protocol = env::protocol(signal, lookup, code_protocol, warnings);
+        let protocol = env::protocol(signal, lookup, code.protocol, warnings);
+        let endpoint = env::endpoint(signal, protocol, lookup, code.endpoint, warnings)?;
+        let tls = tls::resolve(signal, &endpoint, code.tls, lookup, warnings)?;
         Ok(Target {
             protocol,
-            endpoint: env::endpoint(signal, protocol, lookup, code_endpoint, warnings)?,
+            endpoint,
             headers: env::headers(signal, lookup)?,
             timeout: env::timeout(signal, lookup, warnings),
+            tls,
         })
+    }
+
+    fn needs_runtime(&self) -> bool {
+        self.protocol == Protocol::Grpc || self.tls.is_some()
     }
 }
 
 /// Both signals' exporter configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Plan {
     pub(crate) metrics: Target,
     pub(crate) traces: Target,
 }
 
-/// Built exporters, wrapped to record their outcomes, and the runtime that
-/// drives the gRPC ones (dropped last, after the providers shut down).
+/// Built exporters, wrapped to report their outcomes, the reporters (to
+/// attach self-metrics once the meter provider exists), and the runtime
+/// that drives gRPC and TLS exports (dropped last, after the providers shut
+/// down).
 pub(crate) struct Exporters {
     pub(crate) metrics: Recorded<MetricExporter>,
     pub(crate) spans: Recorded<SpanExporter>,
+    pub(crate) reporters: [Arc<Reporter>; 2],
     pub(crate) runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Plan {
-    /// Builds the exporters; starts the gRPC runtime if a signal uses gRPC.
+    /// Builds the exporters; starts the runtime if a signal uses gRPC or TLS.
     pub(crate) fn build(
         &self,
         metrics_log: Arc<ExportLog>,
         traces_log: Arc<ExportLog>,
     ) -> Result<Exporters, Error> {
-        let needs_runtime =
-            self.metrics.protocol == Protocol::Grpc || self.traces.protocol == Protocol::Grpc;
-        let runtime = if needs_runtime {
+        let runtime = if self.metrics.needs_runtime() || self.traces.needs_runtime() {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("vigil-otlp")
@@ -85,10 +108,13 @@ impl Plan {
         } else {
             None
         };
+        let handle = runtime.as_ref().map(|rt| rt.handle().clone());
+        let metrics_transport: TransportError = Arc::new(Mutex::new(None));
+        let traces_transport: TransportError = Arc::new(Mutex::new(None));
         // Entering nests under a caller's runtime, if any, and restores it on drop.
         let entered = runtime.as_ref().map(|rt| rt.enter());
-        let metrics = metric_exporter(&self.metrics);
-        let spans = span_exporter(&self.traces);
+        let metrics = metric_exporter(&self.metrics, handle.clone(), metrics_transport.clone());
+        let spans = span_exporter(&self.traces, handle, traces_transport.clone());
         drop(entered);
         let (metrics, spans) = match (metrics, spans) {
             (Ok(metrics), Ok(spans)) => (metrics, spans),
@@ -99,9 +125,26 @@ impl Plan {
                 return Err(error);
             }
         };
+        let reporter = |signal, target: &Target, log, transport| {
+            Arc::new(Reporter::new(
+                signal,
+                component_type(signal, target.protocol),
+                target.endpoint.clone(),
+                log,
+                (target.protocol == Protocol::HttpProtobuf).then_some(transport),
+            ))
+        };
+        let metrics_reporter = reporter(
+            Signal::Metrics,
+            &self.metrics,
+            metrics_log,
+            metrics_transport,
+        );
+        let traces_reporter = reporter(Signal::Traces, &self.traces, traces_log, traces_transport);
         Ok(Exporters {
-            metrics: Recorded::new(metrics, metrics_log),
-            spans: Recorded::new(spans, traces_log),
+            metrics: Recorded::new(metrics, metrics_reporter.clone()),
+            spans: Recorded::new(spans, traces_reporter.clone()),
+            reporters: [metrics_reporter, traces_reporter],
             runtime,
         })
     }
@@ -113,42 +156,81 @@ impl Plan {
 // direct dependency. Vigil has validated them already (`env::headers`), so a
 // malformed value fails `build()` instead of being dropped silently.
 
-fn metric_exporter(target: &Target) -> Result<MetricExporter, Error> {
-    let signal = Signal::Metrics.name();
+/// The OTLP/HTTP client of `target`: plaintext reqwest, or hyper + rustls
+/// on the exporters' runtime.
+fn http_client(
+    target: &Target,
+    signal: Signal,
+    runtime: Option<tokio::runtime::Handle>,
+    last_error: TransportError,
+) -> Result<Transport, Error> {
+    let fail = |reason: String| Error::exporter(signal.name(), &target.endpoint.url, reason);
+    match (&target.tls, runtime) {
+        (Some(tls), Some(runtime)) => {
+            let config = tls.rustls().map_err(fail)?;
+            Ok(Transport::tls(config, target.timeout, runtime, last_error))
+        }
+        (Some(_), None) => Err(fail("no runtime for the TLS client".to_string())),
+        (None, _) => Transport::plaintext(target.timeout, last_error).map_err(fail),
+    }
+}
+
+fn metric_exporter(
+    target: &Target,
+    runtime: Option<tokio::runtime::Handle>,
+    last_error: TransportError,
+) -> Result<MetricExporter, Error> {
+    let signal = Signal::Metrics;
     match target.protocol {
-        Protocol::Grpc => MetricExporter::builder()
-            .with_tonic()
-            .with_endpoint(target.endpoint.clone())
-            .with_timeout(target.timeout)
-            .build(),
+        Protocol::Grpc => {
+            let builder = MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(target.endpoint.url.clone())
+                .with_timeout(target.timeout);
+            match &target.tls {
+                Some(tls) => builder.with_tls_config(tls.tonic()).build(),
+                None => builder.build(),
+            }
+        }
         Protocol::HttpProtobuf => MetricExporter::builder()
             .with_http()
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_endpoint(target.endpoint.clone())
+            .with_endpoint(target.endpoint.url.clone())
             .with_timeout(target.timeout)
             .with_headers(header_map(&target.headers))
+            .with_http_client(http_client(target, signal, runtime, last_error)?)
             .build(),
     }
-    .map_err(|source| Error::exporter(signal, source))
+    .map_err(|source| Error::exporter(signal.name(), &target.endpoint.url, source))
 }
 
-fn span_exporter(target: &Target) -> Result<SpanExporter, Error> {
-    let signal = Signal::Traces.name();
+fn span_exporter(
+    target: &Target,
+    runtime: Option<tokio::runtime::Handle>,
+    last_error: TransportError,
+) -> Result<SpanExporter, Error> {
+    let signal = Signal::Traces;
     match target.protocol {
-        Protocol::Grpc => SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(target.endpoint.clone())
-            .with_timeout(target.timeout)
-            .build(),
+        Protocol::Grpc => {
+            let builder = SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(target.endpoint.url.clone())
+                .with_timeout(target.timeout);
+            match &target.tls {
+                Some(tls) => builder.with_tls_config(tls.tonic()).build(),
+                None => builder.build(),
+            }
+        }
         Protocol::HttpProtobuf => SpanExporter::builder()
             .with_http()
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_endpoint(target.endpoint.clone())
+            .with_endpoint(target.endpoint.url.clone())
             .with_timeout(target.timeout)
             .with_headers(header_map(&target.headers))
+            .with_http_client(http_client(target, signal, runtime, last_error)?)
             .build(),
     }
-    .map_err(|source| Error::exporter(signal, source))
+    .map_err(|source| Error::exporter(signal.name(), &target.endpoint.url, source))
 }
 
 fn header_map(headers: &[(String, String)]) -> HashMap<String, String> {

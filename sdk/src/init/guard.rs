@@ -105,9 +105,9 @@ impl Guard {
     }
 
     /// A `tracing` layer exporting spans through this guard's tracer
-    /// provider, for applications that install their own subscriber (build
-    /// with [`with_tracing(false)`](super::Builder::with_tracing)). `None`
-    /// when disabled.
+    /// provider, to add to the application's own subscriber (Vigil installs
+    /// one only with [`with_tracing(true)`](super::Builder::with_tracing)).
+    /// `None` when disabled.
     pub fn tracing_layer<S>(&self) -> Option<OpenTelemetryLayer<S, SdkTracer>>
     where
         S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,

@@ -15,9 +15,14 @@
 //! 2. `OTEL_RESOURCE_ATTRIBUTES` (discarded whole, with a warning, when any
 //!    entry is malformed: "the entire environment variable value SHOULD be
 //!    discarded and an error SHOULD be reported");
-//! 3. `OTEL_SERVICE_NAME`;
-//! 4. code: `with_resource_attribute`, then `with_service_name` and
-//!    `with_service_version`.
+//! 3. code: `with_service_name` (beats `OTEL_RESOURCE_ATTRIBUTES`: "the user
+//!    provided resource information has higher priority");
+//! 4. `OTEL_SERVICE_NAME`, which beats the name set in code: the
+//!    specification does not rank the two, the variable exists so that a
+//!    deployment names the service, and Vigil's quick start promises it;
+//! 5. code: `with_resource_attribute`, then `with_service_version`
+//!    ("higher priority" than `OTEL_RESOURCE_ATTRIBUTES`; a `service.name`
+//!    set this way is final).
 //!
 //! Without any service name, `service.name` is `unknown_service:<executable>`
 //! as the specification requires. It does not run other detectors (cloud,
@@ -80,17 +85,19 @@ pub(crate) fn build(
         }
     }
 
-    // 3. OTEL_SERVICE_NAME beats a service.name in OTEL_RESOURCE_ATTRIBUTES.
+    // 3. The service name set in code.
+    if let Some(name) = settings.service_name {
+        attrs.set("service.name", name.to_string());
+    }
+
+    // 4. OTEL_SERVICE_NAME beats both.
     if let Some(name) = env::var(lookup, env::SERVICE_NAME) {
         attrs.set("service.name", name);
     }
 
-    // 4. Code.
+    // 5. Attributes set in code.
     for kv in settings.attributes {
         attrs.set(kv.key.clone(), kv.value.clone());
-    }
-    if let Some(name) = settings.service_name {
-        attrs.set("service.name", name.to_string());
     }
     if let Some(version) = settings.service_version {
         attrs.set("service.version", version.to_string());

@@ -1,6 +1,7 @@
 //! Builder and guard tests. Those that call `build()` install global
-//! providers, so they hold the global test lock; none installs a `tracing`
-//! subscriber (`with_tracing(false)`), and none reads the process environment.
+//! providers, so they hold the global test lock; none installs a global
+//! `tracing` subscriber (logs are captured with `set_default`), and none
+//! reads the process environment.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -83,7 +84,8 @@ fn records_a_counter_and_sees_it_after_force_flush() {
     assert_eq!(u64_sum(&metrics, "vigil.test.requests"), Some(5));
     let resource = metrics.last().unwrap().resource();
     let service = resource.get(&Key::from_static_str("service.name")).unwrap();
-    assert_eq!(service.to_string(), "init-test");
+    // Issue 12: OTEL_SERVICE_NAME beats with_service_name("init-test").
+    assert_eq!(service.to_string(), "from-env");
     guard.shutdown().unwrap();
 }
 
@@ -186,12 +188,26 @@ fn invalid_configuration_fails_build_and_names_the_variable() {
     assert_eq!(error.setting(), Some("OTEL_EXPORTER_OTLP_METRICS_HEADERS"));
 
     let error = Builder::new()
-        .with_env_lookup(table(&[]))
-        .with_tracing(false)
-        .with_endpoint("https://collector.example:4317")
+        .with_env_lookup(table(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]))
+        .with_endpoint("127.0.0.1:14318")
         .build()
         .unwrap_err();
     assert_eq!(error.setting(), Some("with_endpoint"));
+    assert_eq!(
+        format!("{error:?}"),
+        "with_endpoint(\"127.0.0.1:14318\") has no scheme; OTLP/HTTP needs one: write \
+         http://127.0.0.1:14318 for plaintext or https://127.0.0.1:14318 for TLS"
+    );
+
+    let error = Builder::new()
+        .with_env_lookup(table(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://collector.example:4317",
+        )]))
+        .with_client_key("/nowhere/client.key")
+        .build()
+        .unwrap_err();
+    assert_eq!(error.setting(), Some("with_client_key"));
 
     let error = Builder::new()
         .with_env_lookup(table(&[]))
@@ -205,6 +221,72 @@ fn invalid_configuration_fails_build_and_names_the_variable() {
             .contains("must start with an ASCII letter"),
         "{error}"
     );
+}
+
+#[test]
+fn otel_sdk_disabled_true_beats_with_disabled_false() {
+    let _lock = global_test_lock_blocking();
+    let guard = Builder::new()
+        .with_env_lookup(table(&[("OTEL_SDK_DISABLED", "true")]))
+        .with_disabled(false)
+        .build()
+        .unwrap();
+    assert!(guard.is_disabled());
+    let guard = Builder::new()
+        .with_env_lookup(table(&[("OTEL_SDK_DISABLED", "false")]))
+        .with_disabled(true)
+        .build()
+        .unwrap();
+    assert!(guard.is_disabled());
+}
+
+/// Issue 12: pointed at a dead endpoint, the app said nothing until shutdown.
+#[test]
+fn a_dead_endpoint_is_warned_about_while_the_app_runs() {
+    let _lock = global_test_lock_blocking();
+    let captured = crate::init::report::tests::Captured::default();
+    let _default = tracing::subscriber::set_default(captured.subscriber());
+    let port = closed_port();
+    let guard = Builder::new()
+        .with_env_lookup(table(&[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                &format!("http://127.0.0.1:{port}"),
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "300"),
+        ]))
+        .with_export_interval(Duration::from_millis(100))
+        .with_shutdown_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    guard
+        .meter()
+        .u64_counter("vigil.test.dead_endpoint")
+        .build()
+        .add(1, &[]);
+
+    let started = Instant::now();
+    let expected = format!("exporting metrics to http://127.0.0.1:{port} failed: ");
+    while !captured.text().contains(&expected) && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let text = captured.text();
+    assert!(
+        text.contains(&expected),
+        "no warning while running:\n{text}"
+    );
+    assert!(text.contains(" WARN vigil::export: "), "{text}");
+    assert!(text.contains("gRPC code: Unavailable"), "{text}");
+
+    // Several exports fail in a second; one warning says so.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        captured.text().matches(&expected).count(),
+        1,
+        "{}",
+        captured.text()
+    );
+    drop(guard);
 }
 
 #[test]

@@ -273,24 +273,74 @@ fn endpoints_per_signal_and_protocol() {
             None,
             Metrics,
             Grpc,
-            // Per-signal false wins, so https, which this build refuses (below).
-            "",
+            // Per-signal false wins: TLS, said explicitly, so no warning.
+            "https://collector:4317",
+        ),
+        // https is used as written, for both transports.
+        (
+            &[(generic, "https://collector.example:4317")],
+            None,
+            Metrics,
+            Grpc,
+            "https://collector.example:4317",
+        ),
+        (
+            &[(metrics, "https://otlp.example/v1/metrics")],
+            None,
+            Metrics,
+            HttpProtobuf,
+            "https://otlp.example/v1/metrics",
         ),
     ];
     for (vars, code, signal, protocol, expected) in cases {
         let env = table(vars);
         let mut warnings = Vec::new();
-        let got = endpoint(*signal, *protocol, &env, *code, &mut warnings);
-        if expected.is_empty() {
-            assert!(got.is_err(), "{vars:?}: {got:?}");
-        } else {
-            assert_eq!(got.unwrap(), *expected, "{vars:?} {signal:?} {protocol:?}");
-        }
+        let got = endpoint(*signal, *protocol, &env, *code, &mut warnings).unwrap();
+        assert_eq!(got.url, *expected, "{vars:?} {signal:?} {protocol:?}");
+        assert!(!got.implicit_tls, "{vars:?}");
+        assert!(warnings.is_empty(), "{vars:?}: {warnings:?}");
     }
 }
 
+/// Issue 12: `127.0.0.1:14317` failed with an error naming https, which the
+/// user never wrote.
 #[test]
-fn endpoint_errors_name_the_variable() {
+fn a_grpc_endpoint_without_scheme_means_tls_per_the_spec_and_says_so() {
+    let env = table(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:14317")]);
+    let mut warnings = Vec::new();
+    let got = endpoint(Signal::Metrics, Protocol::Grpc, &env, None, &mut warnings).unwrap();
+    assert_eq!(got.url, "https://127.0.0.1:14317");
+    assert!(got.implicit_tls);
+    assert_eq!(
+        got.as_written().as_deref(),
+        Some("OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:14317")
+    );
+    assert_eq!(
+        warnings,
+        [
+            "OTEL_EXPORTER_OTLP_ENDPOINT=127.0.0.1:14317 has no scheme and \
+          OTEL_EXPORTER_OTLP_INSECURE is not set, so Vigil connects with TLS to \
+          https://127.0.0.1:14317, as the OTLP exporter specification says; write \
+          http://127.0.0.1:14317 for a plaintext collector, or https://127.0.0.1:14317 to \
+          silence this warning"
+        ]
+    );
+
+    let mut warnings = Vec::new();
+    let got = endpoint(
+        Signal::Traces,
+        Protocol::Grpc,
+        &table(&[]),
+        Some("localhost:4317"),
+        &mut warnings,
+    )
+    .unwrap();
+    assert_eq!(got.url, "https://localhost:4317");
+    assert!(warnings[0].starts_with("with_endpoint(\"localhost:4317\") has no scheme"));
+}
+
+#[test]
+fn endpoint_errors_quote_what_was_written_and_the_fix() {
     use Protocol::*;
     let cases: &[(Vars<'_>, Option<&str>, Protocol, &str, &str)] = &[
         // (env, code, protocol, setting named, message fragment)
@@ -299,52 +349,41 @@ fn endpoint_errors_name_the_variable() {
             None,
             HttpProtobuf,
             "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "needs an http:// or https:// scheme",
+            "OTEL_EXPORTER_OTLP_ENDPOINT=collector:4318 has no scheme; OTLP/HTTP needs one: \
+             write http://collector:4318 for plaintext or https://collector:4318 for TLS",
         ),
         (
-            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317")],
-            None,
-            Grpc,
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "without TLS support",
-        ),
-        (
-            &[(
-                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-                "https://c:4318/v1/metrics",
-            )],
-            None,
+            &[],
+            Some("127.0.0.1:4318"),
             HttpProtobuf,
-            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-            "uses https",
+            "with_endpoint",
+            "with_endpoint(\"127.0.0.1:4318\") has no scheme; OTLP/HTTP needs one: \
+             write http://127.0.0.1:4318 for plaintext or https://127.0.0.1:4318 for TLS",
         ),
         (
             &[("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://c:21")],
             None,
             Grpc,
             "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "has scheme \"ftp\"",
+            "OTEL_EXPORTER_OTLP_ENDPOINT=ftp://c:21 has scheme \"ftp\", which OTLP does not \
+             use; write http://c:21 for plaintext or https://c:21 for TLS",
         ),
         (
-            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http:///v1")],
+            &[("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http:///v1")],
             None,
             HttpProtobuf,
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "has no valid host",
-        ),
-        (
-            &[],
-            Some("https://code:4317"),
-            Grpc,
-            "with_endpoint",
-            "uses https",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=http:///v1 has no valid host; write it as \
+             http://host:port or https://host:port",
         ),
     ];
-    for (vars, code, protocol, setting, fragment) in cases {
+    for (vars, code, protocol, setting, message) in cases {
         let env = table(vars);
         let error = endpoint(Signal::Metrics, *protocol, &env, *code, &mut Vec::new()).unwrap_err();
         assert_eq!(error.setting(), Some(*setting), "{vars:?}");
-        assert!(error.to_string().contains(fragment), "{vars:?}: {error}");
+        assert_eq!(error.to_string(), *message, "{vars:?}");
+        // Debug is what `fn main() -> Result<(), vigil::Error>` prints.
+        assert_eq!(format!("{error:?}"), *message, "{vars:?}");
     }
 }
 

@@ -26,7 +26,7 @@ fn build_with(vars: &[(&str, &str)], settings: &Settings<'_>) -> (Resource, Vec<
 }
 
 #[test]
-fn service_name_precedence_is_code_then_variable_then_attributes_then_unknown() {
+fn service_name_precedence_is_variable_then_code_then_attributes_then_unknown() {
     let attrs = ("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attrs");
     let name = ("OTEL_SERVICE_NAME", "from-name");
     let code = Settings {
@@ -34,8 +34,20 @@ fn service_name_precedence_is_code_then_variable_then_attributes_then_unknown() 
         ..Settings::default()
     };
     let none = Settings::default();
+    let code_attribute = [KeyValue::new("service.name", "from-code-attribute")];
+    let attribute = Settings {
+        attributes: &code_attribute,
+        ..Settings::default()
+    };
     let cases: &[(Vars<'_>, &Settings<'_>, &str)] = &[
-        (&[attrs, name], &code, "from-code"),
+        // Issue 12: OTEL_SERVICE_NAME beats with_service_name.
+        (&[attrs, name], &code, "from-name"),
+        (&[name], &code, "from-name"),
+        // Spec: user-provided resource information beats OTEL_RESOURCE_ATTRIBUTES.
+        (&[attrs], &code, "from-code"),
+        (&[], &code, "from-code"),
+        // A service.name resource attribute set in code is final.
+        (&[attrs, name], &attribute, "from-code-attribute"),
         // Spec, against opentelemetry_sdk 0.33: OTEL_SERVICE_NAME beats OTEL_RESOURCE_ATTRIBUTES.
         (&[attrs, name], &none, "from-name"),
         (&[attrs], &none, "from-attrs"),
