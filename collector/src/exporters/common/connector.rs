@@ -31,6 +31,8 @@ use super::TlsSettings;
 #[derive(Clone)]
 pub(crate) struct Connector {
     tls: Option<TlsConnector>,
+    /// TLS whenever `tls` is set, whatever the URI's scheme (see [`Connector::always`]).
+    always: bool,
     /// `tls.server_name_override`: the SNI and name to verify, instead of the URI's host.
     server_name: Option<ServerName<'static>>,
 }
@@ -40,7 +42,18 @@ impl Connector {
     pub(crate) fn new(tls: Option<&TlsSettings>) -> Connector {
         Connector {
             tls: tls.map(|t| TlsConnector::from(Arc::clone(&t.client_config))),
+            always: false,
             server_name: tls.and_then(|t| t.server_name_override.clone()),
+        }
+    }
+
+    /// A connector that uses `tls`, when set, for every URI. The gRPC exporter hands tonic
+    /// `http://` URIs: once any crate in the build enables tonic's own TLS features (the SDK's
+    /// exporters do), tonic refuses to give an `https` URI to a custom connector.
+    pub(crate) fn always(tls: Option<&TlsSettings>) -> Connector {
+        Connector {
+            always: true,
+            ..Connector::new(tls)
         }
     }
 }
@@ -55,7 +68,7 @@ impl tower::Service<Uri> for Connector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let https = uri.scheme_str() == Some("https");
+        let https = uri.scheme_str() == Some("https") || (self.always && self.tls.is_some());
         let tls = self.tls.clone();
         let server_name = self.server_name.clone();
         Box::pin(async move {

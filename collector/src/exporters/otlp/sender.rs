@@ -51,7 +51,11 @@ impl GrpcSender {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err("the otlp exporter must be created inside a tokio runtime".to_owned());
         }
-        let mut endpoint = Endpoint::from(settings.endpoint.clone())
+        // tonic connects to a plaintext URI with the port written out; our connector adds TLS
+        // when the settings ask for it (see `Connector::always`), and `origin` keeps the
+        // requests' `:scheme` and `:authority` those of the configured endpoint.
+        let mut endpoint = Endpoint::from(connect_uri(&settings.endpoint)?)
+            .origin(settings.endpoint.clone())
             .connect_timeout(settings.timeout)
             .tcp_nodelay(true);
         if let Some(name) = settings
@@ -72,7 +76,7 @@ impl GrpcSender {
                 .map_err(|e| format!("tls.server_name_override: {e}"))?;
             endpoint = endpoint.origin(origin);
         }
-        let channel = endpoint.connect_with_connector_lazy(Connector::new(settings.tls.as_ref()));
+        let channel = endpoint.connect_with_connector_lazy(Connector::always(settings.tls.as_ref()));
         let mut grpc = Grpc::new(channel).accept_compressed(CompressionEncoding::Gzip);
         if settings.compression == Compression::Gzip {
             grpc = grpc.send_compressed(CompressionEncoding::Gzip);
@@ -120,6 +124,22 @@ impl GrpcSender {
             Ok(Err(status)) => classify(&status),
         }
     }
+}
+
+/// `http://host:port/` for an endpoint `scheme://host[:port]`, the port made explicit (443 for
+/// `https`, 80 for `http`).
+fn connect_uri(endpoint: &http::Uri) -> Result<http::Uri, String> {
+    let host = endpoint
+        .host()
+        .ok_or_else(|| format!("endpoint: {endpoint} has no host"))?;
+    let https = endpoint.scheme_str() == Some("https");
+    let port = endpoint.port_u16().unwrap_or(if https { 443 } else { 80 });
+    http::Uri::builder()
+        .scheme("http")
+        .authority(format!("{host}:{port}").as_str())
+        .path_and_query("/")
+        .build()
+        .map_err(|e| format!("endpoint: {e}"))
 }
 
 impl Sender for GrpcSender {
