@@ -433,6 +433,9 @@ pub(crate) mod tests {
 
     /// The injected clock: a fixed start plus `SECONDS`.
     static SECONDS: AtomicU64 = AtomicU64::new(0);
+    /// Held by every test that reads or moves `SECONDS`, so that one test moving the shared
+    /// clock (even backwards) cannot change what another test's limiter sees.
+    static CLOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     fn fake_now() -> Instant {
         static START: OnceLock<Instant> = OnceLock::new();
         *START.get_or_init(Instant::now) + Duration::from_secs(SECONDS.load(Ordering::SeqCst))
@@ -459,6 +462,7 @@ pub(crate) mod tests {
 
     #[test]
     fn failures_are_warned_once_per_minute_per_cause_while_running() {
+        let _clock = CLOCK.lock().unwrap_or_else(|p| p.into_inner());
         let captured = Captured::default();
         let _default = tracing::subscriber::set_default(captured.subscriber());
         let reporter = grpc_reporter("http://127.0.0.1:14317").with_clock(fake_now);
@@ -511,6 +515,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_scheme_less_endpoint_gets_a_hint_in_the_warning() {
+        let _clock = CLOCK.lock().unwrap_or_else(|p| p.into_inner());
         let captured = Captured::default();
         let _default = tracing::subscriber::set_default(captured.subscriber());
         let reporter = grpc_reporter("127.0.0.1:14317");
