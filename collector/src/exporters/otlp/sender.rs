@@ -76,7 +76,8 @@ impl GrpcSender {
                 .map_err(|e| format!("tls.server_name_override: {e}"))?;
             endpoint = endpoint.origin(origin);
         }
-        let channel = endpoint.connect_with_connector_lazy(Connector::always(settings.tls.as_ref()));
+        let channel =
+            endpoint.connect_with_connector_lazy(Connector::always(settings.tls.as_ref()));
         let mut grpc = Grpc::new(channel).accept_compressed(CompressionEncoding::Gzip);
         if settings.compression == Compression::Gzip {
             grpc = grpc.send_compressed(CompressionEncoding::Gzip);
