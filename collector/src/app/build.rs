@@ -18,7 +18,7 @@ use crate::pipeline::batch::{Batcher, Downstream};
 use crate::pipeline::consumer::{self, Deliverer, ExporterStats};
 use crate::pipeline::graph::{self, Chain, Target};
 use crate::pipeline::memory_queue::MemoryQueue;
-use crate::pipeline::{Entry, Queue, Sender, Work};
+use crate::pipeline::{Entry, Queue, Sender, Signal, Work};
 use crate::processors::{Transform, attributes, filter, resource};
 use crate::receiver;
 use crate::store::{Options, Store};
@@ -131,12 +131,27 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                 Processor::Filter(s) => transform(filter::Filter::new(s.clone()), chain),
             };
         }
+        // The first step decodes: a transform, or with no processor a prometheus exporter.
+        let decodes = match pipeline
+            .processors
+            .first()
+            .and_then(|id| config.processors.get(id))
+        {
+            Some(Processor::Batch(_)) => false,
+            Some(_) => true,
+            None => {
+                pipeline.signal == Signal::Metrics
+                    && pipeline
+                        .exporters
+                        .iter()
+                        .any(|id| matches!(config.exporters.get(id), Some(Exporter::Prometheus(_))))
+            }
+        };
         for id in &pipeline.receivers {
-            entries.entry(id.clone()).or_default().add(
-                pipeline.signal,
-                pipeline.id.clone(),
-                chain.clone(),
-            );
+            entries
+                .entry(id.clone())
+                .or_default()
+                .add(pipeline.signal, chain.clone(), decodes);
         }
     }
     Ok(Built {

@@ -12,6 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use super::consumer::{Delivered, Deliverer};
 use super::{BoxFuture, Queue, Refused, Signal, Work};
 use crate::processors::{Request, Transform};
@@ -63,69 +65,89 @@ pub enum Target {
         /// Its deliverer.
         deliverer: Arc<Deliverer>,
         /// Cancelled at shutdown.
-        stop: tokio_util::sync::CancellationToken,
+        stop: CancellationToken,
     },
 }
 
 /// The end of a pipeline: every exporter gets every batch.
 pub fn fanout(pipeline: String, targets: Vec<Arc<Target>>) -> Chain {
-    let fanout = Arc::new(Fanout { pipeline, targets });
+    let fanout = Arc::new(Fanout::new(pipeline, &targets));
     Arc::new(move |work| {
         let fanout = fanout.clone();
         Box::pin(async move { fanout.export(work).await })
     })
 }
 
+/// A pipeline's exporters, sorted by kind once when the pipeline is built.
 struct Fanout {
     pipeline: String,
-    targets: Vec<Arc<Target>>,
+    stores: Arc<[Arc<Store>]>,
+    queues: Vec<(String, Arc<dyn Queue>)>,
+    direct: Vec<(Arc<Deliverer>, CancellationToken)>,
 }
 
 impl Fanout {
+    fn new(pipeline: String, targets: &[Arc<Target>]) -> Fanout {
+        let mut stores = Vec::new();
+        let mut queues = Vec::new();
+        let mut direct = Vec::new();
+        for target in targets {
+            match &**target {
+                Target::Store { store, .. } => stores.push(store.clone()),
+                Target::Queue { id, queue } => queues.push((id.clone(), queue.clone())),
+                Target::Direct { deliverer, stop } => {
+                    direct.push((deliverer.clone(), stop.clone()))
+                }
+            }
+        }
+        Fanout {
+            pipeline,
+            stores: stores.into(),
+            queues,
+            direct,
+        }
+    }
+
+    /// Whether this pipeline's exporters need the decoded messages (a store is fed metrics).
+    fn decodes(&self, signal: Signal) -> bool {
+        signal == Signal::Metrics && !self.stores.is_empty()
+    }
+
     async fn export(&self, mut work: Work) -> Result<Accepted, Refused> {
         // Reserve room in every queue first: a full one refuses the batch everywhere.
-        let mut permits = Vec::new();
-        for target in &self.targets {
-            if let Target::Queue { id, queue } = &**target {
-                match queue.try_reserve() {
-                    Some(permit) => permits.push((queue.clone(), permit)),
-                    None => {
-                        return Err(Refused::unavailable(
-                            format!(
-                                "exporter {id}'s sending queue is full ({} batches); \
-                                 pipeline {} refuses the batch",
-                                queue.capacity(),
-                                self.pipeline
-                            ),
-                            RETRY_AFTER_FULL,
-                        ));
-                    }
+        let mut permits = Vec::with_capacity(self.queues.len());
+        for (id, queue) in &self.queues {
+            match queue.try_reserve() {
+                Some(permit) => permits.push((queue, permit)),
+                None => {
+                    return Err(Refused::unavailable(
+                        format!(
+                            "exporter {id}'s sending queue is full ({} batches); \
+                             pipeline {} refuses the batch",
+                            queue.capacity(),
+                            self.pipeline
+                        ),
+                        RETRY_AFTER_FULL,
+                    ));
                 }
             }
         }
 
         let mut accepted = Accepted::default();
-        let stores: Vec<Arc<Store>> = self
-            .targets
-            .iter()
-            .filter_map(|t| match &**t {
-                Target::Store { store, .. } => Some(store.clone()),
-                _ => None,
-            })
-            .collect();
-        if !stores.is_empty() && work.signal() == Signal::Metrics {
+        if self.decodes(work.signal()) {
             let request = work
                 .take_request()
                 .map_err(|e| Refused::invalid(e.to_string()))?;
+            let stores = self.stores.clone();
             let joined = tokio::task::spawn_blocking(move || {
                 let mut total = Report::default();
                 if let Request::Metrics(req) = &request {
-                    for store in &stores {
+                    for store in stores.iter() {
                         let report = otlp::ingest_request(store, req);
                         total.accepted += report.accepted;
                         total.rejected += report.rejected;
                         if total.message.is_none() {
-                            total.message = report.message.clone();
+                            total.message = report.message;
                         }
                     }
                 }
@@ -145,23 +167,25 @@ impl Fanout {
             }
         }
 
+        if self.direct.is_empty() && permits.is_empty() {
+            return Ok(accepted);
+        }
+        // Encoded only here, and only if a transform made the received bytes stale.
         let batch = work.batch();
-        for target in &self.targets {
-            if let Target::Direct { deliverer, stop } = &**target {
-                match deliverer.deliver(&batch, stop).await {
-                    Delivered::Sent => {}
-                    Delivered::Dropped(why) => {
-                        return Err(Refused::invalid(format!(
-                            "exporter {} could not deliver: {why}",
-                            deliverer.id
-                        )));
-                    }
-                    Delivered::Stopped => {
-                        return Err(Refused::unavailable(
-                            "the collector is shutting down",
-                            RETRY_AFTER_FULL,
-                        ));
-                    }
+        for (deliverer, stop) in &self.direct {
+            match deliverer.deliver(&batch, stop).await {
+                Delivered::Sent => {}
+                Delivered::Dropped(why) => {
+                    return Err(Refused::invalid(format!(
+                        "exporter {} could not deliver: {why}",
+                        deliverer.id
+                    )));
+                }
+                Delivered::Stopped => {
+                    return Err(Refused::unavailable(
+                        "the collector is shutting down",
+                        RETRY_AFTER_FULL,
+                    ));
                 }
             }
         }
@@ -202,7 +226,10 @@ pub fn transform(stage: Arc<dyn Transform>, next: Chain) -> Chain {
 /// What a receiver feeds: per signal, the chains of the pipelines that list it.
 #[derive(Clone, Default)]
 pub struct Entry {
-    chains: [Vec<(String, Chain)>; 3],
+    chains: [Vec<Chain>; 3],
+    /// Per signal: some pipeline needs the decoded messages before anything else happens to
+    /// the batch, so the receiver decodes instead of only scanning (see [`Entry::decodes`]).
+    decodes: [bool; 3],
 }
 
 fn index(signal: Signal) -> usize {
@@ -215,8 +242,19 @@ fn index(signal: Signal) -> usize {
 
 impl Entry {
     /// Adds pipeline `id` of `signal`.
-    pub fn add(&mut self, signal: Signal, id: String, chain: Chain) {
-        self.chains[index(signal)].push((id, chain));
+    ///
+    /// `decodes`: the pipeline's first step needs the decoded messages (a transform, or a
+    /// prometheus exporter with no processor before it).
+    pub fn add(&mut self, signal: Signal, chain: Chain, decodes: bool) {
+        self.chains[index(signal)].push(chain);
+        self.decodes[index(signal)] |= decodes;
+    }
+
+    /// Whether a receiver should decode a `signal` request rather than only scan it: some
+    /// pipeline decodes it at once, so decoding at the receiver validates and counts it as
+    /// well, and the bytes travel alongside for the exporters that forward them.
+    pub fn decodes(&self, signal: Signal) -> bool {
+        self.decodes[index(signal)]
     }
 
     /// Whether any pipeline takes `signal`.
@@ -231,7 +269,7 @@ impl Entry {
         let mut accepted = Accepted::default();
         let last = chains.len().saturating_sub(1);
         let mut work = Some(work);
-        for (i, (_, chain)) in chains.iter().enumerate() {
+        for (i, chain) in chains.iter().enumerate() {
             let this = if i == last { work.take() } else { work.clone() };
             let Some(this) = this else { break };
             accepted.merge(chain(this).await?);

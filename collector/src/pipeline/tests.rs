@@ -142,16 +142,20 @@ async fn an_entry_runs_every_pipeline_of_the_signal_and_only_those() {
     let mut entry = Entry::default();
     entry.add(
         Signal::Metrics,
-        "metrics/a".into(),
         graph::fanout("metrics/a".into(), vec![queue_target("a", &metrics_a)]),
+        false,
     );
     entry.add(
         Signal::Metrics,
-        "metrics/b".into(),
         graph::fanout("metrics/b".into(), vec![queue_target("b", &metrics_b)]),
+        false,
     );
     assert!(entry.handles(Signal::Metrics));
     assert!(!entry.handles(Signal::Traces));
+    assert!(
+        !entry.decodes(Signal::Metrics),
+        "queues take bytes: scanning is enough"
+    );
     entry.consume(Work::encoded(metrics_batch())).await.unwrap();
     assert_eq!((metrics_a.len(), metrics_b.len()), (1, 1));
 }

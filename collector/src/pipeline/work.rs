@@ -52,22 +52,30 @@ impl Work {
         }
     }
 
+    /// Work from bytes as received and their decoded form (both current).
+    pub fn received(body: Bytes, request: Request) -> Work {
+        Work {
+            items: count_items(&request),
+            signal: request.signal(),
+            body: Some(body),
+            decoded: Some(request),
+        }
+    }
+
     /// Its signal.
     pub fn signal(&self) -> Signal {
         self.signal
     }
 
     /// The decoded request, decoding the bytes if needed. The caller may change it: the bytes
-    /// are dropped as stale.
+    /// are dropped as stale (after decoding, so a malformed body is reported, not emptied).
     pub fn request_mut(&mut self) -> Result<&mut Request, Malformed> {
-        self.body_if_stale_ok()?;
+        let request = match self.decoded.take() {
+            Some(request) => request,
+            None => self.decode()?,
+        };
         self.body = None;
-        self.ensure_decoded()
-    }
-
-    /// The decoded request, read-only: the bytes stay current.
-    pub fn request(&mut self) -> Result<&Request, Malformed> {
-        self.ensure_decoded().map(|r| &*r)
+        Ok(self.decoded.insert(request))
     }
 
     /// The batch as bytes, encoding the decoded request if the bytes are stale.
@@ -88,15 +96,13 @@ impl Work {
         }
     }
 
-    /// Takes the decoded request out (decoding if needed), leaving current bytes behind; give
-    /// it back unchanged with [`Work::restore_request`].
+    /// Takes the decoded request out (decoding if needed); give it back unchanged with
+    /// [`Work::restore_request`] before asking for [`Work::batch`].
     pub fn take_request(&mut self) -> Result<Request, Malformed> {
-        self.ensure_decoded()?;
-        self.batch();
-        Ok(self
-            .decoded
-            .take()
-            .unwrap_or_else(|| Request::Metrics(Default::default())))
+        match self.decoded.take() {
+            Some(request) => Ok(request),
+            None => self.decode(),
+        }
     }
 
     /// Puts a request taken by [`Work::take_request`] back, unchanged.
@@ -104,27 +110,23 @@ impl Work {
         self.decoded = Some(request);
     }
 
-    // Decoding before the bytes are dropped, so a malformed body is reported, not emptied.
-    fn body_if_stale_ok(&mut self) -> Result<(), Malformed> {
-        self.ensure_decoded().map(drop)
+    /// Decodes the bytes; the caller keeps the result.
+    fn decode(&self) -> Result<Request, Malformed> {
+        let body = self.body.clone().unwrap_or_default();
+        decode(self.signal, body).map_err(|source| Malformed {
+            signal: self.signal,
+            source,
+        })
     }
+}
 
-    fn ensure_decoded(&mut self) -> Result<&mut Request, Malformed> {
-        let request = match self.decoded.take() {
-            Some(request) => request,
-            None => {
-                let body = self.body.clone().unwrap_or_default();
-                let signal = self.signal;
-                let malformed = |source| Malformed { signal, source };
-                match signal {
-                    Signal::Metrics => Request::Metrics(Message::decode(body).map_err(malformed)?),
-                    Signal::Traces => Request::Traces(Message::decode(body).map_err(malformed)?),
-                    Signal::Logs => Request::Logs(Message::decode(body).map_err(malformed)?),
-                }
-            }
-        };
-        Ok(self.decoded.insert(request))
-    }
+/// Decodes an encoded request of `signal`.
+pub fn decode(signal: Signal, body: Bytes) -> Result<Request, prost::DecodeError> {
+    Ok(match signal {
+        Signal::Metrics => Request::Metrics(Message::decode(body)?),
+        Signal::Traces => Request::Traces(Message::decode(body)?),
+        Signal::Logs => Request::Logs(Message::decode(body)?),
+    })
 }
 
 fn encode(request: &Request) -> Vec<u8> {

@@ -33,7 +33,6 @@ async fn full_pipeline() -> (Pipeline, Arc<MemoryQueue>) {
     let mut entry = Entry::default();
     entry.add(
         Signal::Metrics,
-        "metrics".into(),
         graph::fanout(
             "metrics".into(),
             vec![Arc::new(Target::Queue {
@@ -41,6 +40,7 @@ async fn full_pipeline() -> (Pipeline, Arc<MemoryQueue>) {
                 queue: queue.clone(),
             })],
         ),
+        false,
     );
     let pipeline = Pipeline {
         entry: Arc::new(entry),

@@ -24,7 +24,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use super::{Error, Logs, Metrics, Pipeline, Signal, Traces, rpc};
-use crate::pipeline::{BoxFuture, Work, scan};
+use crate::pipeline::BoxFuture;
 
 /// The gRPC receiver.
 pub struct Grpc {
@@ -151,8 +151,8 @@ impl<S: Signal> UnaryService<Bytes> for Handler<S> {
         let pipeline = self.pipeline.clone();
         Box::pin(async move {
             let body = request.into_inner();
-            let scanned = match scan::scan(S::SIGNAL, &body) {
-                Ok(scanned) => scanned,
+            let work = match pipeline.receive(S::SIGNAL, body) {
+                Ok(work) => work,
                 Err(e) => {
                     pipeline
                         .counters
@@ -161,11 +161,6 @@ impl<S: Signal> UnaryService<Bytes> for Handler<S> {
                     return Err(Status::invalid_argument(format!("malformed protobuf: {e}")));
                 }
             };
-            let work = Work::encoded(crate::pipeline::Batch {
-                signal: S::SIGNAL,
-                body,
-                items: scanned.items,
-            });
             match pipeline.consume(work).await {
                 Ok(accepted) => Ok(Response::new(S::response(accepted))),
                 Err(refused) if refused.permanent => Err(Status::invalid_argument(refused.reason)),

@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 
 use super::rpc::RpcStatus;
 use super::{Error, Logs, Metrics, Pipeline, Signal, Traces};
-use crate::pipeline::{Batch, Refused, Work, scan};
+use crate::pipeline::{Refused, Work};
 
 /// The two OTLP/HTTP encodings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,20 +240,13 @@ async fn handle<S: Signal>(
         body
     };
     let work = match encoding {
-        Encoding::Protobuf => {
-            let scan = scan::scan(S::SIGNAL, &body).map_err(|e| {
-                Rejection::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("malformed protobuf: {e}"),
-                    Some(encoding),
-                )
-            })?;
-            Work::encoded(Batch {
-                signal: S::SIGNAL,
-                body,
-                items: scan.items,
-            })
-        }
+        Encoding::Protobuf => pipeline.receive(S::SIGNAL, body).map_err(|e| {
+            Rejection::new(
+                StatusCode::BAD_REQUEST,
+                format!("malformed protobuf: {e}"),
+                Some(encoding),
+            )
+        })?,
         Encoding::Json => {
             let request = S::decode_json(&body).map_err(|e| {
                 Rejection::new(

@@ -152,12 +152,30 @@ impl Pipeline {
         });
         entry.add(
             pipeline::Signal::Metrics,
-            "metrics".into(),
             graph::fanout("metrics".into(), vec![target]),
+            true,
         );
         Pipeline {
             entry: Arc::new(entry),
             counters: Arc::new(Counters::default()),
+        }
+    }
+
+    /// Checks and counts a protobuf request as received: decoded when a pipeline needs the
+    /// messages at once (the bytes ride along for exporters that forward them), else only
+    /// scanned. Either way it is validated exactly as prost decodes; the error says where not.
+    pub fn receive(&self, signal: pipeline::Signal, body: bytes::Bytes) -> Result<Work, String> {
+        if self.entry.decodes(signal) {
+            let request =
+                pipeline::work::decode(signal, body.clone()).map_err(|e| e.to_string())?;
+            Ok(Work::received(body, request))
+        } else {
+            let scanned = pipeline::scan::scan(signal, &body).map_err(|e| e.to_string())?;
+            Ok(Work::encoded(pipeline::Batch {
+                signal,
+                body,
+                items: scanned.items,
+            }))
         }
     }
 
