@@ -15,6 +15,7 @@ pub mod extensions;
 pub mod pipeline;
 pub mod processors;
 pub mod receiver;
+pub mod rpc;
 pub mod server;
 pub mod store;
 pub mod translate;

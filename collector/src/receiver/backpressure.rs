@@ -13,11 +13,11 @@ use prost::Message;
 use tower::ServiceExt;
 
 use super::grpc::Grpc;
-use super::rpc::{RETRY_INFO_TYPE, RetryInfo, RpcStatus};
 use super::{Counters, Pipeline, bind, http};
 use crate::pipeline::graph::{self, Target};
 use crate::pipeline::memory_queue::MemoryQueue;
 use crate::pipeline::{Entry, Queue, Signal};
+use crate::rpc::{RETRY_INFO_TYPE, RetryInfo, RpcStatus};
 use crate::test_support::{int_point, logs_request, request_with, sum};
 
 /// A receiver whose only metrics pipeline ends in a queue that is already full.

@@ -23,8 +23,9 @@ use tonic::server::{NamedService, UnaryService};
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
-use super::{Error, Logs, Metrics, Pipeline, Signal, Traces, rpc};
+use super::{Error, Logs, Metrics, Pipeline, Signal, Traces};
 use crate::pipeline::BoxFuture;
+use crate::rpc;
 
 /// The gRPC receiver.
 pub struct Grpc {

@@ -25,9 +25,9 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use prost::Message;
 use tokio::net::TcpListener;
 
-use super::rpc::RpcStatus;
 use super::{Error, Logs, Metrics, Pipeline, Signal, Traces};
 use crate::pipeline::{Refused, Work};
+use crate::rpc::RpcStatus;
 
 /// The two OTLP/HTTP encodings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,7 +18,6 @@ mod backpressure;
 pub mod config;
 pub mod grpc;
 pub mod http;
-pub mod rpc;
 #[cfg(test)]
 mod tests;
 

@@ -30,8 +30,9 @@ use prost::Message;
 use super::Settings;
 use crate::exporters::common::Compression;
 use crate::exporters::common::connector::Connector;
-use crate::exporters::common::wire::{ExportResponse, RpcStatus};
+use crate::exporters::common::wire::ExportResponse;
 use crate::pipeline::{Batch, BoxFuture, Outcome, Sender, Signal};
+use crate::rpc::RpcStatus;
 
 /// The most of a response body read: enough for any status message, bounded against a
 /// misbehaving upstream (the Collector reads 64 KiB too).

@@ -21,8 +21,8 @@ use prost::Message;
 use super::*;
 use crate::exporters::common::Compression;
 use crate::exporters::common::testing::{self, SERVER_NAME, TestPki};
-use crate::exporters::common::wire::RpcStatus;
 use crate::pipeline::{Batch, Outcome, Sender, Signal};
+use crate::rpc::RpcStatus;
 use crate::test_support;
 
 // === The upstream ===

@@ -1,9 +1,11 @@
 //! `google.rpc.Status` and `google.rpc.RetryInfo`: how OTLP tells a sender why it was refused
-//! and when to retry.
+//! and when to retry, in both directions.
 //!
 //! OTLP/HTTP error bodies are a `Status`; an OTLP/gRPC `UNAVAILABLE` carries a `RetryInfo` in
 //! the status details (`grpc-status-details-bin`), which the OpenTelemetry SDKs honour. The
-//! messages are small, so they are declared here rather than pulled from another crate.
+//! receivers write them ([`unavailable`]); the forwarding exporters read them
+//! ([`retry_delay`]). The messages are small, so they are declared here rather than pulled from
+//! another crate.
 
 use std::time::Duration;
 
@@ -60,6 +62,16 @@ pub const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 
 /// A gRPC `UNAVAILABLE` status whose details ask the sender to retry after `delay`.
 pub fn unavailable(message: &str, delay: Option<Duration>) -> tonic::Status {
+    let status = status(tonic::Code::Unavailable as i32, message, delay);
+    tonic::Status::with_details(
+        tonic::Code::Unavailable,
+        message,
+        Bytes::from(status.encode_to_vec()),
+    )
+}
+
+/// A `google.rpc.Status` of `code`, with a `RetryInfo` of `delay` when there is one.
+pub fn status(code: i32, message: &str, delay: Option<Duration>) -> RpcStatus {
     let details = delay.map(|d| Any {
         type_url: RETRY_INFO_TYPE.into(),
         value: RetryInfo {
@@ -70,16 +82,28 @@ pub fn unavailable(message: &str, delay: Option<Duration>) -> tonic::Status {
         }
         .encode_to_vec(),
     });
-    let status = RpcStatus {
-        code: tonic::Code::Unavailable as i32,
+    RpcStatus {
+        code,
         message: message.to_owned(),
         details: details.into_iter().collect(),
-    };
-    tonic::Status::with_details(
-        tonic::Code::Unavailable,
-        message,
-        Bytes::from(status.encode_to_vec()),
-    )
+    }
+}
+
+/// What an encoded `google.rpc.Status` says about retrying: `None` when it carries no
+/// `RetryInfo`, `Some(None)` when it does without a (valid) delay, `Some(Some(d))` with one.
+/// The `type_url`'s host part is not checked.
+pub fn retry_delay(status: &[u8]) -> Option<Option<Duration>> {
+    let status = RpcStatus::decode(status).ok()?;
+    let any = status
+        .details
+        .into_iter()
+        .find(|a| a.type_url.rsplit('/').next() == RETRY_INFO_TYPE.rsplit('/').next())?;
+    let info = RetryInfo::decode(any.value.as_slice()).ok()?;
+    Some(info.retry_delay.and_then(|d| {
+        let secs = u64::try_from(d.seconds).ok()?;
+        let nanos = u32::try_from(d.nanos).ok().filter(|n| *n < 1_000_000_000)?;
+        Some(Duration::new(secs, nanos))
+    }))
 }
 
 #[cfg(test)]
