@@ -541,3 +541,24 @@ fn every_sample_config_validates() {
         }
     }
 }
+
+#[test]
+fn an_otlphttp_exporter_without_a_url_for_its_pipelines_signal_is_an_error() {
+    let text = "
+receivers: {otlp: {protocols: {grpc: {}}}}
+exporters:
+  otlphttp:
+    metrics_endpoint: http://127.0.0.1:1/v1/metrics
+service:
+  pipelines:
+    metrics: {receivers: [otlp], exporters: [otlphttp]}
+    logs: {receivers: [otlp], exporters: [otlphttp]}
+";
+    assert_eq!(
+        parse_err(text),
+        "exporters.otlphttp: no URL for logs, which pipeline logs sends it: set endpoint or \
+         logs_endpoint"
+    );
+    let metrics_only = text.replace("    logs: {receivers: [otlp], exporters: [otlphttp]}\n", "");
+    assert!(parse(&metrics_only).is_ok());
+}

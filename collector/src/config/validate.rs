@@ -110,6 +110,16 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
                         supported: "metrics",
                     });
                 }
+                // Caught here, not when the first batch is sent and dropped.
+                Some(Exporter::OtlpHttp(s)) if s.url(signal).is_none() => {
+                    return Err(Error::Invalid {
+                        key: format!("exporters.{id}"),
+                        message: format!(
+                            "no URL for {signal}, which pipeline {pid} sends it: set endpoint \
+                             or {signal}_endpoint"
+                        ),
+                    });
+                }
                 Some(_) => {}
             }
         }

@@ -3,8 +3,9 @@
 //!
 //! `endpoint` is a base URL to which `/v1/metrics`, `/v1/traces` and `/v1/logs` are appended;
 //! `metrics_endpoint`, `traces_endpoint` and `logs_endpoint` are full URLs that take precedence
-//! for their signal. At least one must be set; a signal with no URL is refused at send time
-//! (the caller can check [`Settings::url`] against its pipelines first). The URL's scheme
+//! for their signal. At least one must be set; configuration validation refuses a pipeline that
+//! would send this exporter a signal with no URL (the sender still refuses one, permanently, as a
+//! last guard). The URL's scheme
 //! decides TLS; `tls.insecure` does not apply to HTTP.
 //!
 //! Not supported: `encoding: json` (the batches are protobuf and stay so), and, refused as
