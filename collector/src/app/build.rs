@@ -109,36 +109,28 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                 .filter_map(|id| targets.get(id).cloned())
                 .collect(),
         );
-        for id in pipeline.processors.iter().rev() {
-            let Some(processor) = config.processors.get(id) else {
-                continue;
-            };
-            chain = match processor {
-                Processor::Batch(s) => {
-                    let next = chain.clone();
-                    let downstream: Downstream = Arc::new(move |batch| {
-                        let next = next.clone();
-                        Box::pin(async move { next(Work::encoded(batch)).await.map(drop) })
-                    });
-                    let batcher = Arc::new(Batcher::new(*s, pipeline.signal, downstream));
-                    batchers.push(batcher.clone());
-                    batch_stage(batcher)
-                }
-                Processor::Resource(s) => transform(resource::Resource::new(s.clone()), chain),
-                Processor::Attributes(s) => {
-                    transform(attributes::Attributes::new(s.clone()), chain)
-                }
-                Processor::Filter(s) => transform(filter::Filter::new(s.clone()), chain),
-            };
-        }
-        // The first step decodes: a transform, or with no processor a prometheus exporter.
-        let decodes = match pipeline
+        // The processors as stages; a transform that cannot change this signal is left out,
+        // so the batch is not decoded for nothing.
+        let stages: Vec<Stage> = pipeline
             .processors
-            .first()
-            .and_then(|id| config.processors.get(id))
-        {
-            Some(Processor::Batch(_)) => false,
-            Some(_) => true,
+            .iter()
+            .filter_map(|id| config.processors.get(id))
+            .filter_map(|processor| {
+                let stage: Arc<dyn Transform> = match processor {
+                    Processor::Batch(s) => return Some(Stage::Batch(*s)),
+                    Processor::Resource(s) => Arc::new(resource::Resource::new(s.clone())),
+                    Processor::Attributes(s) => Arc::new(attributes::Attributes::new(s.clone())),
+                    Processor::Filter(s) => Arc::new(filter::Filter::new(s.clone())),
+                };
+                stage
+                    .changes(pipeline.signal)
+                    .then_some(Stage::Transform(stage))
+            })
+            .collect();
+        // The first step decodes: a transform, or with no processor a prometheus exporter.
+        let decodes = match stages.first() {
+            Some(Stage::Transform(_)) => true,
+            Some(Stage::Batch(_)) => false,
             None => {
                 pipeline.signal == Signal::Metrics
                     && pipeline
@@ -147,6 +139,21 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                         .any(|id| matches!(config.exporters.get(id), Some(Exporter::Prometheus(_))))
             }
         };
+        for stage in stages.into_iter().rev() {
+            chain = match stage {
+                Stage::Batch(s) => {
+                    let next = chain.clone();
+                    let downstream: Downstream = Arc::new(move |batch| {
+                        let next = next.clone();
+                        Box::pin(async move { next(Work::encoded(batch)).await.map(drop) })
+                    });
+                    let batcher = Arc::new(Batcher::new(s, pipeline.signal, downstream));
+                    batchers.push(batcher.clone());
+                    batch_stage(batcher)
+                }
+                Stage::Transform(t) => graph::transform(t, chain),
+            };
+        }
         for id in &pipeline.receivers {
             entries
                 .entry(id.clone())
@@ -162,8 +169,10 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
     })
 }
 
-fn transform(stage: impl Transform, next: Chain) -> Chain {
-    graph::transform(Arc::new(stage), next)
+/// One processor of a pipeline, as built.
+enum Stage {
+    Batch(crate::processors::batch::Settings),
+    Transform(Arc<dyn Transform>),
 }
 
 fn batch_stage(batcher: Arc<Batcher>) -> Chain {

@@ -51,4 +51,10 @@ impl Request {
 pub trait Transform: Send + Sync + 'static {
     /// Change `request` in place; the number of items dropped on purpose.
     fn process(&self, request: &mut Request) -> u64;
+
+    /// Whether it can change a request of `signal` at all. A pipeline leaves out a stage that
+    /// cannot, so the batch is not decoded and re-encoded for nothing.
+    fn changes(&self, _signal: Signal) -> bool {
+        true
+    }
 }

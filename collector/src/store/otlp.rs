@@ -62,7 +62,8 @@ fn delta(temporality: i32) -> Option<bool> {
     }
 }
 
-fn point_count(data: &Data) -> u64 {
+/// Data points in a metric's data, whatever its type.
+pub(crate) fn point_count(data: &Data) -> u64 {
     (match data {
         Data::Gauge(g) => g.data_points.len(),
         Data::Sum(s) => s.data_points.len(),

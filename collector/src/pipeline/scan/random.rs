@@ -360,15 +360,10 @@ pub(crate) fn logs(rng: &mut Rng, fanout: usize) -> ExportLogsServiceRequest {
 
 /// Data points in a metric, as decoded.
 pub(crate) fn points(metric: &Metric) -> u64 {
-    let n = match &metric.data {
-        None => 0,
-        Some(Data::Gauge(g)) => g.data_points.len(),
-        Some(Data::Sum(s)) => s.data_points.len(),
-        Some(Data::Histogram(h)) => h.data_points.len(),
-        Some(Data::ExponentialHistogram(e)) => e.data_points.len(),
-        Some(Data::Summary(s)) => s.data_points.len(),
-    };
-    n as u64
+    metric
+        .data
+        .as_ref()
+        .map_or(0, crate::store::otlp::point_count)
 }
 
 pub(crate) fn metrics_per_resource(request: &ExportMetricsServiceRequest) -> Vec<u64> {

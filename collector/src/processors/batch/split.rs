@@ -18,6 +18,8 @@
 
 use std::ops::Range;
 
+use crate::store::otlp::point_count;
+
 use bytes::{Bytes, BytesMut};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -342,15 +344,7 @@ node!(
 
 impl Items for Metric {
     fn items(&self) -> u64 {
-        let points = match &self.data {
-            None => 0,
-            Some(Data::Gauge(g)) => g.data_points.len(),
-            Some(Data::Sum(s)) => s.data_points.len(),
-            Some(Data::Histogram(h)) => h.data_points.len(),
-            Some(Data::ExponentialHistogram(e)) => e.data_points.len(),
-            Some(Data::Summary(s)) => s.data_points.len(),
-        };
-        points as u64
+        self.data.as_ref().map_or(0, point_count)
     }
 
     fn split(mut self, room: u64, max: u64) -> Vec<(Self, u64)> {

@@ -19,9 +19,9 @@ pub mod config;
 #[cfg(test)]
 mod tests;
 
-use opentelemetry_proto::tonic::metrics::v1::{Metric, metric::Data};
-
 use super::{Request, Transform};
+use crate::pipeline::Signal;
+use crate::store::otlp::point_count;
 use config::NameMatcher;
 pub use config::{Config, Settings};
 
@@ -51,6 +51,11 @@ impl Filter {
 }
 
 impl Transform for Filter {
+    /// Only metrics, and only with a name list.
+    fn changes(&self, signal: Signal) -> bool {
+        signal == Signal::Metrics && (self.include.is_some() || self.exclude.is_some())
+    }
+
     /// Drops the metrics that do not survive, then emptied scopes and resources; returns the
     /// number of data points dropped. Traces and logs: untouched, 0.
     fn process(&self, request: &mut Request) -> u64 {
@@ -66,7 +71,7 @@ impl Transform for Filter {
                 scope.metrics.retain(|metric| {
                     let keep = self.keeps(&metric.name);
                     if !keep {
-                        dropped += points(metric);
+                        dropped += metric.data.as_ref().map_or(0, point_count);
                     }
                     keep
                 });
@@ -76,17 +81,4 @@ impl Transform for Filter {
         });
         dropped
     }
-}
-
-/// The number of data points in `metric`, of whatever type.
-fn points(metric: &Metric) -> u64 {
-    let count = match &metric.data {
-        Some(Data::Gauge(gauge)) => gauge.data_points.len(),
-        Some(Data::Sum(sum)) => sum.data_points.len(),
-        Some(Data::Histogram(histogram)) => histogram.data_points.len(),
-        Some(Data::ExponentialHistogram(histogram)) => histogram.data_points.len(),
-        Some(Data::Summary(summary)) => summary.data_points.len(),
-        None => 0,
-    };
-    u64::try_from(count).unwrap_or(u64::MAX)
 }

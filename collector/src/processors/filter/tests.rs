@@ -10,6 +10,7 @@ use crate::test_support::{
     gauge, histogram, histogram_point, int_point, kv, logs_request, metric, request_from,
     request_with, resource_metrics, sum, traces_request,
 };
+use opentelemetry_proto::tonic::metrics::v1::{Metric, metric::Data};
 
 fn settings(yaml: &str) -> Result<Settings, String> {
     let config: Config = serde_yaml::from_str(yaml).map_err(|e| e.to_string())?;
@@ -417,4 +418,17 @@ fn unknown_keys_are_rejected_by_name() {
         };
         assert!(e.contains(&format!("unknown field `{key}`")), "{yaml}: {e}");
     }
+}
+
+#[test]
+fn only_a_metrics_filter_with_names_can_change_a_request() {
+    let with_names: Config =
+        serde_yaml::from_str("metrics: {exclude: {match_type: strict, metric_names: [a]}}")
+            .unwrap();
+    let filter = Filter::new(with_names.validate().unwrap());
+    assert!(filter.changes(crate::pipeline::Signal::Metrics));
+    assert!(!filter.changes(crate::pipeline::Signal::Traces));
+    assert!(!filter.changes(crate::pipeline::Signal::Logs));
+    let empty: Config = serde_yaml::from_str("{}").unwrap();
+    assert!(!Filter::new(empty.validate().unwrap()).changes(crate::pipeline::Signal::Metrics));
 }
