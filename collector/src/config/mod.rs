@@ -35,7 +35,7 @@ use std::time::Duration;
 
 pub use addr::AddressError;
 pub use cli::{Cli, Command};
-pub use duration::parse_duration;
+pub use duration::{GoDuration, parse_duration};
 pub use error::Error;
 
 use crate::exporters::{otlp, otlphttp, prometheus};

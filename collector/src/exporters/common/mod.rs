@@ -13,7 +13,6 @@
 
 pub mod compression;
 pub(crate) mod connector;
-pub mod duration;
 pub mod headers;
 pub mod queue;
 pub mod retry;
@@ -22,8 +21,8 @@ pub(crate) mod testing;
 pub mod tls;
 pub(crate) mod wire;
 
+pub use crate::config::GoDuration;
 pub use compression::Compression;
-pub use duration::GoDuration;
 pub use queue::{ExtensionId, QueueConfig, QueueSettings};
 pub use retry::{Backoff, RetryConfig, RetrySettings};
 pub use tls::{Alpn, TlsConfig, TlsSettings};

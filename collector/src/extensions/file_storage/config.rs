@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::config::GoDuration;
+
 /// Where otelcol keeps `file_storage` data when no `directory` is given (on Linux).
 pub const DEFAULT_DIRECTORY: &str = "/var/lib/otelcol/file_storage";
 
@@ -41,7 +43,7 @@ pub struct Config {
     /// so the value is checked and has nothing to bound; it is accepted so that configurations
     /// written for the OpenTelemetry Collector (its documentation's example sets `10s`) run.
     #[serde(default)]
-    pub timeout: Option<String>,
+    pub timeout: Option<GoDuration>,
 }
 
 impl Default for Config {
@@ -85,7 +87,7 @@ impl Config {
             return Err("directory: must not be empty".to_owned());
         }
         if let Some(timeout) = &self.timeout {
-            crate::config::parse_duration(timeout).map_err(|e| format!("timeout: {e}"))?;
+            timeout.parse("timeout")?;
         }
         let directory = PathBuf::from(&self.directory);
         check_directory(&directory, self.create_directory)?;

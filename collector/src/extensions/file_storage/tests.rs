@@ -124,7 +124,7 @@ fn config_validation_names_the_key() {
             directory: directory.clone(),
             create_directory,
             fsync: false,
-            timeout: Some("10s".into()),
+            timeout: Some(crate::config::GoDuration::new("10s")),
         };
         match (config.validate(), want) {
             (Ok(settings), None) => {
@@ -822,4 +822,15 @@ async fn push_throughput() {
         drop(queue);
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+#[test]
+fn the_lock_timeout_is_a_go_duration_and_a_bad_one_is_refused() {
+    let ok: Config = serde_yaml::from_str("{directory: /tmp, timeout: 10s}").unwrap();
+    assert!(ok.validate().is_ok());
+    let zero: Config = serde_yaml::from_str("{directory: /tmp, timeout: 0}").unwrap();
+    assert!(zero.validate().is_ok());
+    let bad: Config = serde_yaml::from_str("{directory: /tmp, timeout: 10}").unwrap();
+    let err = bad.validate().unwrap_err();
+    assert!(err.starts_with("timeout: "), "{err}");
 }

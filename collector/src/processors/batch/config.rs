@@ -6,11 +6,11 @@
 //! are not supported and are refused as unknown keys, rather than accepted and ignored: a
 //! configuration relying on them would silently merge what it meant to keep apart.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
+
+use crate::config::GoDuration;
 
 /// Default `send_batch_size`, as in the Collector.
 pub const DEFAULT_SEND_BATCH_SIZE: u32 = 8192;
@@ -31,8 +31,8 @@ pub struct Config {
     pub send_batch_max_size: u32,
     /// How long a group waits for more after its first batch, in Go duration syntax (`200ms`,
     /// `1s`); 0 sends every batch on its own at once.
-    #[serde(default = "default_timeout", deserialize_with = "duration_text")]
-    pub timeout: String,
+    #[serde(default = "default_timeout")]
+    pub timeout: GoDuration,
 }
 
 /// The validated `batch` configuration; see [`Config`] for each value's meaning.
@@ -69,8 +69,7 @@ impl Default for Settings {
 impl Config {
     /// Checks the values; an error starts with the key it is about.
     pub fn validate(&self) -> Result<Settings, String> {
-        let timeout =
-            crate::config::parse_duration(&self.timeout).map_err(|e| format!("timeout: {e}"))?;
+        let timeout = self.timeout.parse("timeout")?;
         let max = self.send_batch_max_size;
         if max != 0 && max < self.send_batch_size {
             return Err(format!(
@@ -91,35 +90,6 @@ fn default_send_batch_size() -> u32 {
     DEFAULT_SEND_BATCH_SIZE
 }
 
-fn default_timeout() -> String {
-    DEFAULT_TIMEOUT.to_owned()
-}
-
-/// A duration as text: YAML gives `timeout: 1s` as a string but `timeout: 0` as an integer,
-/// and both are valid; the text is parsed (and a bare number other than 0 refused, as it has
-/// no unit) by [`Config::validate`].
-fn duration_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    struct Text;
-
-    impl Visitor<'_> for Text {
-        type Value = String;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a duration such as \"200ms\" or \"1s\"")
-        }
-
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            Ok(v.to_owned())
-        }
-
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-            Ok(v.to_string())
-        }
-    }
-
-    deserializer.deserialize_any(Text)
+fn default_timeout() -> GoDuration {
+    GoDuration::new(DEFAULT_TIMEOUT)
 }
