@@ -13,7 +13,6 @@
 //! Deliberately not here: reloading certificates (`reload_interval`), cipher suite and curve
 //! choices, TPM keys: those keys are refused as unknown.
 
-use std::fmt;
 use std::fs;
 use std::sync::Arc;
 
@@ -113,17 +112,12 @@ impl TlsConfig {
             ))
         } else {
             let roots = self.roots(ca.as_ref())?;
-            let webpki =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| format!("tls.ca_file: cannot use the CA certificates: {e}"))?;
-            match &server_name_override {
-                Some(name) => Arc::new(VerifyAsName {
-                    inner: webpki,
-                    name: name.clone(),
-                }),
-                None => webpki,
-            }
+            // `server_name_override` needs nothing here: the connector hands it to rustls as
+            // the server name, which is both the SNI and the name the certificate is checked
+            // against.
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| format!("tls.ca_file: cannot use the CA certificates: {e}"))?
         };
 
         let builder = ClientConfig::builder_with_provider(provider)
@@ -278,60 +272,6 @@ fn version(key: &str, value: Option<&str>) -> Result<Option<u8>, String> {
         Some(v) => Err(format!(
             "tls.{key}: {v:?} is not a TLS version (expected \"1.2\" or \"1.3\")"
         )),
-    }
-}
-
-// === impl VerifyAsName ===
-
-/// Verifies as the inner verifier does, but against a fixed name (`server_name_override`)
-/// instead of the host the client connected to. The HTTP client chooses the SNI from the URL
-/// itself, so this is how the override reaches it.
-struct VerifyAsName {
-    inner: Arc<WebPkiServerVerifier>,
-    name: ServerName<'static>,
-}
-
-impl fmt::Debug for VerifyAsName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyAsName")
-            .field("name", &self.name)
-            .finish()
-    }
-}
-
-impl ServerCertVerifier for VerifyAsName {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
     }
 }
 
