@@ -192,17 +192,16 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         requests_limit: opts.requests,
         requests_per_round: templates.len(),
     };
-    let mut report = Report::new(
+    Ok(Report::new(
         opts.target.describe(),
         started_at,
         settings,
         window,
         tally,
+        shared.points.load(Ordering::Relaxed),
         processes,
         cpu(own_before, own_after),
-    );
-    report.points.accepted_whole_run = shared.points.load(Ordering::Relaxed);
-    Ok(report)
+    ))
 }
 
 /// Builds one round and encodes it, with each request's rewrite plan.

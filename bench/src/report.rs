@@ -223,6 +223,7 @@ impl Report {
         settings: Settings,
         window: Duration,
         mut tally: Tally,
+        accepted_whole_run: u64,
         processes: Vec<Process>,
         generator_cpu_seconds: Option<f64>,
     ) -> Report {
@@ -246,7 +247,7 @@ impl Report {
                 } else {
                     0.0
                 },
-                accepted_whole_run: tally.points_accepted,
+                accepted_whole_run,
             },
             bytes_sent: tally.bytes,
             latency_ms: Latency::from_micros(&mut tally.latencies_us),

@@ -229,10 +229,15 @@ fn actions_change_every_resource_of_every_signal_and_nothing_else() {
 #[test]
 fn dropped_attribute_counts_and_entity_refs_are_kept() {
     let processor = processor("attributes: [{ key: env, action: insert, value: prod }]");
+    let entity = opentelemetry_proto::tonic::common::v1::EntityRef {
+        r#type: "service".into(),
+        id_keys: vec!["service.name".into()],
+        ..Default::default()
+    };
     let before = Some(OtlpResource {
         attributes: vec![],
         dropped_attributes_count: 4,
-        ..Default::default()
+        entity_refs: vec![entity.clone()],
     });
     let mut request = request(0, &[before]);
     processor.process(&mut request);
@@ -242,7 +247,7 @@ fn dropped_attribute_counts_and_entity_refs_are_kept() {
         vec![Some(OtlpResource {
             attributes: vec![kv("env", "prod")],
             dropped_attributes_count: 4,
-            ..Default::default()
+            entity_refs: vec![entity],
         })]
     );
 }
