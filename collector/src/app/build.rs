@@ -46,7 +46,7 @@ pub struct ForwardingExporter {
 pub(super) struct Built {
     pub(super) stores: Vec<StoreExporter>,
     pub(super) forwarding: Vec<ForwardingExporter>,
-    pub(super) batchers: Vec<Arc<Batcher>>,
+    pub(super) batchers: Vec<Batcher>,
     pub(super) entries: BTreeMap<ComponentId, Entry>,
 }
 
@@ -147,7 +147,7 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                         let next = next.clone();
                         Box::pin(async move { next(Work::encoded(batch)).await.map(drop) })
                     });
-                    let batcher = Arc::new(Batcher::new(s, pipeline.signal, downstream));
+                    let batcher = Batcher::new(s, pipeline.signal, downstream);
                     batchers.push(batcher.clone());
                     batch_stage(batcher)
                 }
@@ -175,7 +175,7 @@ enum Stage {
     Transform(Arc<dyn Transform>),
 }
 
-fn batch_stage(batcher: Arc<Batcher>) -> Chain {
+fn batch_stage(batcher: Batcher) -> Chain {
     Arc::new(move |mut work: Work| {
         let batcher = batcher.clone();
         Box::pin(async move {

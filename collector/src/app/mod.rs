@@ -75,7 +75,7 @@ pub struct Running {
     exporters_stop: CancellationToken,
     rest_stop: CancellationToken,
     receiver_tasks: Vec<JoinHandle<Result<(), receiver::Error>>>,
-    batchers: Vec<Arc<Batcher>>,
+    batchers: Vec<Batcher>,
     rest: Vec<JoinHandle<()>>,
 }
 
