@@ -6,19 +6,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Error;
 use crate::config::{ComponentId, Config, Exporter, Extension, Processor};
 use crate::exporters::common::QueueSettings;
 use crate::exporters::{otlp, otlphttp};
-use crate::extensions::file_storage::FileQueue;
+use crate::extensions::file_storage::Settings as StorageSettings;
 use crate::pipeline::batch::{Batcher, Downstream};
-use crate::pipeline::consumer::{self, Deliverer, ExporterStats};
-use crate::pipeline::graph::{self, Chain, Target};
-use crate::pipeline::memory_queue::MemoryQueue;
-use crate::pipeline::{Entry, Queue, Sender, Signal, Work};
+use crate::pipeline::consumer::{Deliverer, ExporterStats};
+use crate::pipeline::graph::{self, Chain, Export, Target};
+use crate::pipeline::lane::{Lane, Storage};
+use crate::pipeline::{Entry, Sender, Signal, Work};
 use crate::processors::{Transform, attributes, filter, resource};
 use crate::receiver;
 use crate::store::{Options, Store};
@@ -30,22 +29,21 @@ pub(super) struct StoreExporter {
     pub(super) listener: TcpListener,
 }
 
-/// A forwarding exporter: its queue (if any), consumers and counters.
+/// A forwarding exporter: its queue and consumers (if `sending_queue` is enabled) and counters.
 pub struct ForwardingExporter {
     /// Exporter id.
     pub id: ComponentId,
     /// What happened to its batches.
     pub stats: Arc<ExporterStats>,
-    /// Its sending queue, when enabled.
-    pub queue: Option<Arc<dyn Queue>>,
-    pub(super) memory: Option<Arc<MemoryQueue>>,
-    pub(super) consumers: Vec<JoinHandle<()>>,
+    /// Its sending queue and consumers, when enabled.
+    pub lane: Option<Lane>,
 }
 
 /// Everything built, not yet serving.
 pub(super) struct Built {
     pub(super) stores: Vec<StoreExporter>,
     pub(super) forwarding: Vec<ForwardingExporter>,
+    pub(super) custom: Vec<Arc<dyn Export>>,
     pub(super) batchers: Vec<Batcher>,
     pub(super) entries: BTreeMap<ComponentId, Entry>,
 }
@@ -53,6 +51,7 @@ pub(super) struct Built {
 pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<Built, Error> {
     let mut stores = Vec::new();
     let mut forwarding = Vec::new();
+    let custom: Vec<Arc<dyn Export>> = Vec::new();
     let mut targets: BTreeMap<ComponentId, Arc<Target>> = BTreeMap::new();
     for (id, exporter) in &config.exporters {
         if !config.is_used(id) {
@@ -127,17 +126,16 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                     .then_some(Stage::Transform(stage))
             })
             .collect();
-        // The first step decodes: a transform, or with no processor a prometheus exporter.
+        // The first step decodes: a transform, or with no processor an exporter that decodes
+        // (the prometheus exporter's store, or an exporter that converts or routes).
         let decodes = match stages.first() {
             Some(Stage::Transform(_)) => true,
             Some(Stage::Batch(_)) => false,
-            None => {
-                pipeline.signal == Signal::Metrics
-                    && pipeline
-                        .exporters
-                        .iter()
-                        .any(|id| matches!(config.exporters.get(id), Some(Exporter::Prometheus(_))))
-            }
+            None => pipeline.exporters.iter().any(|id| match targets.get(id).map(|t| &**t) {
+                Some(Target::Store { .. }) => pipeline.signal == Signal::Metrics,
+                Some(Target::Custom(export)) => export.decodes(pipeline.signal),
+                _ => false,
+            }),
         };
         for stage in stages.into_iter().rev() {
             chain = match stage {
@@ -164,6 +162,7 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
     Ok(Built {
         stores,
         forwarding,
+        custom,
         batchers,
         entries,
     })
@@ -203,51 +202,56 @@ fn build_forwarding(
         let handle = ForwardingExporter {
             id: id.clone(),
             stats,
-            queue: None,
-            memory: None,
-            consumers: Vec::new(),
+            lane: None,
         };
         return Ok((target, Some(handle)));
     }
-    let (queue_obj, memory): (Arc<dyn Queue>, Option<Arc<MemoryQueue>>) =
-        match &queue.storage {
-            None => {
-                let q = Arc::new(MemoryQueue::new(queue.queue_size));
-                (q.clone(), Some(q))
-            }
-            Some(storage) => {
-                let settings = ComponentId::parse(&storage.to_string())
-                    .and_then(|sid| config.extensions.get(&sid))
-                    .map(|Extension::FileStorage(s)| s)
-                    .ok_or_else(|| Error::Exporter {
-                        id: id.to_string(),
-                        message: format!("storage extension {storage:?} is not configured"),
-                    })?;
-                let (q, recovery) = FileQueue::open(settings, id.as_str(), queue.queue_size)
-                    .map_err(|e| Error::Exporter {
-                        id: id.to_string(),
-                        message: format!("opening its persistent queue: {e}"),
-                    })?;
-                tracing::info!(exporter = %id, ?recovery, "persistent queue opened");
-                (Arc::new(q), None)
-            }
-        };
-    let consumers = consumer::spawn_consumers(
-        queue_obj.clone(),
+    let settings = match &queue.storage {
+        None => None,
+        Some(storage) => Some(storage_settings(config, id, &storage.to_string())?),
+    };
+    let storage = match &settings {
+        None => Storage::Memory,
+        Some(settings) => Storage::File {
+            settings,
+            name: id.as_str(),
+        },
+    };
+    let lane = Lane::open(
+        id.to_string(),
+        storage,
+        queue.queue_size,
         deliverer,
         queue.num_consumers,
-        stop.clone(),
-    );
+        stop,
+    )
+    .map_err(|message| Error::Exporter {
+        id: id.to_string(),
+        message,
+    })?;
     let target = Target::Queue {
         id: id.to_string(),
-        queue: queue_obj.clone(),
+        queue: lane.queue.clone(),
     };
     let handle = ForwardingExporter {
         id: id.clone(),
         stats,
-        queue: Some(queue_obj),
-        memory,
-        consumers,
+        lane: Some(lane),
     };
     Ok((target, Some(handle)))
+}
+
+/// The settings of the `file_storage` extension `storage` that exporter `id` names.
+pub(super) fn storage_settings(
+    config: &Config,
+    id: &ComponentId,
+    storage: &str,
+) -> Result<StorageSettings, Error> {
+    ComponentId::parse(storage)
+        .and_then(|sid| config.extensions.get(&sid))
+        .map(|Extension::FileStorage(s)| s.clone())
+        .ok_or_else(|| Error::Exporter {
+            id: id.to_string(),
+            message: format!("storage extension {storage:?} is not configured"),
+        })
 }

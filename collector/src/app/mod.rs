@@ -71,6 +71,7 @@ pub struct Running {
     pub counters: BTreeMap<ComponentId, Arc<Counters>>,
     /// The forwarding exporters (queues and counters).
     pub forwarding: Vec<ForwardingExporter>,
+    custom: Vec<Arc<dyn crate::pipeline::graph::Export>>,
     receivers_stop: CancellationToken,
     exporters_stop: CancellationToken,
     rest_stop: CancellationToken,
@@ -205,6 +206,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         receivers,
         counters,
         forwarding: built.forwarding,
+        custom: built.custom,
         receivers_stop,
         exporters_stop,
         rest_stop,
@@ -253,43 +255,34 @@ impl Running {
                 tracing::warn!("a batch processor did not flush within {STAGE_DEADLINE:?}");
             }
         }
-        for exporter in &self.forwarding {
-            if let Some(queue) = &exporter.queue {
-                queue.close();
-            }
+        for lane in self.forwarding.iter().filter_map(|e| e.lane.as_ref()) {
+            lane.close();
         }
         let deadline = tokio::time::Instant::now() + consumer::DRAIN_DEADLINE;
-        for exporter in self.forwarding.iter() {
-            for task in &exporter.consumers {
-                while !task.is_finished() && tokio::time::Instant::now() < deadline {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
+        // Exporters with lanes of their own close, drain and stop them concurrently, each
+        // within the same deadline.
+        let custom: Vec<_> = self
+            .custom
+            .iter()
+            .map(|export| {
+                let export = export.clone();
+                tokio::spawn(async move { export.shutdown(deadline).await })
+            })
+            .collect();
+        for lane in self.forwarding.iter().filter_map(|e| e.lane.as_ref()) {
+            lane.drained(deadline).await;
+        }
+        for task in custom {
+            if tokio::time::timeout(consumer::DRAIN_DEADLINE + STAGE_DEADLINE, task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("an exporter did not stop within {STAGE_DEADLINE:?} of its drain deadline");
             }
         }
         self.exporters_stop.cancel();
-        for exporter in &self.forwarding {
-            let left = exporter.queue.as_ref().map_or(0, |q| q.len());
-            if left > 0 {
-                match &exporter.memory {
-                    Some(memory) => {
-                        let (batches, items) = memory.abandoned();
-                        tracing::error!(
-                            exporter = %exporter.id,
-                            "{batches} batches ({items} items) were still queued in memory at \
-                             shutdown and are lost; use sending_queue.storage to keep them"
-                        );
-                    }
-                    None => tracing::info!(
-                        exporter = %exporter.id,
-                        "{left} batches stay in the persistent queue and are sent after the next start"
-                    ),
-                }
-            }
-        }
-        for exporter in self.forwarding {
-            for task in exporter.consumers {
-                let _ = tokio::time::timeout(STAGE_DEADLINE, task).await;
-            }
+        for lane in self.forwarding.iter().filter_map(|e| e.lane.as_ref()) {
+            lane.stop().await;
         }
         self.rest_stop.cancel();
         for task in self.rest {

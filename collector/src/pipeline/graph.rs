@@ -67,6 +67,27 @@ pub enum Target {
         /// Cancelled at shutdown.
         stop: CancellationToken,
     },
+    /// An exporter that admits batches its own way (see [`Export`]).
+    Custom(Arc<dyn Export>),
+}
+
+/// An exporter that converts or splits batches before its own queues: `prometheusremotewrite`
+/// (OTLP to remote-write samples, one queue per shard), `loadbalancing` (one queue per back-end).
+///
+/// The fan-out calls [`Export::export`] after it reserved room in the plain queues and before
+/// anything else, so a refusal leaves no copy in the pipeline's other exporters. Within itself
+/// an `Export` is all or nothing too: it refuses a batch without having queued any part of it.
+pub trait Export: Send + Sync + 'static {
+    /// Its id, for logs.
+    fn id(&self) -> &str;
+    /// Whether it needs the decoded messages of a `signal` batch (then the receiver decodes
+    /// rather than only scanning).
+    fn decodes(&self, signal: Signal) -> bool;
+    /// Takes the batch into its queues, or refuses it (a full queue: retry later).
+    fn export<'a>(&'a self, work: &'a mut Work) -> BoxFuture<'a, Result<Accepted, Refused>>;
+    /// Called once the receivers stopped and the batchers flushed: refuse new batches, let the
+    /// queues drain until `deadline`, then stop sending and say what is left.
+    fn shutdown(&self, deadline: tokio::time::Instant) -> BoxFuture<'_, ()>;
 }
 
 /// The end of a pipeline: every exporter gets every batch.
@@ -84,6 +105,7 @@ struct Fanout {
     stores: Arc<[Arc<Store>]>,
     queues: Vec<(String, Arc<dyn Queue>)>,
     direct: Vec<(Arc<Deliverer>, CancellationToken)>,
+    custom: Vec<Arc<dyn Export>>,
 }
 
 impl Fanout {
@@ -91,6 +113,7 @@ impl Fanout {
         let mut stores = Vec::new();
         let mut queues = Vec::new();
         let mut direct = Vec::new();
+        let mut custom = Vec::new();
         for target in targets {
             match &**target {
                 Target::Store { store, .. } => stores.push(store.clone()),
@@ -98,6 +121,7 @@ impl Fanout {
                 Target::Direct { deliverer, stop } => {
                     direct.push((deliverer.clone(), stop.clone()))
                 }
+                Target::Custom(export) => custom.push(export.clone()),
             }
         }
         Fanout {
@@ -105,6 +129,7 @@ impl Fanout {
             stores: stores.into(),
             queues,
             direct,
+            custom,
         }
     }
 
@@ -134,6 +159,9 @@ impl Fanout {
         }
 
         let mut accepted = Accepted::default();
+        for export in &self.custom {
+            accepted.merge(export.export(&mut work).await?);
+        }
         if self.decodes(work.signal()) {
             let request = work
                 .take_request()

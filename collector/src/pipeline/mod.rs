@@ -28,6 +28,7 @@
 pub mod batch;
 pub mod consumer;
 pub mod graph;
+pub mod lane;
 pub mod memory_queue;
 pub mod scan;
 #[cfg(test)]
