@@ -26,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+pub mod remote_write;
 pub mod snapshot;
 
 /// The OTLP wire types (protobuf messages, tonic stubs, OTLP/JSON via serde).

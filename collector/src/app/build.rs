@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::Error;
 use crate::config::{ComponentId, Config, Exporter, Extension, Processor};
 use crate::exporters::common::QueueSettings;
-use crate::exporters::{otlp, otlphttp};
+use crate::exporters::{otlp, otlphttp, prometheusremotewrite};
 use crate::extensions::file_storage::Settings as StorageSettings;
 use crate::pipeline::batch::{Batcher, Downstream};
 use crate::pipeline::consumer::{Deliverer, ExporterStats};
@@ -51,7 +51,7 @@ pub(super) struct Built {
 pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<Built, Error> {
     let mut stores = Vec::new();
     let mut forwarding = Vec::new();
-    let custom: Vec<Arc<dyn Export>> = Vec::new();
+    let mut custom: Vec<Arc<dyn Export>> = Vec::new();
     let mut targets: BTreeMap<ComponentId, Arc<Target>> = BTreeMap::new();
     for (id, exporter) in &config.exporters {
         if !config.is_used(id) {
@@ -84,6 +84,20 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                     message,
                 })?;
                 forward(Arc::new(sender), s.retry, &s.queue)?
+            }
+            Exporter::PrometheusRemoteWrite(s) => {
+                let exporter = prometheusremotewrite::RemoteWrite::start(id.as_str(), s, stop)
+                    .map_err(|message| Error::Exporter {
+                        id: id.to_string(),
+                        message,
+                    })?;
+                let handle = ForwardingExporter {
+                    id: id.clone(),
+                    stats: exporter.stats.clone(),
+                    lane: None,
+                };
+                custom.push(exporter.clone());
+                (Target::Custom(exporter), Some(handle))
             }
             Exporter::OtlpHttp(s) => {
                 let sender = otlphttp::HttpSender::new(s).map_err(|message| Error::Exporter {

@@ -30,6 +30,19 @@ const COMPONENTS: &[(&str, &str, &[&str])] = &[
         "otlphttp",
         &["tls", "retry_on_failure", "sending_queue"],
     ),
+    (
+        "exporters",
+        "prometheusremotewrite",
+        &[
+            "resource_to_telemetry_conversion",
+            "target_info",
+            "export_created_metric",
+            "remote_write_queue",
+            "wal",
+            "tls",
+            "retry_on_failure",
+        ],
+    ),
     ("extensions", "file_storage", &[]),
 ];
 

@@ -123,12 +123,17 @@ pub enum Exporter {
     Otlp(otlp::Settings),
     /// `otlphttp`: OTLP/HTTP forwarding.
     OtlpHttp(otlphttp::Settings),
+    /// `prometheusremotewrite`: cumulative samples to a time-series database (metrics only).
+    PrometheusRemoteWrite(crate::exporters::prometheusremotewrite::Settings),
 }
 
 impl Exporter {
     /// Whether it can take batches of `signal`.
     pub fn supports(&self, signal: Signal) -> bool {
-        !matches!(self, Exporter::Prometheus(_)) || signal == Signal::Metrics
+        !matches!(
+            self,
+            Exporter::Prometheus(_) | Exporter::PrometheusRemoteWrite(_)
+        ) || signal == Signal::Metrics
     }
 }
 

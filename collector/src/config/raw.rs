@@ -130,6 +130,8 @@ pub(super) enum Exporter {
     Otlp(otlp::Config),
     /// `otlphttp`.
     OtlpHttp(otlphttp::Config),
+    /// `prometheusremotewrite`.
+    PrometheusRemoteWrite(crate::exporters::prometheusremotewrite::Config),
 }
 
 /// An extension's configuration, by type.
@@ -198,12 +200,13 @@ impl ComponentKind for Exporter {
     // The OpenTelemetry Collector renamed `otlp` to `otlp_grpc` and `otlphttp` to `otlp_http`
     // (v0.144), keeping the old names as aliases; configurations use both.
     const TYPES: &'static [&'static str] =
-        &["otlp", "otlp_grpc", "otlphttp", "otlp_http", "prometheus"];
+        &["otlp", "otlp_grpc", "otlphttp", "otlp_http", "prometheus", "prometheusremotewrite"];
     fn read<'de, A: MapAccess<'de>>(ty: &str, map: &mut A) -> Result<Self, A::Error> {
         match ty {
             "prometheus" => value(map).map(Exporter::Prometheus),
             "otlp" | "otlp_grpc" => value(map).map(Exporter::Otlp),
             "otlphttp" | "otlp_http" => value(map).map(Exporter::OtlpHttp),
+            "prometheusremotewrite" => value(map).map(Exporter::PrometheusRemoteWrite),
             _ => Err(de::Error::custom("unreachable: type checked by the caller")),
         }
     }

@@ -35,6 +35,9 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
             raw::Exporter::Prometheus(c) => Exporter::Prometheus(c.validate(&path)?),
             raw::Exporter::Otlp(c) => Exporter::Otlp(c.validate().map_err(invalid)?),
             raw::Exporter::OtlpHttp(c) => Exporter::OtlpHttp(c.validate().map_err(invalid)?),
+            raw::Exporter::PrometheusRemoteWrite(c) => {
+                Exporter::PrometheusRemoteWrite(c.validate().map_err(invalid)?)
+            }
         };
         exporters.insert(id, settings);
     }
@@ -131,7 +134,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
         let storage = match exporter {
             Exporter::Otlp(s) => s.queue.storage.as_ref().map(ToString::to_string),
             Exporter::OtlpHttp(s) => s.queue.storage.as_ref().map(ToString::to_string),
-            Exporter::Prometheus(_) => None,
+            Exporter::Prometheus(_) | Exporter::PrometheusRemoteWrite(_) => None,
         };
         if let Some(storage) = storage {
             let key = format!("exporters.{id}.sending_queue.storage");

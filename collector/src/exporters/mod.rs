@@ -13,3 +13,4 @@ pub mod common;
 pub mod otlp;
 pub mod otlphttp;
 pub mod prometheus;
+pub mod prometheusremotewrite;

@@ -27,6 +27,7 @@
 //! once per (family, type).
 
 mod attrs;
+mod current;
 pub mod otlp;
 mod series;
 mod snapshot;
@@ -39,6 +40,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+pub use current::Current;
 pub use attrs::{AttrError, AttrValue, Attributes, OwnedAttrs, OwnedValue};
 pub use series::{
     Applied, ExpBuckets, ExpHistogram, ExpHistogramPoint, Histogram, HistogramPoint, Number,
@@ -396,6 +398,7 @@ impl Store {
             inner: self.lock(),
             now_ms: self.now_ms(now),
             now_ns: unix_nanos(SystemTime::now()),
+            last: None,
         }
     }
 
@@ -491,6 +494,9 @@ pub struct Ingest<'s> {
     inner: MutexGuard<'s, Inner>,
     now_ms: u64,
     now_ns: u64,
+    /// The series the last point went into, `(metric, series, reset)`, when it changed it
+    /// (see [`Ingest::current`]).
+    last: Option<(u32, u32, bool)>,
 }
 
 // === impl Ingest ===
@@ -719,6 +725,7 @@ impl Ingest<'_> {
         create: impl FnOnce(&mut Arc<[f64]>) -> (u64, u64, Value),
         apply: impl FnOnce(&mut Series, Kind, &mut Arc<[f64]>) -> Applied,
     ) -> Result<Applied, PointError> {
+        self.last = None;
         let view = SortedView::new(attrs).map_err(|_| PointError::DuplicateAttribute)?;
         let hash = view.hash(u64::from(metric.0));
         let inner = &mut *self.inner;
@@ -739,8 +746,8 @@ impl Ingest<'_> {
             return Ok(Applied::Updated);
         }
         let kind = m.kind;
-        let outcome = match found.and_then(|id| m.series.get_mut(id)) {
-            Some(series) => {
+        let outcome = match found.and_then(|id| Some((id, m.series.get_mut(id)?))) {
+            Some((id, series)) => {
                 let applied = apply(series, kind, &mut m.layout);
                 if applied == Applied::Overlap {
                     return Err(PointError::Overlap);
@@ -748,6 +755,7 @@ impl Ingest<'_> {
                 if applied != Applied::OutOfOrder {
                     series.touched = self.now_ms;
                     series.record_exemplars(exemplars);
+                    self.last = Some((metric.0, id, applied == Applied::Reset));
                 }
                 applied
             }
@@ -762,7 +770,8 @@ impl Ingest<'_> {
                 ));
                 let mut series = Series::new(meta, start, time, self.now_ms, value);
                 series.record_exemplars(exemplars);
-                m.series.insert(hash, series);
+                let id = m.series.insert(hash, series);
+                self.last = Some((metric.0, id, true));
                 if let Some(r) = inner.resources.get_mut(m.resource) {
                     r.series += 1;
                 }

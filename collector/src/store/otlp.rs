@@ -86,6 +86,16 @@ pub fn count_points(req: &ExportMetricsServiceRequest) -> u64 {
 
 /// Ingest a whole request.
 pub fn ingest_request(store: &Store, req: &ExportMetricsServiceRequest) -> Report {
+    ingest_request_with(store, req, &mut |_| {})
+}
+
+/// Ingest a whole request, calling `on_point` after every point the store took, inside the
+/// session, so that it can read the result with [`Ingest::current`].
+pub fn ingest_request_with(
+    store: &Store,
+    req: &ExportMetricsServiceRequest,
+    on_point: &mut dyn FnMut(&Ingest<'_>),
+) -> Report {
     let mut report = Report::default();
     let mut session = store.ingest();
     for rm in &req.resource_metrics {
@@ -128,7 +138,7 @@ pub fn ingest_request(store: &Store, req: &ExportMetricsServiceRequest) -> Repor
                 }
             };
             for metric in &sm.metrics {
-                ingest_metric(&mut session, scope, metric, &mut report);
+                ingest_metric(&mut session, scope, metric, &mut report, on_point);
             }
         }
     }
@@ -140,6 +150,7 @@ fn ingest_metric(
     scope: super::ScopeId,
     metric: &opentelemetry_proto::tonic::metrics::v1::Metric,
     report: &mut Report,
+    on_point: &mut dyn FnMut(&Ingest<'_>),
 ) {
     let Some(data) = &metric.data else {
         // A metric without data carries no points: nothing to accept or reject.
@@ -179,9 +190,12 @@ fn ingest_metric(
             return;
         }
     };
-    let one = |r: Result<super::Applied, PointError>, report: &mut Report, session: &Ingest<'_>| {
+    let mut one = |r: Result<super::Applied, PointError>, report: &mut Report, session: &Ingest<'_>| {
         match r {
-            Ok(_) => report.accepted += 1,
+            Ok(_) => {
+                report.accepted += 1;
+                on_point(session);
+            }
             Err(e) => {
                 session.refuse_point();
                 report.reject(1, || format!("metric {:?}: {e}", metric.name));

@@ -8,7 +8,7 @@
 //! <https://github.com/open-telemetry/opentelemetry-proto/blob/main/docs/specification.md#otlphttp>.
 
 mod config;
-mod sender;
+pub(crate) mod sender;
 #[cfg(test)]
 mod tests;
 

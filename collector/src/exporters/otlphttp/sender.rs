@@ -187,7 +187,7 @@ where
 
 /// Up to [`MAX_RESPONSE_BYTES`] of a body; the rest is not read (the connection is then not
 /// reused, which a misbehaving upstream deserves).
-async fn read_capped<B>(body: B) -> Result<Vec<u8>, B::Error>
+pub(crate) async fn read_capped<B>(body: B) -> Result<Vec<u8>, B::Error>
 where
     B: http_body::Body<Data = Bytes>,
 {
@@ -284,7 +284,7 @@ fn error_message(headers: &HeaderMap, body: &[u8]) -> String {
 }
 
 /// `Retry-After` as a delay from `now`: seconds, or an HTTP date (past dates are 0).
-fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
@@ -300,7 +300,7 @@ fn gzip(body: &[u8]) -> std::io::Result<Bytes> {
 }
 
 /// An error with its sources, `outer: inner: innermost` (hyper's own messages are terse).
-fn chain(e: &(dyn Error + 'static)) -> String {
+pub(crate) fn chain(e: &(dyn Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

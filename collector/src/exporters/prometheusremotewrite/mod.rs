@@ -1,0 +1,358 @@
+//! Exporter `prometheusremotewrite`: metrics as Prometheus remote-write 1.0 or 2.0 samples, to
+//! Prometheus, Mimir, Thanos Receive, VictoriaMetrics or anything else that takes them.
+//!
+//! Remote-write carries cumulative samples only, so every point goes through a store of the
+//! exporter's own ([`crate::store`], the same rules as the `prometheus` exporter's `/metrics`:
+//! deltas folded into cumulative values, resets, out-of-order and overlapping points) and what
+//! is written is each point's result there ([`crate::store::Current`]), named and labelled by
+//! the same translation as `/metrics` ([`convert`]). Series idle for 5 minutes are forgotten,
+//! as the store's `metric_expiration` default does: a delta series that comes back after that
+//! starts its count again, a counter reset that `rate()` handles.
+//!
+//! Order: samples of one series must reach the receiver oldest first. Series are spread over
+//! `remote_write_queue.num_consumers` shards by a hash of their name and labels, stable across
+//! restarts; each shard is a [`Lane`] with one consumer, so a series' samples leave in the order
+//! they were queued. Batches are converted and queued one at a time (the admission lock), so
+//! queue order is ingest order. A batch is admitted whole or not at all: room is reserved in
+//! every shard first, and a full shard refuses the batch (the OTLP sender retries).
+//!
+//! Durability: with `wal.directory` each shard's queue is a file queue there, written and
+//! fsynced before the OTLP sender is answered, so a kill -9 loses nothing that was accepted; the
+//! exporter's own store (the delta state) is in memory, and after a restart a delta series
+//! starts its count again. Requests are batched by bytes (`max_batch_size_bytes`, before
+//! compression); the frames of one OTLP batch travel together as one queued batch
+//! ([`wire`]).
+
+mod config;
+mod convert;
+mod fallback;
+mod sender;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+pub use config::{Config, Protocol, Settings};
+pub use sender::{Refusals, RemoteWriteSender};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::extensions::file_storage::Settings as StorageSettings;
+use crate::pipeline::consumer::{Delivered, Deliverer, ExporterStats};
+use crate::pipeline::graph::{Accepted, Export, RETRY_AFTER_FULL};
+use crate::pipeline::lane::{Lane, Storage};
+use crate::pipeline::{Batch, BoxFuture, Refused, Signal, Work};
+use crate::processors::Request;
+use crate::store::otlp::ingest_request_with;
+use crate::store::{Options, ResourceInfo, Store};
+use convert::{Naming, Scratch};
+use wire::{Frame, RequestWriter};
+
+/// How long an idle series is kept (its delta state).
+const EXPIRE_AFTER: Duration = Duration::from_secs(300);
+
+/// A running `prometheusremotewrite` exporter.
+pub struct RemoteWrite {
+    id: String,
+    store: Store,
+    naming: Naming,
+    protocol: Protocol,
+    send_metadata: bool,
+    target_info: bool,
+    max_batch_bytes: usize,
+    shards: usize,
+    sending: Sending,
+    /// Conversion and queueing, one batch at a time.
+    admit: tokio::sync::Mutex<()>,
+    /// Set by the sender once the receiver refused 2.0.
+    v1_only: Arc<AtomicBool>,
+    /// What happened to the queued batches.
+    pub stats: Arc<ExporterStats>,
+    /// Samples the receiver refused, per cause.
+    pub refusals: Arc<sender::Refusals>,
+    stop: CancellationToken,
+}
+
+enum Sending {
+    /// One lane per shard.
+    Queued(Vec<Lane>),
+    /// `remote_write_queue.enabled: false`: sent while the OTLP sender waits.
+    Direct(Arc<Deliverer>),
+}
+
+impl RemoteWrite {
+    /// Starts exporter `id`: its shards' queues (recovering a WAL) and consumers, and the timer
+    /// that forgets idle series. `stop` is the exporters' stop token.
+    pub fn start(
+        id: &str,
+        settings: &Settings,
+        stop: &CancellationToken,
+    ) -> Result<Arc<RemoteWrite>, String> {
+        let v1_only = Arc::new(AtomicBool::new(false));
+        let sender = Arc::new(RemoteWriteSender::new(settings, v1_only.clone()));
+        let refusals = sender.refusals.clone();
+        let deliverer = Arc::new(Deliverer::new(id.to_owned(), sender, settings.retry.clone()));
+        let stats = deliverer.stats.clone();
+        let sending = if settings.queue_enabled {
+            let storage = settings.wal.as_ref().map(|dir| StorageSettings {
+                directory: dir.clone(),
+                create_directory: true,
+                fsync: true,
+            });
+            let mut lanes = Vec::with_capacity(settings.shards);
+            for shard in 0..settings.shards {
+                let name = format!("{id}-shard{shard}");
+                let storage = match &storage {
+                    Some(s) => Storage::File {
+                        settings: s,
+                        name: &name,
+                    },
+                    None => Storage::Memory,
+                };
+                lanes.push(Lane::open(
+                    format!("{id} shard {shard}"),
+                    storage,
+                    settings.shard_capacity,
+                    deliverer.clone(),
+                    1,
+                    stop,
+                )?);
+            }
+            Sending::Queued(lanes)
+        } else {
+            Sending::Direct(deliverer)
+        };
+        let exporter = Arc::new(RemoteWrite {
+            id: id.to_owned(),
+            store: Store::new(Options {
+                expire_after: EXPIRE_AFTER,
+            }),
+            naming: Naming::new(settings),
+            protocol: settings.protocol,
+            send_metadata: settings.send_metadata,
+            target_info: settings.target_info,
+            max_batch_bytes: settings.max_batch_bytes,
+            shards: settings.shards,
+            sending,
+            admit: tokio::sync::Mutex::new(()),
+            v1_only,
+            stats,
+            refusals,
+            stop: stop.child_token(),
+        });
+        tokio::spawn(expire(Arc::downgrade(&exporter), exporter.stop.clone()));
+        Ok(exporter)
+    }
+
+    /// The message requests are written in now (1.0 once the receiver refused 2.0).
+    pub fn protocol(&self) -> Protocol {
+        if self.v1_only.load(Ordering::Relaxed) {
+            Protocol::V1
+        } else {
+            self.protocol
+        }
+    }
+
+    /// Series held for their delta state.
+    pub fn series_count(&self) -> usize {
+        self.store.series_count()
+    }
+
+    /// Converts a request into frames per shard, and the store's report.
+    fn convert(
+        &self,
+        request: &opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+    ) -> Result<(Vec<Vec<Frame>>, crate::store::otlp::Report), String> {
+        let protocol = self.protocol();
+        let mut writers: Vec<Option<RequestWriter>> = (0..self.shards).map(|_| None).collect();
+        let mut frames: Vec<Vec<Frame>> = vec![Vec::new(); self.shards];
+        let mut resources: HashMap<*const ResourceInfo, (Arc<ResourceInfo>, u64)> = HashMap::new();
+        let mut scratch = Scratch::default();
+        let mut error = None;
+        let hasher = shard_hasher();
+        let report = ingest_request_with(&self.store, request, &mut |session| {
+            let Some(current) = session.current() else {
+                return;
+            };
+            let shard = (hasher.hash_one((&*current.desc.name, &*current.meta.labels))
+                % self.shards as u64) as usize;
+            if let Some(writer) = writers.get_mut(shard) {
+                let w = writer.get_or_insert_with(|| RequestWriter::new(protocol, self.send_metadata));
+                convert::point(&self.naming, &current, w, &mut scratch);
+                if w.len() >= self.max_batch_bytes {
+                    if let Some(full) = writer.take() {
+                        push_frame(&mut frames[shard], protocol, full, &mut error);
+                    }
+                }
+            }
+            if self.target_info {
+                let entry = resources
+                    .entry(Arc::as_ptr(current.resource))
+                    .or_insert_with(|| (current.resource.clone(), 0));
+                entry.1 = entry.1.max(current.time);
+            }
+        });
+        for (resource, time) in resources.into_values() {
+            let key = resource.target_info_labels.as_deref().unwrap_or("");
+            let shard = (hasher.hash_one(("target_info", key)) % self.shards as u64) as usize;
+            if let Some(writer) = writers.get_mut(shard) {
+                let w = writer.get_or_insert_with(|| RequestWriter::new(protocol, self.send_metadata));
+                convert::target_info(&self.naming, &resource, time, w);
+            }
+        }
+        for (shard, writer) in writers.into_iter().enumerate() {
+            if let Some(w) = writer.filter(|w| !w.is_empty()) {
+                push_frame(&mut frames[shard], protocol, w, &mut error);
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok((frames, report)),
+        }
+    }
+
+    async fn admit(&self, work: &mut Work) -> Result<Accepted, Refused> {
+        let _order = self.admit.lock().await;
+        let mut permits = Vec::new();
+        if let Sending::Queued(lanes) = &self.sending {
+            for (shard, lane) in lanes.iter().enumerate() {
+                match lane.queue.try_reserve() {
+                    Some(p) => permits.push(Some(p)),
+                    None => {
+                        return Err(Refused::unavailable(
+                            format!(
+                                "exporter {}'s shard {shard} queue is full ({} batches)",
+                                self.id,
+                                lane.queue.capacity()
+                            ),
+                            RETRY_AFTER_FULL,
+                        ));
+                    }
+                }
+            }
+        }
+        let request = work.take_request().map_err(|e| Refused::invalid(e.to_string()))?;
+        let converted = match &request {
+            Request::Metrics(req) => self.convert(req).map(Some),
+            _ => Ok(None),
+        };
+        work.restore_request(request);
+        let Some((frames, report)) = converted.map_err(|e| {
+            tracing::error!(exporter = %self.id, error = %e, "writing remote-write requests failed");
+            Refused::unavailable(format!("exporter {}: {e}", self.id), RETRY_AFTER_FULL)
+        })?
+        else {
+            return Ok(Accepted::default());
+        };
+        for (shard, frames) in frames.into_iter().enumerate() {
+            if frames.is_empty() {
+                continue;
+            }
+            let batch = Batch {
+                signal: Signal::Metrics,
+                items: frames.iter().map(|f| f.samples).sum(),
+                body: wire::join(&frames),
+            };
+            match &self.sending {
+                Sending::Queued(lanes) => {
+                    let (Some(lane), Some(permit)) =
+                        (lanes.get(shard), permits.get_mut(shard).and_then(Option::take))
+                    else {
+                        continue;
+                    };
+                    lane.queue.push(permit, batch).await.map_err(|e| {
+                        tracing::error!(exporter = %self.id, error = %e, "queueing a batch failed");
+                        Refused::unavailable(e.to_string(), RETRY_AFTER_FULL)
+                    })?;
+                }
+                Sending::Direct(deliverer) => match deliverer.deliver(&batch, &self.stop).await {
+                    Delivered::Sent => {}
+                    Delivered::Dropped(why) => {
+                        return Err(Refused::invalid(format!(
+                            "exporter {} could not deliver: {why}",
+                            self.id
+                        )));
+                    }
+                    Delivered::Stopped => {
+                        return Err(Refused::unavailable(
+                            "the collector is shutting down",
+                            RETRY_AFTER_FULL,
+                        ));
+                    }
+                },
+            }
+        }
+        Ok(if report.rejected > 0 {
+            Accepted {
+                rejected: report.rejected,
+                message: Some(report.partial_success_message()),
+            }
+        } else {
+            Accepted::default()
+        })
+    }
+}
+
+/// Shards must not move between runs (a WAL replays into the same shard), hence fixed seeds.
+fn shard_hasher() -> ahash::RandomState {
+    ahash::RandomState::with_seeds(0x7276_7731, 0x7368_6172, 0x6473_6565, 0x6473_2121)
+}
+
+fn push_frame(out: &mut Vec<Frame>, protocol: Protocol, writer: RequestWriter, error: &mut Option<String>) {
+    let samples = writer.samples;
+    match wire::frame(protocol, samples, &writer.finish()) {
+        Ok(frame) => out.push(frame),
+        Err(e) => {
+            error.get_or_insert(e);
+        }
+    }
+}
+
+async fn expire(exporter: std::sync::Weak<RemoteWrite>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {
+                let Some(exporter) = exporter.upgrade() else { break };
+                exporter.store.expire(Instant::now());
+            }
+        }
+    }
+}
+
+impl Export for RemoteWrite {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn decodes(&self, signal: Signal) -> bool {
+        signal == Signal::Metrics
+    }
+
+    fn export<'a>(&'a self, work: &'a mut Work) -> BoxFuture<'a, Result<Accepted, Refused>> {
+        Box::pin(self.admit(work))
+    }
+
+    fn shutdown(&self, deadline: tokio::time::Instant) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Sending::Queued(lanes) = &self.sending {
+                for lane in lanes {
+                    lane.close();
+                }
+                for lane in lanes {
+                    lane.drained(deadline).await;
+                }
+                for lane in lanes {
+                    lane.stop().await;
+                }
+            }
+            self.stop.cancel();
+        })
+    }
+}
