@@ -35,7 +35,8 @@ enum Command {
     /// Send OTLP metrics in a closed loop and report throughput, latency and the
     /// target's CPU and memory.
     Load(LoadArgs),
-    /// Accept OTLP (gRPC and HTTP), count it, serve the counts on GET /count.
+    /// Accept OTLP (gRPC and HTTP) and, with --remote-write, Prometheus remote-write;
+    /// count it, serve the counts on GET /count.
     Sink(SinkArgs),
 }
 
@@ -112,6 +113,9 @@ struct SinkArgs {
     /// Admin listen address (GET /count).
     #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
     admin: SocketAddr,
+    /// Also accept Prometheus remote-write 1.0 and 2.0 (POST /api/v1/write, snappy) here.
+    #[arg(long, value_name = "ADDR")]
+    remote_write: Option<SocketAddr>,
     /// Count requests and bytes only; do not decode.
     #[arg(long)]
     no_decode: bool,
@@ -144,6 +148,7 @@ fn main() -> ExitCode {
             grpc: args.grpc,
             http: args.http,
             admin: args.admin,
+            remote_write: args.remote_write,
             no_decode: args.no_decode,
             fail_first: args.fail_first,
             fail_status: args.fail_status,
