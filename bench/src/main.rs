@@ -91,6 +91,10 @@ struct LoadArgs {
     /// A process to measure (CPU-seconds, RSS); repeatable.
     #[arg(long = "pid", value_name = "PID")]
     pids: Vec<u32>,
+    /// A sink's GET /count URL, read as the measured window opens and closes; the
+    /// report then has what the sink received in the window (`sink_window`).
+    #[arg(long, value_name = "URL")]
+    sink_count: Option<String>,
     /// Also write the report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -204,6 +208,7 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
         gzip: args.gzip,
         timeout: args.timeout,
         pids: args.pids,
+        sink_count: args.sink_count,
     };
     let report = load::run(opts).await?;
     print!("{}", report.text());

@@ -170,7 +170,9 @@ impl State {
             r
         };
         let message = negotiated.map_err(|why| {
-            self.remote_write.unsupported.fetch_add(1, Ordering::Relaxed);
+            self.remote_write
+                .unsupported
+                .fetch_add(1, Ordering::Relaxed);
             refuse(Refused::UnsupportedMediaType(why))
         })?;
         let malformed = |why: String| {
@@ -231,9 +233,12 @@ pub(super) fn respond(
     let injected = matches!(result, Err(Refused::Injected(..)));
     let (status, message, written, text) = match result {
         Ok((message, tally)) => (StatusCode::NO_CONTENT, Some(message), tally, String::new()),
-        Err(Refused::UnsupportedMediaType(why)) => {
-            (StatusCode::UNSUPPORTED_MEDIA_TYPE, None, Tally::default(), why)
-        }
+        Err(Refused::UnsupportedMediaType(why)) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            Tally::default(),
+            why,
+        ),
         Err(Refused::TooLarge(len)) => (
             StatusCode::PAYLOAD_TOO_LARGE,
             None,

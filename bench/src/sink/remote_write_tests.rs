@@ -191,7 +191,10 @@ fn content_types_choose_the_message() {
     for (content_type, encoding) in [
         (Some("application/json"), snappy),
         (None, snappy),
-        (Some("application/x-protobuf;proto=io.prometheus.write.v3.Request"), snappy),
+        (
+            Some("application/x-protobuf;proto=io.prometheus.write.v3.Request"),
+            snappy,
+        ),
         (Some(V1), Some("gzip")),
         (Some(V1), None),
     ] {
@@ -217,8 +220,14 @@ fn counts_a_v1_request_exactly() {
     );
     let s = state();
     let body = snappy(&v1_request());
-    assert!(s.accept_remote_write(Some(V1), Some("snappy"), &body).is_ok());
-    assert!(s.accept_remote_write(Some(V1_NAMED), Some("snappy"), &body).is_ok());
+    assert!(
+        s.accept_remote_write(Some(V1), Some("snappy"), &body)
+            .is_ok()
+    );
+    assert!(
+        s.accept_remote_write(Some(V1_NAMED), Some("snappy"), &body)
+            .is_ok()
+    );
     let c = s.counts();
     let v1 = &c["remote_write"]["v1"];
     assert_eq!(v1["requests"], 2);
@@ -275,7 +284,9 @@ fn v2_accepts_unpacked_label_refs_and_flags_a_series_without_a_name() {
         .encode_to_vec(),
     );
     let mut raw = RequestV2 {
-        symbols: ["", "__name__", "up", "job", "a"].map(String::from).to_vec(),
+        symbols: ["", "__name__", "up", "job", "a"]
+            .map(String::from)
+            .to_vec(),
         timeseries: vec![],
     }
     .encode_to_vec();
@@ -372,7 +383,11 @@ async fn other_content_types_get_415() {
     let s = state();
     let response = post(s.clone(), "application/json", snappy(&v1_request())).await;
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert!(text(response).await.contains("is not application/x-protobuf"));
+    assert!(
+        text(response)
+            .await
+            .contains("is not application/x-protobuf")
+    );
     let c = s.counts();
     assert_eq!(c["remote_write"]["unsupported_media_type"], 1);
     assert_eq!(c["remote_write"]["v1"]["requests"], 0);
@@ -384,7 +399,11 @@ async fn malformed_bodies_get_400_with_a_message() {
     let s = state();
     let response = post(s.clone(), V1, b"not snappy".to_vec()).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(text(response).await.starts_with("cannot decode the request: snappy: "));
+    assert!(
+        text(response)
+            .await
+            .starts_with("cannot decode the request: snappy: ")
+    );
     // Valid snappy around a 2.0 message whose symbol table does not start with "".
     let mut bad = v2_request();
     bad.symbols[0] = "x".into();
@@ -425,7 +444,10 @@ fn no_decode_counts_bytes_from_the_snappy_header() {
     });
     let raw = v1_request().encode_to_vec();
     let body = snappy(&v1_request());
-    assert!(s.accept_remote_write(Some(V1), Some("snappy"), &body).is_ok());
+    assert!(
+        s.accept_remote_write(Some(V1), Some("snappy"), &body)
+            .is_ok()
+    );
     let v1 = &s.counts()["remote_write"]["v1"];
     assert_eq!(v1["requests"], 1);
     assert_eq!(v1["series"], 0);

@@ -135,7 +135,8 @@ fn v2_series(buf: &[u8], symbols: &[&[u8]], tally: &mut Tally) -> Result<(), Str
             .ok()
             .and_then(|i| symbols.get(i))
             .ok_or_else(|| format!("label ref {r} is past the {} symbols", symbols.len()))?;
-        if refs % 2 == 0 {
+        // Refs alternate name, value: the even ones are names.
+        if refs & 1 == 0 {
             order.push(symbol);
         }
         refs += 1;
@@ -171,7 +172,7 @@ fn v2_series(buf: &[u8], symbols: &[&[u8]], tally: &mut Tally) -> Result<(), Str
             _ => {}
         }
     }
-    if refs % 2 != 0 {
+    if refs & 1 == 1 {
         return Err(format!("{refs} label refs, not name/value pairs"));
     }
     if !order.valid() {
