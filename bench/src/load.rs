@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use crate::client::{Outcome, Sender, Target};
 use crate::generate::{self, Shape};
 use crate::procstat;
-use crate::report::{Process, Report, Settings, Tally};
+use crate::report::{Process, Report, Settings, SinkWindow, Tally};
 use crate::stamp::{Plan, Round};
 
 /// Everything a load run needs, validated.
@@ -48,6 +48,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Processes to measure.
     pub pids: Vec<u32>,
+    /// A sink's `GET /count` URL, read as the window opens and closes.
+    pub sink_count: Option<String>,
 }
 
 /// One pre-encoded request and its rewrite plan.
@@ -97,6 +99,15 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
             opts.concurrency
         );
     }
+    // Read once now, so a wrong URL fails the run before any load is sent.
+    let sink = match &opts.sink_count {
+        Some(url) => {
+            let client = reqwest::Client::new();
+            sink_counts(&client, url).await?;
+            Some((client, url.as_str()))
+        }
+        None => None,
+    };
     let mut senders = Vec::new();
     let connections = match opts.target {
         Target::Grpc(_) => opts.connections.max(1),
@@ -131,6 +142,10 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
 
     // Warm-up, then the measured window.
     tokio::time::sleep(opts.warmup).await;
+    let sink_start = match &sink {
+        Some((client, url)) => window_counts(client, url).await,
+        None => None,
+    };
     let clk_tck = procstat::ticks_per_second() as f64;
     let cpu_before: Vec<Option<u64>> = opts.pids.iter().map(|&p| procstat::cpu_ticks(p)).collect();
     let own_before = procstat::own_cpu_ticks();
@@ -147,6 +162,10 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let window = window_start.elapsed();
     let cpu_after: Vec<Option<u64>> = opts.pids.iter().map(|&p| procstat::cpu_ticks(p)).collect();
     let own_after = procstat::own_cpu_ticks();
+    let sink_end = match &sink {
+        Some((client, url)) => window_counts(client, url).await,
+        None => None,
+    };
     progress.abort();
     sampler.abort();
 
@@ -192,7 +211,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         requests_limit: opts.requests,
         requests_per_round: templates.len(),
     };
-    Ok(Report::new(
+    let report = Report::new(
         opts.target.describe(),
         started_at,
         settings,
@@ -201,7 +220,34 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         shared.points.load(Ordering::Relaxed),
         processes,
         cpu(own_before, own_after),
-    ))
+    );
+    Ok(match (sink_start, sink_end) {
+        (Some(start), Some(end)) => report.with_sink_window(SinkWindow::new(start, end)),
+        _ => report,
+    })
+}
+
+/// The sink's `GET /count` document.
+async fn sink_counts(client: &reqwest::Client, url: &str) -> anyhow::Result<serde_json::Value> {
+    let body = client
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .with_context(|| format!("cannot read the sink's counts from {url}"))?
+        .bytes()
+        .await
+        .with_context(|| format!("reading the sink's counts from {url}"))?;
+    serde_json::from_slice(&body).with_context(|| format!("{url} did not answer JSON"))
+}
+
+/// The sink's counts at a window edge; a failure is reported and leaves the window out.
+async fn window_counts(client: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
+    sink_counts(client, url)
+        .await
+        .map_err(|e| eprintln!("vigil-load: {e:#}; the report has no sink window"))
+        .ok()
 }
 
 /// Builds one round and encodes it, with each request's rewrite plan.

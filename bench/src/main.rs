@@ -35,7 +35,8 @@ enum Command {
     /// Send OTLP metrics in a closed loop and report throughput, latency and the
     /// target's CPU and memory.
     Load(LoadArgs),
-    /// Accept OTLP (gRPC and HTTP), count it, serve the counts on GET /count.
+    /// Accept OTLP (gRPC and HTTP) and, with --remote-write, Prometheus remote-write;
+    /// count it, serve the counts on GET /count.
     Sink(SinkArgs),
 }
 
@@ -90,6 +91,10 @@ struct LoadArgs {
     /// A process to measure (CPU-seconds, RSS); repeatable.
     #[arg(long = "pid", value_name = "PID")]
     pids: Vec<u32>,
+    /// A sink's GET /count URL, read as the measured window opens and closes; the
+    /// report then has what the sink received in the window (`sink_window`).
+    #[arg(long, value_name = "URL")]
+    sink_count: Option<String>,
     /// Also write the report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -112,6 +117,9 @@ struct SinkArgs {
     /// Admin listen address (GET /count).
     #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
     admin: SocketAddr,
+    /// Also accept Prometheus remote-write 1.0 and 2.0 (POST /api/v1/write, snappy) here.
+    #[arg(long, value_name = "ADDR")]
+    remote_write: Option<SocketAddr>,
     /// Count requests and bytes only; do not decode.
     #[arg(long)]
     no_decode: bool,
@@ -144,6 +152,7 @@ fn main() -> ExitCode {
             grpc: args.grpc,
             http: args.http,
             admin: args.admin,
+            remote_write: args.remote_write,
             no_decode: args.no_decode,
             fail_first: args.fail_first,
             fail_status: args.fail_status,
@@ -199,6 +208,7 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
         gzip: args.gzip,
         timeout: args.timeout,
         pids: args.pids,
+        sink_count: args.sink_count,
     };
     let report = load::run(opts).await?;
     print!("{}", report.text());

@@ -186,6 +186,56 @@ pub struct Report {
     pub processes: Vec<Process>,
     /// CPU-seconds the generator itself used in the window.
     pub generator_cpu_seconds: Option<f64>,
+    /// What the sink counted during the window (`--sink-count`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sink_window: Option<SinkWindow>,
+}
+
+/// A sink's `GET /count` document as the window opened and closed.
+///
+/// The sink counts from its start, so `delta` (end − start) is what it received
+/// during the window: what a forwarding target delivered, measured over the same
+/// seconds as the target's CPU.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SinkWindow {
+    /// The counts when the window opened.
+    pub start: serde_json::Value,
+    /// The counts when it closed.
+    pub end: serde_json::Value,
+    /// `end` with every number that `start` also has replaced by the difference.
+    pub delta: serde_json::Value,
+}
+
+impl SinkWindow {
+    /// The window between two readings of the same sink.
+    pub fn new(start: serde_json::Value, end: serde_json::Value) -> SinkWindow {
+        SinkWindow {
+            delta: difference(&start, &end),
+            start,
+            end,
+        }
+    }
+}
+
+/// `end − start` for every number at the same place in both; anything else from `end`.
+/// Recursion is bounded by the documents' depth (serde_json refuses past 128 levels).
+fn difference(start: &serde_json::Value, end: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match (start, end) {
+        (Value::Object(a), Value::Object(b)) => Value::Object(
+            b.iter()
+                .map(|(k, v)| {
+                    let d = a.get(k).map_or_else(|| v.clone(), |s| difference(s, v));
+                    (k.clone(), d)
+                })
+                .collect(),
+        ),
+        (Value::Number(a), Value::Number(b)) => match (a.as_u64(), b.as_u64()) {
+            (Some(a), Some(b)) => b.saturating_sub(a).into(),
+            _ => Value::from(b.as_f64().unwrap_or(0.0) - a.as_f64().unwrap_or(0.0)),
+        },
+        _ => end.clone(),
+    }
 }
 
 /// Request counts.
@@ -256,6 +306,15 @@ impl Report {
             errors: tally.errors,
             processes,
             generator_cpu_seconds,
+            sink_window: None,
+        }
+    }
+
+    /// The report with what the sink received during the window.
+    pub fn with_sink_window(self, sink_window: SinkWindow) -> Report {
+        Report {
+            sink_window: Some(sink_window),
+            ..self
         }
     }
 
@@ -312,6 +371,25 @@ impl Report {
         }
         if let Some(cpu) = self.generator_cpu_seconds {
             let _ = writeln!(s, "generator   cpu {cpu:.2} s");
+        }
+        if let Some(w) = &self.sink_window {
+            let d = &w.delta;
+            let _ = write!(
+                s,
+                "sink        in the window: {} OTLP points",
+                d["metrics"]["points"]
+            );
+            for v in ["v1", "v2"] {
+                let rw = &d["remote_write"][v];
+                if rw["requests"].as_u64().is_some_and(|n| n > 0) {
+                    let _ = write!(
+                        s,
+                        ", remote-write {v}: {} samples in {} requests, {} wire bytes",
+                        rw["samples"], rw["requests"], rw["wire_bytes"]
+                    );
+                }
+            }
+            s.push('\n');
         }
         s
     }

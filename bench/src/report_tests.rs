@@ -128,4 +128,45 @@ fn report_divides_by_the_window() {
     assert_eq!(json["settings"]["series"], 10_000);
     assert_eq!(json["settings"]["temporality"], "cumulative");
     assert!(r.text().contains("2500 points/s"));
+    assert!(
+        json.get("sink_window").is_none(),
+        "left out without --sink-count"
+    );
+    let start = serde_json::json!({"metrics": {"points": 0}, "remote_write": {"v1": {"requests": 1, "samples": 5, "wire_bytes": 9}}});
+    let end = serde_json::json!({"metrics": {"points": 0}, "remote_write": {"v1": {"requests": 3, "samples": 25, "wire_bytes": 40}}});
+    let r = r.with_sink_window(SinkWindow::new(start, end));
+    assert!(r.text().contains(
+        "sink        in the window: 0 OTLP points, remote-write v1: 20 samples in 2 requests, 31 wire bytes\n"
+    ));
+    assert_eq!(
+        serde_json::to_value(&r).unwrap()["sink_window"]["delta"]["remote_write"]["v1"]["samples"],
+        20
+    );
+}
+
+#[test]
+fn sink_window_is_the_difference_of_two_readings() {
+    let start = serde_json::json!({
+        "requests": 10, "decoded": true,
+        "metrics": {"points": 1_000},
+        "remote_write": {"v1": {"samples": 4_400, "wire_bytes": 900}, "v2": {"samples": 0}},
+    });
+    let end = serde_json::json!({
+        "requests": 35, "decoded": true,
+        "metrics": {"points": 1_000},
+        "remote_write": {"v1": {"samples": 15_400, "wire_bytes": 3_150}, "v2": {"samples": 0}},
+        "new": 7,
+    });
+    let w = SinkWindow::new(start, end);
+    assert_eq!(
+        w.delta,
+        serde_json::json!({
+            "requests": 25, "decoded": true,
+            "metrics": {"points": 0},
+            "remote_write": {"v1": {"samples": 11_000, "wire_bytes": 2_250}, "v2": {"samples": 0}},
+            "new": 7,
+        })
+    );
+    assert_eq!(w.start["requests"], 10);
+    assert_eq!(w.end["requests"], 35);
 }

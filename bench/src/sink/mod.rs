@@ -1,6 +1,7 @@
 //! `vigil-load sink`: an OTLP endpoint that accepts metrics, traces and logs
-//! over gRPC and HTTP, counts what arrived, and serves the counts as JSON on
-//! `GET /count`.
+//! over gRPC and HTTP, and optionally Prometheus remote-write (1.0 and 2.0,
+//! `--remote-write ADDR`), counts what arrived, and serves the counts as JSON
+//! on `GET /count`.
 //!
 //! It is the far end of every forwarding benchmark (a collector under test
 //! exports to it) and of the retry tests: `--fail-first N` answers the first
@@ -12,6 +13,8 @@
 
 mod otlp_grpc;
 mod otlp_http;
+mod remote_write;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -58,6 +61,8 @@ pub struct Options {
     pub http: SocketAddr,
     /// `GET /count` listen address.
     pub admin: SocketAddr,
+    /// Prometheus remote-write listen address (`POST /api/v1/write`), if any.
+    pub remote_write: Option<SocketAddr>,
     /// Count requests and bytes only.
     pub no_decode: bool,
     /// Answer this many first requests with `fail_status`.
@@ -173,11 +178,14 @@ struct State {
     /// Per signal: requests accepted, items (points, spans, log records) counted.
     signal_requests: [AtomicU64; 3],
     signal_items: [AtomicU64; 3],
+    /// Prometheus remote-write, per message version.
+    remote_write: remote_write::Counts,
 }
 
 impl State {
-    /// Counts one request whose decompressed message is `body`.
-    fn accept<S: Signal>(&self, body: &[u8], json: bool) -> Result<(), Refusal> {
+    /// Counts a request and spends one of the `--fail-first` budget: `Err` when
+    /// this request is one of those to fail.
+    fn admit(&self) -> Result<(), Refusal> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let injected = self
             .fail_remaining
@@ -187,6 +195,12 @@ impl State {
             self.failed.fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::Injected(status));
         }
+        Ok(())
+    }
+
+    /// Counts one request whose decompressed message is `body`.
+    fn accept<S: Signal>(&self, body: &[u8], json: bool) -> Result<(), Refusal> {
+        self.admit()?;
         self.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
         let kind = S::KIND as usize;
         if !self.no_decode {
@@ -228,6 +242,7 @@ impl State {
             "metrics": signal(SignalKind::Metrics, "points"),
             "traces": signal(SignalKind::Traces, "spans"),
             "logs": signal(SignalKind::Logs, "log_records"),
+            "remote_write": self.remote_write.json(),
         })
     }
 }
@@ -250,11 +265,18 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let grpc_listener = bind(opts.grpc, "OTLP/gRPC").await?;
     let http_listener = bind(opts.http, "OTLP/HTTP").await?;
     let admin_listener = bind(opts.admin, "the admin endpoint").await?;
-    let line = serde_json::json!({
+    let remote_write_listener = match opts.remote_write {
+        Some(addr) => Some(bind(addr, "Prometheus remote-write").await?),
+        None => None,
+    };
+    let mut line = serde_json::json!({
         "grpc": grpc_listener.local_addr()?.to_string(),
         "http": http_listener.local_addr()?.to_string(),
         "admin": admin_listener.local_addr()?.to_string(),
     });
+    if let Some(l) = &remote_write_listener {
+        line["remote_write"] = format!("http://{}{}", l.local_addr()?, remote_write::PATH).into();
+    }
     println!("{line}");
 
     let admin_state = state.clone();
@@ -270,9 +292,17 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             }
         }),
     );
+    let remote_write_state = state.clone();
+    let remote_write = async move {
+        match remote_write_listener {
+            Some(l) => axum::serve(l, remote_write::router(remote_write_state)).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         r = otlp_grpc::serve(grpc_listener, state.clone()) => r.context("OTLP/gRPC server")?,
         r = axum::serve(http_listener, otlp_http::router(state)) => r.context("OTLP/HTTP server")?,
+        r = remote_write => r.context("remote-write server")?,
         r = axum::serve(admin_listener, admin) => r.context("admin server")?,
         () = shutdown_signal() => eprintln!("vigil-load sink: shutting down"),
     }
