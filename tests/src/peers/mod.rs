@@ -1,6 +1,7 @@
 //! Real peers for the end-to-end tests: the OpenTelemetry Collector, a client
-//! written with the OpenTelemetry Go SDK, and a reader for what the
-//! collector's `file` exporter writes.
+//! written with the OpenTelemetry Go SDK, a reader for what the collector's
+//! `file` exporter writes, and time-series databases that receive
+//! Prometheus remote write ([`Tsdb`]: Prometheus 2 and 3, VictoriaMetrics).
 //!
 //! Vigil claims to run otelcol configurations unchanged and to forward OTLP
 //! to and from other collectors. Those claims are only worth something when
@@ -12,8 +13,9 @@
 //! [`LogRecord`]) so a test compares what was sent with what arrived using
 //! `==` (or [`assert_same_items`], which ignores order).
 //!
-//! `scripts/test` builds both peers and exports `VIGIL_OTELCOL` and
-//! `VIGIL_GO_CLIENT`. When one is missing the helpers **panic** with a hint;
+//! `scripts/test` builds or installs the peers and exports `VIGIL_OTELCOL`,
+//! `VIGIL_GO_CLIENT`, `VIGIL_PROMETHEUS`, `VIGIL_PROMETHEUS3` and
+//! `VIGIL_VICTORIA_METRICS`. When one is missing the helpers **panic** with a hint;
 //! they never skip. They do not retry or wait beyond the bounded waits named
 //! on each function, and they bind only loopback addresses.
 //!
@@ -42,12 +44,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 mod go_client;
 mod items;
 mod otelcol;
+mod tsdb;
 
 pub use go_client::{GoClient, GoSummary, Protocol};
 pub use items::{
     Attributes, FileExport, Histogram, LogRecord, MetricKind, MetricPoint, PointValue, Scope, Span,
 };
 pub use otelcol::{Otelcol, OtlpToFile};
+pub use tsdb::{QuerySample, Tsdb, TsdbKind};
 
 /// Environment variable that `Otelcol::start` sets for the collector: its
 /// own scratch directory. Configs write files there with
