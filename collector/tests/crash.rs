@@ -214,3 +214,72 @@ service: {{pipelines: {{metrics: {{receivers: [otlp], exporters: [prometheus]}}}
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// The `prometheusremotewrite` exporter's WAL keeps the same promise: with the database down,
+/// every acknowledged point is on disk; `kill -9`; the database comes back, the collector
+/// restarts on the same WAL, and every sample is in Prometheus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_write_wal_survives_kill_9() {
+    use vigil_tests::peers::Tsdb;
+    let mut tsdb = tokio::task::block_in_place(Tsdb::prometheus2);
+    tokio::task::block_in_place(|| tsdb.stop());
+    let dir = std::env::temp_dir().join(format!("vigil-wal-crash-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let vigil_port = free_port();
+    let config = dir.join("remote-write.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: 127.0.0.1:{vigil_port}}}
+exporters:
+  prometheusremotewrite:
+    endpoint: {url}
+    target_info: {{enabled: false}}
+    retry_on_failure: {{initial_interval: 100ms, max_interval: 300ms, max_elapsed_time: 0}}
+    remote_write_queue: {{num_consumers: 3}}
+    wal: {{directory: {wal}}}
+service:
+  pipelines:
+    metrics: {{receivers: [otlp], exporters: [prometheusremotewrite]}}
+",
+            url = tsdb.remote_write_url(),
+            wal = dir.join("wal").display()
+        ),
+    )
+    .unwrap();
+
+    // 1. The database is down: every request is acknowledged into the WAL.
+    let mut vigil = Vigil::start(&config);
+    wait_for_port(vigil_port, &mut vigil);
+    let mut client = MetricsServiceClient::connect(format!("http://127.0.0.1:{vigil_port}"))
+        .await
+        .unwrap();
+    for r in 0..REQUESTS {
+        let response = client.export(request(r)).await;
+        assert!(response.is_ok(), "request {r} refused: {response:?}");
+    }
+    drop(client);
+
+    // 2. kill -9 while the shards retry against the dead database.
+    vigil.0.kill().unwrap();
+    vigil.0.wait().unwrap();
+
+    // 3. The database comes back and the collector restarts on the same WAL.
+    tokio::task::block_in_place(|| tsdb.restart());
+    let mut vigil = Vigil::start(&config);
+    wait_for_port(vigil_port, &mut vigil);
+    let want = REQUESTS * POINTS_PER_REQUEST;
+    let got = tokio::task::block_in_place(|| {
+        tsdb.wait_for_query(
+            "count({__name__=~\".+\"})",
+            |got| got.first().is_some_and(|s| s.value as usize >= want),
+            Duration::from_secs(60),
+        )
+    });
+    assert_eq!(got[0].value as usize, want, "{}", vigil.stderr());
+    let _ = std::fs::remove_dir_all(&dir);
+}
