@@ -1,0 +1,1 @@
+//! The exporter's configuration, its splitting, and the balancer with real back-ends.
