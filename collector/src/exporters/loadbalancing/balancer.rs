@@ -627,7 +627,7 @@ async fn resolver(shared: Weak<Shared>, interval: Duration, resolve: Resolve) {
 }
 
 /// The system resolver's answer for `dns.hostname`, within `dns.timeout`.
-fn lookup(dns: DnsSettings) -> Resolve {
+pub(super) fn lookup(dns: DnsSettings) -> Resolve {
     Arc::new(move || {
         let dns = dns.clone();
         Box::pin(async move {
