@@ -11,6 +11,8 @@
 
 mod build;
 #[cfg(test)]
+mod loadbalancing_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
