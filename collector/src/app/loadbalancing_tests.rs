@@ -238,11 +238,11 @@ async fn services_stick_to_one_backend_move_when_it_stops_and_return_when_it_res
         wait_round(&stores(&backends), r).await;
     }
     let mut interim = BTreeMap::new();
-    for i in 0..SERVICES {
+    for (i, &was) in home.iter().enumerate() {
         let found = locate(&stores(&backends), i);
         assert_eq!(found.len(), 1, "{} is on back-ends {found:?}", service(i));
         let (&b, &(value, _)) = found.iter().next().unwrap();
-        if home[i] == stopped {
+        if was == stopped {
             assert_ne!(b, stopped);
             assert_eq!(
                 value,
@@ -252,7 +252,7 @@ async fn services_stick_to_one_backend_move_when_it_stops_and_return_when_it_res
             );
             interim.insert(i, b);
         } else {
-            assert_eq!(b, home[i], "{} moved though its back-end is up", service(i));
+            assert_eq!(b, was, "{} moved though its back-end is up", service(i));
             assert_eq!(value, total(1..=6, i), "{}", service(i));
         }
     }

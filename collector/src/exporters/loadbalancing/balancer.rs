@@ -1,79 +1,32 @@
-//! The running `loadbalancing` exporter: one lane per back-end, the ring over the back-ends
-//! that are up, the prober that brings down back-ends back, and the DNS resolver.
+//! The running `loadbalancing` exporter: the back-ends by endpoint, the ring over those that
+//! are up, admission of a batch's parts into their queues, and shutdown.
 //!
-//! Every back-end's lane is an ordinary lane (queue, consumers, `retry_on_failure`) whose
-//! sender is a [`BackendSender`]: the `otlp` exporter's gRPC sender plus two duties. It feeds
-//! the back-end's [`Health`] with the outcome of every send, and while its back-end is off the
-//! ring (down, or gone from DNS) it does not send at all: it splits each batch its consumers
-//! take again, by the current ring, and queues the parts for their owners now. So a batch goes
-//! to whoever owns its keys when it is sent, and nothing waits for a back-end that is gone.
+//! The ring is an immutable [`View`] swapped whole when a back-end comes, goes, falls or
+//! rises, so routing a batch takes one read lock and never waits for a change. The back-ends
+//! themselves (lanes, senders, the prober) are in `backend.rs`, the DNS resolver in
+//! `resolver.rs`.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::config::{Backends, DnsSettings, MAX_BACKENDS, Settings};
-use super::health::{self, Change, Health, MAX_PROBE_TIMEOUT, PROBE_INTERVAL};
+use super::backend::{Backend, BackendStatus, Link, prober};
+use super::config::{Backends, Settings};
+use super::health::{Change, MAX_PROBE_TIMEOUT};
+use super::resolver::{Resolve, lookup, resolver};
 use super::ring::Ring;
 use super::split::{self, Plan, RoutingKey};
-use crate::exporters::otlp::{self, GrpcSender};
+use crate::exporters::otlp;
 use crate::extensions::file_storage::Settings as StorageSettings;
-use crate::pipeline::consumer::{DRAIN_DEADLINE, Deliverer, ExporterStats};
+use crate::pipeline::consumer::DRAIN_DEADLINE;
 use crate::pipeline::graph::RETRY_AFTER_FULL;
-use crate::pipeline::lane::{Lane, Storage};
 use crate::pipeline::work::{self, Work};
-use crate::pipeline::{Batch, BoxFuture, Outcome, Refused, Sender};
+use crate::pipeline::{Batch, Outcome, Refused};
 use crate::processors::Request;
-
-/// Looks the back-ends' addresses up (the DNS resolver; tests give their own).
-pub type Resolve =
-    Arc<dyn Fn() -> BoxFuture<'static, Result<Vec<SocketAddr>, String>> + Send + Sync>;
-
-/// What one back-end looks like from outside, for tests and logs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BackendStatus {
-    /// `host:port`.
-    pub endpoint: String,
-    /// Whether its health says up.
-    pub up: bool,
-    /// Whether it owns keys now (up, or every back-end is down).
-    pub in_ring: bool,
-    /// Batches in its queue.
-    pub queued: usize,
-    /// Items its consumers handed on: sent to it, or re-routed to others.
-    pub sent_items: u64,
-    /// Items re-routed to other back-ends because it was off the ring.
-    pub rerouted_items: u64,
-}
-
-/// The state a back-end's sender shares with the balancer.
-struct Link {
-    endpoint: String,
-    /// `host:port` with the port written out, for the probe.
-    probe_addr: String,
-    health: Mutex<Health>,
-    in_ring: AtomicBool,
-    rerouted: AtomicU64,
-}
-
-impl Link {
-    fn health(&self) -> MutexGuard<'_, Health> {
-        // `Health` has no invariant a panic could break halfway.
-        self.health.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// One back-end: its lane and its link.
-struct Backend {
-    link: Arc<Link>,
-    lane: Lane,
-    stats: Arc<ExporterStats>,
-}
 
 /// The back-ends that own keys, in the ring's numbering.
 #[derive(Default)]
@@ -84,21 +37,21 @@ struct View {
 
 /// The back-ends by endpoint, and those being retired (gone from DNS, their lanes draining).
 #[derive(Default)]
-struct State {
-    backends: BTreeMap<String, Arc<Backend>>,
+pub(super) struct State {
+    pub(super) backends: BTreeMap<String, Arc<Backend>>,
     retiring: Vec<Arc<Backend>>,
 }
 
 pub(super) struct Shared {
-    id: String,
+    pub(super) id: String,
     key: RoutingKey,
-    template: otlp::Settings,
-    storage: Option<StorageSettings>,
-    probe_timeout: Duration,
+    pub(super) template: otlp::Settings,
+    pub(super) storage: Option<StorageSettings>,
+    pub(super) probe_timeout: Duration,
     /// The exporters' stop token: the lanes' consumers end when it is cancelled.
-    lanes_stop: CancellationToken,
+    pub(super) lanes_stop: CancellationToken,
     /// Ends the prober and the resolver.
-    tasks_stop: CancellationToken,
+    pub(super) tasks_stop: CancellationToken,
     state: Mutex<State>,
     view: RwLock<Arc<View>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -130,7 +83,7 @@ impl Shared {
         match &settings.backends {
             Backends::Static(list) => {
                 for (endpoint, settings) in list {
-                    let backend = shared.open(endpoint, settings)?;
+                    let backend = Backend::open(&shared, endpoint, settings)?;
                     shared.lock().backends.insert(endpoint.clone(), backend);
                 }
                 shared.rebuild();
@@ -148,7 +101,7 @@ impl Shared {
         &self.id
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         // Updated by whole-value inserts and removals: never half-changed by a panic.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -167,58 +120,6 @@ impl Shared {
 
     fn view(&self) -> Arc<View> {
         self.view.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// A back-end's lane and sender.
-    fn open(
-        self: &Arc<Self>,
-        endpoint: &str,
-        settings: &otlp::Settings,
-    ) -> Result<Arc<Backend>, String> {
-        let host = settings.endpoint.host().unwrap_or_default();
-        let https = settings.endpoint.scheme_str() == Some("https");
-        let port = settings
-            .endpoint
-            .port_u16()
-            .unwrap_or(if https { 443 } else { 80 });
-        let link = Arc::new(Link {
-            endpoint: endpoint.to_owned(),
-            probe_addr: format!("{host}:{port}"),
-            health: Mutex::new(Health::default()),
-            in_ring: AtomicBool::new(false),
-            rerouted: AtomicU64::new(0),
-        });
-        let sender = BackendSender {
-            grpc: GrpcSender::new(settings)?,
-            link: link.clone(),
-            balancer: Arc::downgrade(self),
-        };
-        let name = format!("{}[{endpoint}]", self.id);
-        let deliverer = Arc::new(Deliverer::new(
-            name.clone(),
-            Arc::new(sender),
-            settings.retry,
-        ));
-        let stats = deliverer.stats.clone();
-        let file = format!("{}/{endpoint}", self.id);
-        let storage = match &self.storage {
-            None => Storage::Memory,
-            Some(settings) => Storage::File {
-                settings,
-                name: &file,
-            },
-        };
-        let queue = &settings.queue;
-        let lane = Lane::open(
-            name,
-            storage,
-            queue.queue_size,
-            deliverer,
-            queue.num_consumers,
-            &self.lanes_stop,
-        )
-        .map_err(|e| format!("back-end {endpoint}: {e}"))?;
-        Ok(Arc::new(Backend { link, lane, stats }))
     }
 
     /// Builds the ring again from the back-ends that are up (all of them when none is: then
@@ -261,7 +162,7 @@ impl Shared {
     }
 
     /// Records a change in a back-end's health and rebuilds the ring.
-    fn changed(&self, link: &Link, change: Change) {
+    pub(super) fn changed(&self, link: &Link, change: Change) {
         match change {
             Change::Same => return,
             Change::Down => tracing::warn!(
@@ -352,7 +253,7 @@ impl Shared {
     }
 
     /// Hands a batch a back-end off the ring was about to send to its current owners.
-    async fn reroute(&self, from: &Link, batch: &Batch) -> Outcome {
+    pub(super) async fn reroute(&self, from: &Link, batch: &Batch) -> Outcome {
         let request = match work::decode(batch.signal, batch.body.clone()) {
             Ok(request) => request,
             Err(e) => {
@@ -378,7 +279,7 @@ impl Shared {
     }
 
     /// Makes the back-ends `wanted` (the DNS answer): opens the new, retires the gone.
-    fn set_backends(self: &Arc<Self>, wanted: Vec<(String, otlp::Settings)>) {
+    pub(super) fn set_backends(self: &Arc<Self>, wanted: Vec<(String, otlp::Settings)>) {
         let mut added = 0;
         let mut retired = Vec::new();
         {
@@ -404,7 +305,7 @@ impl Shared {
                 if state.backends.contains_key(endpoint) || draining {
                     continue;
                 }
-                match self.open(endpoint, settings) {
+                match Backend::open(self, endpoint, settings) {
                     Ok(backend) => {
                         state.backends.insert(endpoint.clone(), backend);
                         added += 1;
@@ -492,154 +393,4 @@ fn retry(refused: Refused) -> Outcome {
         reason: format!("UNAVAILABLE: re-routing: {}", refused.reason),
         after: refused.retry_after,
     }
-}
-
-// === impl BackendSender ===
-
-/// The `otlp` sender of one back-end, reporting to its health and re-routing while the
-/// back-end is off the ring.
-struct BackendSender {
-    grpc: GrpcSender,
-    link: Arc<Link>,
-    balancer: Weak<Shared>,
-}
-
-impl BackendSender {
-    async fn send_or_reroute(&self, batch: &Batch) -> Outcome {
-        let Some(balancer) = self.balancer.upgrade() else {
-            return self.grpc.send(batch).await;
-        };
-        if !self.link.in_ring.load(Ordering::Acquire) {
-            return balancer.reroute(&self.link, batch).await;
-        }
-        let outcome = self.grpc.send(batch).await;
-        match &outcome {
-            Outcome::Sent { .. } => {
-                let change = self.link.health().sent();
-                balancer.changed(&self.link, change);
-            }
-            Outcome::Retry { .. } => {
-                let probe = self.link.health().failed();
-                if probe {
-                    let reachable =
-                        health::probe(&self.link.probe_addr, balancer.probe_timeout).await;
-                    let change = self.link.health().probed(reachable);
-                    balancer.changed(&self.link, change);
-                    if !self.link.in_ring.load(Ordering::Acquire) {
-                        return balancer.reroute(&self.link, batch).await;
-                    }
-                }
-            }
-            // The back-end answered: it is there.
-            Outcome::Permanent { .. } => {}
-        }
-        outcome
-    }
-}
-
-impl Sender for BackendSender {
-    fn send<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Outcome> {
-        Box::pin(self.send_or_reroute(batch))
-    }
-}
-
-// === tasks ===
-
-/// Every [`PROBE_INTERVAL`], probes the back-ends that are down.
-async fn prober(shared: Weak<Shared>, stop: CancellationToken) {
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(PROBE_INTERVAL) => {}
-        }
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        let down: Vec<Arc<Link>> = shared
-            .lock()
-            .backends
-            .values()
-            .filter(|b| !b.link.health().is_up())
-            .map(|b| b.link.clone())
-            .collect();
-        let mut probes = JoinSet::new();
-        for link in down {
-            let timeout = shared.probe_timeout;
-            probes.spawn(async move {
-                let reachable = health::probe(&link.probe_addr, timeout).await;
-                (link, reachable)
-            });
-        }
-        while let Some(Ok((link, reachable))) = probes.join_next().await {
-            let change = link.health().probed(reachable);
-            shared.changed(&link, change);
-        }
-    }
-}
-
-/// Every `interval`, resolves the back-ends again; a failed resolution keeps the last answer.
-async fn resolver(shared: Weak<Shared>, interval: Duration, resolve: Resolve) {
-    let mut failures = 0u64;
-    loop {
-        let Some(this) = shared.upgrade() else { return };
-        let stop = this.tasks_stop.clone();
-        match resolve().await {
-            Ok(mut addrs) => {
-                failures = 0;
-                addrs.sort();
-                addrs.dedup();
-                if addrs.len() > MAX_BACKENDS {
-                    tracing::warn!(exporter = %this.id, "the resolver gave {} addresses; using the first {MAX_BACKENDS}", addrs.len());
-                    addrs.truncate(MAX_BACKENDS);
-                }
-                let wanted = addrs
-                    .into_iter()
-                    .filter_map(|addr| {
-                        let endpoint = addr.to_string();
-                        match this.template.with_authority(&endpoint) {
-                            Ok(settings) => Some((endpoint, settings)),
-                            Err(e) => {
-                                tracing::warn!(exporter = %this.id, "skipping {endpoint}: {e}");
-                                None
-                            }
-                        }
-                    })
-                    .collect();
-                this.set_backends(wanted);
-            }
-            Err(e) => {
-                failures += 1;
-                if failures == 1 {
-                    tracing::warn!(exporter = %this.id, "resolving the back-ends failed, keeping the last answer: {e}");
-                } else {
-                    tracing::debug!(exporter = %this.id, failures, "resolving the back-ends failed again: {e}");
-                }
-            }
-        }
-        drop(this);
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-    }
-}
-
-/// The system resolver's answer for `dns.hostname`, within `dns.timeout`.
-pub(super) fn lookup(dns: DnsSettings) -> Resolve {
-    Arc::new(move || {
-        let dns = dns.clone();
-        Box::pin(async move {
-            let lookup = tokio::net::lookup_host((dns.hostname.as_str(), dns.port));
-            match tokio::time::timeout(dns.timeout, lookup).await {
-                Ok(Ok(addrs)) => Ok(addrs.collect()),
-                Ok(Err(e)) => Err(format!("{}: {e}", dns.hostname)),
-                Err(_) => Err(format!(
-                    "{}: no answer within {:?}",
-                    dns.hostname, dns.timeout
-                )),
-            }
-        })
-    })
 }

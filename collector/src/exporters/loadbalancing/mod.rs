@@ -50,9 +50,11 @@
 //! the four above, and a gRPC health check (a back-end that accepts connections but hangs is
 //! treated as slow, not down).
 
+mod backend;
 mod balancer;
 mod config;
 pub mod health;
+mod resolver;
 pub mod ring;
 pub mod split;
 #[cfg(test)]
@@ -62,11 +64,12 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-pub use balancer::{BackendStatus, Resolve};
+pub use backend::BackendStatus;
 pub use config::{
     Backends, Config, DnsConfig, DnsSettings, MAX_BACKENDS, PortValue, ProtocolConfig,
     ResolverConfig, Settings, StaticConfig,
 };
+pub use resolver::Resolve;
 pub use split::RoutingKey;
 
 use crate::extensions::file_storage::Settings as StorageSettings;

@@ -510,7 +510,7 @@ async fn the_system_resolver_finds_localhost() {
         interval: Duration::from_secs(5),
         timeout: Duration::from_secs(2),
     };
-    let addrs = super::balancer::lookup(dns)().await.unwrap();
+    let addrs = super::resolver::lookup(dns)().await.unwrap();
     assert!(
         addrs.contains(&"127.0.0.1:4317".parse().unwrap()),
         "{addrs:?}"
