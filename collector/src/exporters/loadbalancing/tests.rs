@@ -516,3 +516,38 @@ async fn the_system_resolver_finds_localhost() {
         "{addrs:?}"
     );
 }
+
+#[tokio::test]
+async fn each_backend_gets_its_own_persistent_queue() {
+    let dir = std::env::temp_dir().join(format!("vigil-lb-queues-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let yaml = format!(
+        "extensions: {{file_storage: {{directory: {}, create_directory: true, fsync: false}}}}
+receivers: {{otlp: {{protocols: {{grpc: {{endpoint: 127.0.0.1:0}}}}}}}}
+exporters:
+  loadbalancing/tier:
+    protocol: {{otlp: {{tls: {{insecure: true}}, sending_queue: {{storage: file_storage}}}}}}
+    resolver: {{static: {{hostnames: [\"127.0.0.1:1\", \"127.0.0.1:2\"]}}}}
+service:
+  extensions: [file_storage]
+  pipelines: {{logs: {{receivers: [otlp], exporters: [loadbalancing/tier]}}}}
+",
+        dir.display()
+    );
+    let config = config::Config::from_yaml_str(&yaml, "test").unwrap();
+    let running = crate::app::start(&config).await.unwrap();
+    let mut queues: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    queues.sort();
+    assert_eq!(
+        queues,
+        [
+            "loadbalancing_tier_127.0.0.1~3A1",
+            "loadbalancing_tier_127.0.0.1~3A2"
+        ]
+    );
+    running.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
