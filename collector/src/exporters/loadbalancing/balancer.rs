@@ -83,8 +83,16 @@ impl Shared {
         match &settings.backends {
             Backends::Static(list) => {
                 for (endpoint, settings) in list {
-                    let backend = Backend::open(&shared, endpoint, settings)?;
-                    shared.lock().backends.insert(endpoint.clone(), backend);
+                    match Backend::open(&shared, endpoint, settings) {
+                        Ok(backend) => shared.lock().backends.insert(endpoint.clone(), backend),
+                        Err(e) => {
+                            // The collector does not start: end the lanes already opened.
+                            for backend in shared.lock().backends.values() {
+                                backend.lane.close();
+                            }
+                            return Err(e);
+                        }
+                    };
                 }
                 shared.rebuild();
             }
