@@ -257,6 +257,14 @@ async fn services_stick_to_one_backend_move_when_it_stops_and_return_when_it_res
         }
     }
     assert!(!interim.is_empty());
+    // What a gateway had queued for the stopped back-end went to the new owners.
+    let rerouted: u64 = gateways
+        .iter()
+        .flat_map(|g| g.balancers[0].1.backends())
+        .filter(|b| b.endpoint == endpoints[stopped])
+        .map(|b| b.rerouted_items)
+        .sum();
+    assert!(rerouted > 0);
     // A gateway that carried none of the stopped back-end's services in these rounds may not
     // have noticed; any that did has it off the ring.
     assert!(

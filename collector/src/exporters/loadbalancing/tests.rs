@@ -551,3 +551,107 @@ service:
     running.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(done(), "timed out waiting until {what}");
+}
+
+/// Back-end A's port is closed, then reopened; back-end B listens but never answers (busy).
+#[tokio::test]
+async fn a_stopped_backend_leaves_the_ring_its_queued_batch_moves_and_it_returns_when_it_listens() {
+    let a: SocketAddr = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let busy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let b = busy.local_addr().unwrap();
+    let settings = settings(&format!(
+        "protocol:
+  otlp:
+    tls: {{insecure: true}}
+    timeout: 300ms
+    retry_on_failure: {{initial_interval: 10ms, max_interval: 50ms, max_elapsed_time: 0}}
+resolver: {{static: {{hostnames: [\"{a}\", \"{b}\"]}}}}"
+    ));
+    let stop = CancellationToken::new();
+    let balancer = LoadBalancer::start("loadbalancing".into(), &settings, None, &stop).unwrap();
+    let status = |endpoint: SocketAddr| {
+        balancer
+            .backends()
+            .into_iter()
+            .find(|s| s.endpoint == endpoint.to_string())
+            .unwrap()
+    };
+    // A service that A owns while both are up.
+    let name = (0..)
+        .map(|i| format!("svc-{i}"))
+        .find(|n| balancer.owner_of_service(n) == Some(a.to_string()))
+        .unwrap();
+    let request = metrics(vec![service(&name, "x", 1)]);
+    balancer
+        .export(&mut crate::pipeline::Work::decoded(request))
+        .await
+        .unwrap();
+
+    // A refuses connections: after its failed sends and a failed probe it is down and off the
+    // ring, and the batch queued for it is queued for B, the service's owner now.
+    wait_until("A is down and its batch moved", || {
+        let s = status(a);
+        (s.up, s.in_ring, s.rerouted_items, s.queued) == (false, false, 1, 0)
+    })
+    .await;
+    assert_eq!(balancer.owner_of_service(&name), Some(b.to_string()));
+    // B accepts connections but never answers: busy, not gone. It keeps the batch and its keys.
+    let s = status(b);
+    assert_eq!((s.up, s.in_ring, s.queued), (true, true, 1));
+
+    // A listens again: two probes later it is back on the ring, and its service with it.
+    let _reopened = tokio::net::TcpListener::bind(a).await.unwrap();
+    wait_until("A is up again", || {
+        let s = status(a);
+        (s.up, s.in_ring) == (true, true)
+    })
+    .await;
+    assert_eq!(balancer.owner_of_service(&name), Some(a.to_string()));
+
+    balancer
+        .shutdown(tokio::time::Instant::now() + Duration::from_millis(200))
+        .await;
+    stop.cancel();
+    drop(busy);
+}
+
+#[tokio::test]
+async fn when_every_backend_is_down_all_stay_on_the_ring_and_batches_wait() {
+    let a: SocketAddr = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let settings = settings(&format!(
+        "protocol:
+  otlp:
+    tls: {{insecure: true}}
+    timeout: 300ms
+    retry_on_failure: {{initial_interval: 10ms, max_interval: 50ms, max_elapsed_time: 0}}
+resolver: {{static: {{hostnames: [\"{a}\"]}}}}"
+    ));
+    let stop = CancellationToken::new();
+    let balancer = LoadBalancer::start("loadbalancing".into(), &settings, None, &stop).unwrap();
+    balancer
+        .export(&mut crate::pipeline::Work::decoded(metrics(vec![service(
+            "a", "x", 1,
+        )])))
+        .await
+        .unwrap();
+    wait_until("A is down", || !balancer.backends()[0].up).await;
+    let s = &balancer.backends()[0];
+    assert_eq!((s.in_ring, s.queued, s.rerouted_items), (true, 1, 0));
+    balancer
+        .shutdown(tokio::time::Instant::now() + Duration::from_millis(200))
+        .await;
+    stop.cancel();
+}
