@@ -29,7 +29,7 @@
 //! the next back-ends on the ring and no other key moves. Batches already in its queue are not
 //! kept for it: its consumers split them again by the current ring and queue the parts for the
 //! new owners, so data reaches the back-end that owns its keys when it is sent. A down back-end
-//! is probed every second; once it accepts connections again it goes back on the ring and its
+//! is probed every second; once two probes in a row connect it goes back on the ring and its
 //! keys return (again, only its keys). When every back-end is down, all stay on the ring and
 //! batches wait in their queues (retried per `retry_on_failure`).
 //!
