@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::Error;
 use crate::config::{ComponentId, Config, Exporter, Extension, Processor};
 use crate::exporters::common::QueueSettings;
+use crate::exporters::loadbalancing::LoadBalancer;
 use crate::exporters::{otlp, otlphttp, prometheusremotewrite};
 use crate::extensions::file_storage::Settings as StorageSettings;
 use crate::pipeline::batch::{Batcher, Downstream};
@@ -44,6 +45,7 @@ pub(super) struct Built {
     pub(super) stores: Vec<StoreExporter>,
     pub(super) forwarding: Vec<ForwardingExporter>,
     pub(super) custom: Vec<Arc<dyn Export>>,
+    pub(super) balancers: Vec<(ComponentId, Arc<LoadBalancer>)>,
     pub(super) batchers: Vec<Batcher>,
     pub(super) entries: BTreeMap<ComponentId, Entry>,
 }
@@ -52,6 +54,7 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
     let mut stores = Vec::new();
     let mut forwarding = Vec::new();
     let mut custom: Vec<Arc<dyn Export>> = Vec::new();
+    let mut balancers = Vec::new();
     let mut targets: BTreeMap<ComponentId, Arc<Target>> = BTreeMap::new();
     for (id, exporter) in &config.exporters {
         if !config.is_used(id) {
@@ -106,6 +109,23 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                 })?;
                 forward(Arc::new(sender), s.retry, &s.queue)?
             }
+            Exporter::LoadBalancing(s) => {
+                let storage = match &s.otlp.queue.storage {
+                    None => None,
+                    Some(storage) => Some(storage_settings(config, id, &storage.to_string())?),
+                };
+                let balancer =
+                    LoadBalancer::start(id.to_string(), s, storage, stop).map_err(|message| {
+                        Error::Exporter {
+                            id: id.to_string(),
+                            message,
+                        }
+                    })?;
+                let balancer = Arc::new(balancer);
+                balancers.push((id.clone(), balancer.clone()));
+                custom.push(balancer.clone());
+                (Target::Custom(balancer), None)
+            }
         };
         targets.insert(id.clone(), Arc::new(target));
         forwarding.extend(handle);
@@ -145,11 +165,14 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
         let decodes = match stages.first() {
             Some(Stage::Transform(_)) => true,
             Some(Stage::Batch(_)) => false,
-            None => pipeline.exporters.iter().any(|id| match targets.get(id).map(|t| &**t) {
-                Some(Target::Store { .. }) => pipeline.signal == Signal::Metrics,
-                Some(Target::Custom(export)) => export.decodes(pipeline.signal),
-                _ => false,
-            }),
+            None => pipeline
+                .exporters
+                .iter()
+                .any(|id| match targets.get(id).map(|t| &**t) {
+                    Some(Target::Store { .. }) => pipeline.signal == Signal::Metrics,
+                    Some(Target::Custom(export)) => export.decodes(pipeline.signal),
+                    _ => false,
+                }),
         };
         for stage in stages.into_iter().rev() {
             chain = match stage {
@@ -177,6 +200,7 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
         stores,
         forwarding,
         custom,
+        balancers,
         batchers,
         entries,
     })

@@ -11,6 +11,8 @@
 
 mod build;
 #[cfg(test)]
+mod loadbalancing_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
@@ -24,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 pub use build::ForwardingExporter;
 
 use crate::config::{ComponentId, Config, Receiver};
+use crate::exporters::loadbalancing::LoadBalancer;
 use crate::pipeline::batch::Batcher;
 use crate::pipeline::{Signal, consumer};
 use crate::receiver::{self, Counters, Pipeline, Readiness};
@@ -71,6 +74,8 @@ pub struct Running {
     pub counters: BTreeMap<ComponentId, Arc<Counters>>,
     /// The forwarding exporters (queues and counters).
     pub forwarding: Vec<ForwardingExporter>,
+    /// The `loadbalancing` exporters, for their back-ends' state.
+    pub balancers: Vec<(ComponentId, Arc<LoadBalancer>)>,
     custom: Vec<Arc<dyn crate::pipeline::graph::Export>>,
     receivers_stop: CancellationToken,
     exporters_stop: CancellationToken,
@@ -206,6 +211,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         receivers,
         counters,
         forwarding: built.forwarding,
+        balancers: built.balancers,
         custom: built.custom,
         receivers_stop,
         exporters_stop,
@@ -277,7 +283,9 @@ impl Running {
                 .await
                 .is_err()
             {
-                tracing::warn!("an exporter did not stop within {STAGE_DEADLINE:?} of its drain deadline");
+                tracing::warn!(
+                    "an exporter did not stop within {STAGE_DEADLINE:?} of its drain deadline"
+                );
             }
         }
         self.exporters_stop.cancel();

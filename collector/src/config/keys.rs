@@ -43,6 +43,20 @@ const COMPONENTS: &[(&str, &str, &[&str])] = &[
             "retry_on_failure",
         ],
     ),
+    (
+        "exporters",
+        "loadbalancing",
+        &[
+            "protocol",
+            "protocol.otlp",
+            "protocol.otlp.tls",
+            "protocol.otlp.retry_on_failure",
+            "protocol.otlp.sending_queue",
+            "resolver",
+            "resolver.static",
+            "resolver.dns",
+        ],
+    ),
     ("extensions", "file_storage", &[]),
 ];
 
@@ -71,6 +85,8 @@ const REFUSED: &[(&str, &str, &str, &[&str])] = &[
         "metrics",
         &["resource", "metric", "datapoint"],
     ),
+    // Each back-end's endpoint comes from the resolver.
+    ("exporters", "loadbalancing", "protocol.otlp", &["endpoint"]),
 ];
 
 const PROBE: &str = "__vigil_probe__";
@@ -175,12 +191,15 @@ mod tests {
     fn keys_left_out_of_the_list_are_refused() {
         for (section, ty, path, keys) in REFUSED {
             for key in *keys {
-                let nested = if path.is_empty() {
-                    format!("{key}: x")
-                } else {
-                    format!("{path}:\n      {key}: x")
-                };
-                let yaml = format!("{section}:\n  {ty}:\n    {nested}\n");
+                // `a.b` nests as `a:` then `b:` one level deeper.
+                let mut nested = String::new();
+                let mut indent = 4;
+                for part in path.split('.').filter(|p| !p.is_empty()) {
+                    nested.push_str(&format!("{}{part}:\n", " ".repeat(indent)));
+                    indent += 2;
+                }
+                nested.push_str(&format!("{}{key}: x\n", " ".repeat(indent)));
+                let yaml = format!("{section}:\n  {ty}:\n{nested}");
                 let err = match Config::from_yaml_str_with_env(&yaml, "t", &|_| None) {
                     Ok(_) => panic!("{yaml} was accepted"),
                     Err(e) => format!("{e:#}"),

@@ -38,7 +38,7 @@ pub use cli::{Cli, Command};
 pub use duration::{GoDuration, parse_duration};
 pub use error::Error;
 
-use crate::exporters::{otlp, otlphttp, prometheus};
+use crate::exporters::{loadbalancing, otlp, otlphttp, prometheus};
 use crate::extensions::file_storage;
 use crate::pipeline::Signal;
 use crate::processors::{attributes, batch, filter, resource};
@@ -125,15 +125,27 @@ pub enum Exporter {
     OtlpHttp(otlphttp::Settings),
     /// `prometheusremotewrite`: cumulative samples to a time-series database (metrics only).
     PrometheusRemoteWrite(crate::exporters::prometheusremotewrite::Settings),
+    /// `loadbalancing`: OTLP/gRPC to a tier of back-ends, by consistent hashing.
+    LoadBalancing(loadbalancing::Settings),
 }
 
 impl Exporter {
     /// Whether it can take batches of `signal`.
     pub fn supports(&self, signal: Signal) -> bool {
-        !matches!(
-            self,
-            Exporter::Prometheus(_) | Exporter::PrometheusRemoteWrite(_)
-        ) || signal == Signal::Metrics
+        match self {
+            Exporter::Prometheus(_) | Exporter::PrometheusRemoteWrite(_) => signal == Signal::Metrics,
+            Exporter::LoadBalancing(s) => s.supports(signal),
+            Exporter::Otlp(_) | Exporter::OtlpHttp(_) => true,
+        }
+    }
+
+    /// The signals it takes, for messages.
+    pub fn supported(&self) -> &'static str {
+        match self {
+            Exporter::Prometheus(_) | Exporter::PrometheusRemoteWrite(_) => "metrics",
+            Exporter::LoadBalancing(s) => s.supported(),
+            Exporter::Otlp(_) | Exporter::OtlpHttp(_) => "metrics, traces and logs",
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use std::marker::PhantomData;
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
 
-use crate::exporters::{otlp, otlphttp};
+use crate::exporters::{loadbalancing, otlp, otlphttp};
 use crate::extensions::file_storage;
 use crate::processors::{attributes, batch, filter, resource};
 use crate::receiver::config as otlp_receiver;
@@ -132,6 +132,8 @@ pub(super) enum Exporter {
     OtlpHttp(otlphttp::Config),
     /// `prometheusremotewrite`.
     PrometheusRemoteWrite(crate::exporters::prometheusremotewrite::Config),
+    /// `loadbalancing`.
+    LoadBalancing(loadbalancing::Config),
 }
 
 /// An extension's configuration, by type.
@@ -199,14 +201,22 @@ impl ComponentKind for Exporter {
     const SECTION: &'static str = "exporters";
     // The OpenTelemetry Collector renamed `otlp` to `otlp_grpc` and `otlphttp` to `otlp_http`
     // (v0.144), keeping the old names as aliases; configurations use both.
-    const TYPES: &'static [&'static str] =
-        &["otlp", "otlp_grpc", "otlphttp", "otlp_http", "prometheus", "prometheusremotewrite"];
+    const TYPES: &'static [&'static str] = &[
+        "loadbalancing",
+        "otlp",
+        "otlp_grpc",
+        "otlphttp",
+        "otlp_http",
+        "prometheus",
+        "prometheusremotewrite",
+    ];
     fn read<'de, A: MapAccess<'de>>(ty: &str, map: &mut A) -> Result<Self, A::Error> {
         match ty {
             "prometheus" => value(map).map(Exporter::Prometheus),
             "otlp" | "otlp_grpc" => value(map).map(Exporter::Otlp),
             "otlphttp" | "otlp_http" => value(map).map(Exporter::OtlpHttp),
             "prometheusremotewrite" => value(map).map(Exporter::PrometheusRemoteWrite),
+            "loadbalancing" => value(map).map(Exporter::LoadBalancing),
             _ => Err(de::Error::custom("unreachable: type checked by the caller")),
         }
     }

@@ -38,6 +38,9 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
             raw::Exporter::PrometheusRemoteWrite(c) => {
                 Exporter::PrometheusRemoteWrite(c.validate().map_err(invalid)?)
             }
+            raw::Exporter::LoadBalancing(c) => {
+                Exporter::LoadBalancing(c.validate().map_err(invalid)?)
+            }
         };
         exporters.insert(id, settings);
     }
@@ -110,7 +113,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
                     return Err(Error::UnsupportedSignal {
                         key,
                         id: id.to_string(),
-                        supported: "metrics",
+                        supported: e.supported(),
                     });
                 }
                 // Caught here, not when the first batch is sent and dropped.
@@ -131,13 +134,16 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
 
     // A queue's storage must be an extension the service starts.
     for (id, exporter) in &exporters {
-        let storage = match exporter {
-            Exporter::Otlp(s) => s.queue.storage.as_ref().map(ToString::to_string),
-            Exporter::OtlpHttp(s) => s.queue.storage.as_ref().map(ToString::to_string),
-            Exporter::Prometheus(_) | Exporter::PrometheusRemoteWrite(_) => None,
+        let (storage, key) = match exporter {
+            Exporter::Otlp(s) => (&s.queue.storage, "sending_queue.storage"),
+            Exporter::OtlpHttp(s) => (&s.queue.storage, "sending_queue.storage"),
+            Exporter::LoadBalancing(s) => {
+                (&s.otlp.queue.storage, "protocol.otlp.sending_queue.storage")
+            }
+            Exporter::Prometheus(_) | Exporter::PrometheusRemoteWrite(_) => continue,
         };
-        if let Some(storage) = storage {
-            let key = format!("exporters.{id}.sending_queue.storage");
+        if let Some(storage) = storage.as_ref().map(ToString::to_string) {
+            let key = format!("exporters.{id}.{key}");
             let sid = reference(&key, &storage)?;
             if !extensions.contains_key(&sid) {
                 return Err(missing(key, "extension", &sid));

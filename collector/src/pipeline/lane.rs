@@ -12,9 +12,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::Queue;
 use super::consumer::{self, Deliverer};
 use super::memory_queue::MemoryQueue;
-use super::Queue;
 use crate::extensions::file_storage::{FileQueue, Settings as StorageSettings};
 
 /// How long a lane's consumers get to end once told to stop.

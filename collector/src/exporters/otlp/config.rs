@@ -53,6 +53,21 @@ fn default_timeout() -> GoDuration {
     GoDuration::new("5s")
 }
 
+impl Default for Config {
+    /// Every default, no endpoint (what `otlp:` with no value reads as).
+    fn default() -> Config {
+        Config {
+            endpoint: None,
+            tls: TlsConfig::default(),
+            headers: BTreeMap::new(),
+            compression: None,
+            timeout: default_timeout(),
+            retry_on_failure: RetryConfig::default(),
+            sending_queue: QueueConfig::default(),
+        }
+    }
+}
+
 /// Validated `otlp` exporter configuration.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -90,6 +105,28 @@ impl Config {
             timeout,
             retry: self.retry_on_failure.validate()?,
             queue: self.sending_queue.validate()?,
+        })
+    }
+}
+
+impl Settings {
+    /// The same settings for another endpoint, `host:port` (an address the `loadbalancing`
+    /// exporter resolved): the scheme, and so whether TLS is used, stay those of
+    /// [`Settings::endpoint`]. The certificate is verified against `host` unless
+    /// `tls.server_name_override` says otherwise.
+    pub fn with_authority(&self, authority: &str) -> Result<Settings, String> {
+        let parsed: http::uri::Authority = authority
+            .parse()
+            .map_err(|_| format!("endpoint: {authority:?} is not host:port"))?;
+        let endpoint = Uri::builder()
+            .scheme(self.endpoint.scheme_str().unwrap_or("https"))
+            .authority(parsed)
+            .path_and_query("/")
+            .build()
+            .map_err(|e| format!("endpoint: {authority:?} is not host:port: {e}"))?;
+        Ok(Settings {
+            endpoint,
+            ..self.clone()
         })
     }
 }
