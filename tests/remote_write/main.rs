@@ -7,6 +7,7 @@
 //!
 //! Every peer listens on loopback; every wait is bounded ([`WAIT`]).
 
+mod deploy;
 mod otelcol;
 mod otlp;
 mod outage;
@@ -23,6 +24,13 @@ use otlp::{counter, exponential, gauge, histogram, now_ns, request, send};
 /// The longest any one wait lasts.
 const WAIT: Duration = Duration::from_secs(30);
 const SECOND: u64 = 1_000_000_000;
+
+/// A collector from a configuration text.
+async fn vigil_with(yaml: &str) -> Running {
+    let config = Config::from_yaml_str(yaml, "remote-write test")
+        .unwrap_or_else(|e| panic!("Vigil refuses the test config: {e}\n{yaml}"));
+    app::start(&config).await.expect("Vigil starts")
+}
 
 /// A collector: OTLP/gRPC on a free loopback port into `prometheusremotewrite` with `extra`
 /// exporter keys.
@@ -49,7 +57,10 @@ fn addr(vigil: &Running) -> std::net::SocketAddr {
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 /// The labels every series of the `checkout` service carries.
@@ -71,7 +82,8 @@ fn expect(tsdb: &Tsdb, promql: &str, expected: Vec<QuerySample>) {
         v
     };
     let expected = sorted(expected);
-    let got = blocking(|| tsdb.wait_for_query(promql, |got| sorted(got.to_vec()) == expected, WAIT));
+    let got =
+        blocking(|| tsdb.wait_for_query(promql, |got| sorted(got.to_vec()) == expected, WAIT));
     assert_eq!(sorted(got), expected, "{promql} on {:?}", tsdb.kind());
 }
 
@@ -93,28 +105,44 @@ async fn writes_exact_values(tsdb: &Tsdb, extra: &str) {
         ),
     )
     .await;
-    send(addr(&vigil), request("checkout", vec![counter("orders", true, 4, t1, t2)])).await;
+    send(
+        addr(&vigil),
+        request("checkout", vec![counter("orders", true, 4, t1, t2)]),
+    )
+    .await;
 
     expect(
         tsdb,
         "orders_total",
-        vec![QuerySample { labels: series("orders_total", &[("route", "/pay")]), value: 7.0 }],
+        vec![QuerySample {
+            labels: series("orders_total", &[("route", "/pay")]),
+            value: 7.0,
+        }],
     );
     // Both samples of the counter, oldest first: 3 then 7.
     expect(
         tsdb,
         "min_over_time(orders_total[5m])",
-        vec![QuerySample { labels: over_time(tsdb, series("orders_total", &[("route", "/pay")])), value: 3.0 }],
+        vec![QuerySample {
+            labels: over_time(tsdb, series("orders_total", &[("route", "/pay")])),
+            value: 3.0,
+        }],
     );
     expect(
         tsdb,
         "queue_depth",
-        vec![QuerySample { labels: series("queue_depth", &[]), value: 12.5 }],
+        vec![QuerySample {
+            labels: series("queue_depth", &[]),
+            value: 12.5,
+        }],
     );
     expect(
         tsdb,
         "latency_seconds_count",
-        vec![QuerySample { labels: series("latency_seconds_count", &[]), value: 40.0 }],
+        vec![QuerySample {
+            labels: series("latency_seconds_count", &[]),
+            value: 40.0,
+        }],
     );
     // 40 observations; the 20th lies in (0.1, 0.5] after 10 below it: 0.1 + 10/20 * 0.4.
     let q = blocking(|| {
@@ -143,7 +171,11 @@ async fn writes_exact_values(tsdb: &Tsdb, extra: &str) {
 
 /// The labels of a `*_over_time` result: Prometheus drops `__name__`, VictoriaMetrics keeps it.
 fn over_time(tsdb: &Tsdb, l: BTreeMap<String, String>) -> BTreeMap<String, String> {
-    if tsdb.kind() == TsdbKind::VictoriaMetrics { l } else { without_name(l) }
+    if tsdb.kind() == TsdbKind::VictoriaMetrics {
+        l
+    } else {
+        without_name(l)
+    }
 }
 
 /// PromQL functions drop `__name__`.
@@ -167,7 +199,11 @@ async fn victoria_metrics_receives_exact_values_over_remote_write_1_0() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_3_receives_remote_write_2_0_with_native_histograms() {
     let tsdb = blocking(Tsdb::prometheus3);
-    writes_exact_values(&tsdb, "    protobuf_message: io.prometheus.write.v2.Request\n").await;
+    writes_exact_values(
+        &tsdb,
+        "    protobuf_message: io.prometheus.write.v2.Request\n",
+    )
+    .await;
 
     let vigil = vigil(
         &tsdb.remote_write_url(),
@@ -178,25 +214,43 @@ async fn prometheus_3_receives_remote_write_2_0_with_native_histograms() {
     // Buckets (1,2]: 2, (2,4]: 0, (4,8]: 5; 7 observations summing to 30.
     send(
         addr(&vigil),
-        request("checkout", vec![exponential("payload", vec![2, 0, 5], 30.0, t1 - 60 * SECOND, t1)]),
+        request(
+            "checkout",
+            vec![exponential(
+                "payload",
+                vec![2, 0, 5],
+                30.0,
+                t1 - 60 * SECOND,
+                t1,
+            )],
+        ),
     )
     .await;
     let no_name = without_name(series("payload_bytes", &[]));
     expect(
         &tsdb,
         "histogram_count(payload_bytes)",
-        vec![QuerySample { labels: no_name.clone(), value: 7.0 }],
+        vec![QuerySample {
+            labels: no_name.clone(),
+            value: 7.0,
+        }],
     );
     expect(
         &tsdb,
         "histogram_sum(payload_bytes)",
-        vec![QuerySample { labels: no_name.clone(), value: 30.0 }],
+        vec![QuerySample {
+            labels: no_name.clone(),
+            value: 30.0,
+        }],
     );
     // Two of seven observations are at most 2 (the upper bound of the first bucket).
     expect(
         &tsdb,
         "histogram_fraction(0, 2, payload_bytes)",
-        vec![QuerySample { labels: no_name, value: 2.0 / 7.0 }],
+        vec![QuerySample {
+            labels: no_name,
+            value: 2.0 / 7.0,
+        }],
     );
     vigil.shutdown().await;
 }
@@ -206,5 +260,9 @@ async fn a_1_0_only_database_gets_1_0_when_2_0_is_configured() {
     // Prometheus 2.42 answers a 2.0 request with 204 and stores nothing; the missing
     // `X-Prometheus-Remote-Write-Samples-Written` header makes the exporter send 1.0.
     let tsdb = blocking(Tsdb::prometheus2);
-    writes_exact_values(&tsdb, "    protobuf_message: io.prometheus.write.v2.Request\n").await;
+    writes_exact_values(
+        &tsdb,
+        "    protobuf_message: io.prometheus.write.v2.Request\n",
+    )
+    .await;
 }

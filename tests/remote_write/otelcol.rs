@@ -51,8 +51,14 @@ async fn vigil_and_otelcol_write_the_same_series() {
     let expected = 9;
     let ours_got = super::blocking(|| all_series(&ours, expected));
     let theirs_got = super::blocking(|| all_series(&theirs, expected));
-    let only_ours: Vec<_> = ours_got.iter().filter(|(k, _)| !theirs_got.contains_key(*k)).collect();
-    let only_theirs: Vec<_> = theirs_got.iter().filter(|(k, _)| !ours_got.contains_key(*k)).collect();
+    let only_ours: Vec<_> = ours_got
+        .iter()
+        .filter(|(k, _)| !theirs_got.contains_key(*k))
+        .collect();
+    let only_theirs: Vec<_> = theirs_got
+        .iter()
+        .filter(|(k, _)| !ours_got.contains_key(*k))
+        .collect();
     let differing: Vec<_> = ours_got
         .iter()
         .filter(|(k, v)| theirs_got.get(*k).is_some_and(|t| t != *v))

@@ -23,15 +23,31 @@ async fn a_20_second_outage_loses_no_sample_and_keeps_their_order() {
         }
         send(
             addr(&vigil),
-            request("checkout", vec![counter("outage", false, i + 1, start, now_ns())]),
+            request(
+                "checkout",
+                vec![counter("outage", false, i + 1, start, now_ns())],
+            ),
         )
         .await;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let labels = super::without_name(series("outage_total", &[("route", "/pay")]));
-    let want = |value: f64| vec![QuerySample { labels: labels.clone(), value }];
-    super::expect(&tsdb, "count_over_time(outage_total[5m])", want(POINTS as f64));
-    super::expect(&tsdb, "max_over_time(outage_total[5m])", want(POINTS as f64));
+    let want = |value: f64| {
+        vec![QuerySample {
+            labels: labels.clone(),
+            value,
+        }]
+    };
+    super::expect(
+        &tsdb,
+        "count_over_time(outage_total[5m])",
+        want(POINTS as f64),
+    );
+    super::expect(
+        &tsdb,
+        "max_over_time(outage_total[5m])",
+        want(POINTS as f64),
+    );
     // Increasing values in timestamp order: no reset anywhere in the series.
     super::expect(&tsdb, "resets(outage_total[5m])", want(0.0));
     let _ = WAIT;

@@ -133,7 +133,9 @@ impl Exporter {
     /// Whether it can take batches of `signal`.
     pub fn supports(&self, signal: Signal) -> bool {
         match self {
-            Exporter::Prometheus(_) | Exporter::PrometheusRemoteWrite(_) => signal == Signal::Metrics,
+            Exporter::Prometheus(_) | Exporter::PrometheusRemoteWrite(_) => {
+                signal == Signal::Metrics
+            }
             Exporter::LoadBalancing(s) => s.supports(signal),
             Exporter::Otlp(_) | Exporter::OtlpHttp(_) => true,
         }

@@ -40,8 +40,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-pub use current::Current;
 pub use attrs::{AttrError, AttrValue, Attributes, OwnedAttrs, OwnedValue};
+pub use current::Current;
 pub use series::{
     Applied, ExpBuckets, ExpHistogram, ExpHistogramPoint, Histogram, HistogramPoint, Number,
     NumberPoint, SeriesMeta, StoredExemplar, Summary, SummaryPoint, Value,

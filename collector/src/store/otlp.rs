@@ -190,7 +190,9 @@ fn ingest_metric(
             return;
         }
     };
-    let mut one = |r: Result<super::Applied, PointError>, report: &mut Report, session: &Ingest<'_>| {
+    let mut one = |r: Result<super::Applied, PointError>,
+                   report: &mut Report,
+                   session: &Ingest<'_>| {
         match r {
             Ok(_) => {
                 report.accepted += 1;

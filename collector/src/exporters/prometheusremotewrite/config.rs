@@ -275,7 +275,9 @@ impl Config {
                 ));
             }
             if value.is_empty() {
-                return Err(format!("external_labels.{name}: the value must not be empty"));
+                return Err(format!(
+                    "external_labels.{name}: the value must not be empty"
+                ));
             }
             external_labels.push((name.clone(), value.clone()));
         }

@@ -59,7 +59,12 @@ pub(super) fn millis(nanos: u64) -> i64 {
 }
 
 /// Writes the series of one point into `out`.
-pub(super) fn point(naming: &Naming, c: &Current<'_>, out: &mut RequestWriter, scratch: &mut Scratch) {
+pub(super) fn point(
+    naming: &Naming,
+    c: &Current<'_>,
+    out: &mut RequestWriter,
+    scratch: &mut Scratch,
+) {
     let prom = &c.desc.prom;
     let base_name = |suffix_family: &str| -> String {
         let name: Cow<'_, str> = if naming.suffixes {
@@ -113,10 +118,20 @@ pub(super) fn point(naming: &Naming, c: &Current<'_>, out: &mut RequestWriter, s
                 };
                 scratch.le.clear();
                 translate::write_f64(*le, &mut scratch.le);
-                emit(&format!("{family}_bucket"), Some(("le", &scratch.le)), cumulative as f64, out);
+                emit(
+                    &format!("{family}_bucket"),
+                    Some(("le", &scratch.le)),
+                    cumulative as f64,
+                    out,
+                );
             }
             let count = h.count.max(cumulative);
-            emit(&format!("{family}_bucket"), Some(("le", "+Inf")), count as f64, out);
+            emit(
+                &format!("{family}_bucket"),
+                Some(("le", "+Inf")),
+                count as f64,
+                out,
+            );
             if let Some(sum) = h.sum {
                 emit(&format!("{family}_sum"), None, sum, out);
             }
@@ -132,11 +147,21 @@ pub(super) fn point(naming: &Naming, c: &Current<'_>, out: &mut RequestWriter, s
                 for (le, cumulative) in exp_buckets(e) {
                     scratch.le.clear();
                     translate::write_f64(le, &mut scratch.le);
-                    emit(&format!("{family}_bucket"), Some(("le", &scratch.le)), cumulative as f64, out);
+                    emit(
+                        &format!("{family}_bucket"),
+                        Some(("le", &scratch.le)),
+                        cumulative as f64,
+                        out,
+                    );
                     last = cumulative;
                 }
                 let count = e.count.max(last);
-                emit(&format!("{family}_bucket"), Some(("le", "+Inf")), count as f64, out);
+                emit(
+                    &format!("{family}_bucket"),
+                    Some(("le", "+Inf")),
+                    count as f64,
+                    out,
+                );
                 if let Some(sum) = e.sum {
                     emit(&format!("{family}_sum"), None, sum, out);
                 }
@@ -198,7 +223,11 @@ pub(super) fn target_info(naming: &Naming, r: &ResourceInfo, time: u64, out: &mu
     out.float(&labels, 1.0, millis(time), 0, &meta);
 }
 
-fn extend<'a>(base: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>, naming: &'a Naming, r: &'a Arc<ResourceInfo>) {
+fn extend<'a>(
+    base: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    naming: &'a Naming,
+    r: &'a Arc<ResourceInfo>,
+) {
     for (k, v) in &naming.external {
         if !base.iter().any(|(n, _)| n == k) {
             base.push((Cow::Borrowed(k), Cow::Borrowed(v)));
@@ -308,7 +337,11 @@ pub(super) fn native(e: &ExpHistogram) -> Option<Native> {
         count: e.count,
         sum: e.sum.unwrap_or(0.0),
         schema: e.scale.min(MAX_SCHEMA),
-        zero_threshold: if e.zero_threshold.is_finite() { e.zero_threshold } else { 0.0 },
+        zero_threshold: if e.zero_threshold.is_finite() {
+            e.zero_threshold
+        } else {
+            0.0
+        },
         zero_count: e.zero_count,
         positive: side(e.positive.offset, &e.positive.counts),
         negative: side(e.negative.offset, &e.negative.counts),

@@ -47,7 +47,11 @@ pub(super) fn to_v1(frame: &Frame, send_metadata: bool) -> Result<Frame, String>
             .map(|(_, v)| *v)
             .unwrap_or("");
         let (kind, help, unit) = match &series.metadata {
-            Some(m) => (metric_type(m.r#type), symbol(m.help_ref)?, symbol(m.unit_ref)?),
+            Some(m) => (
+                metric_type(m.r#type),
+                symbol(m.help_ref)?,
+                symbol(m.unit_ref)?,
+            ),
             None => (MetricType::Unknown, "", ""),
         };
         let meta = Meta {
@@ -61,7 +65,9 @@ pub(super) fn to_v1(frame: &Frame, send_metadata: bool) -> Result<Frame, String>
         }
         for h in &series.histograms {
             let e = exp_histogram(h);
-            let with_name = |suffix: &str, extra: Option<(&'static str, &str)>| -> (String, Vec<(String, String)>) {
+            let with_name = |suffix: &str,
+                             extra: Option<(&'static str, &str)>|
+             -> (String, Vec<(String, String)>) {
                 let full = format!("{name}{suffix}");
                 let mut ls: Vec<(String, String)> = labels
                     .iter()
@@ -77,7 +83,8 @@ pub(super) fn to_v1(frame: &Frame, send_metadata: bool) -> Result<Frame, String>
             };
             let mut write = |suffix: &str, extra: Option<(&'static str, &str)>, value: f64| {
                 let (_, ls) = with_name(suffix, extra);
-                let view: Vec<(&str, &str)> = ls.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                let view: Vec<(&str, &str)> =
+                    ls.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
                 out.float(&view, value, h.timestamp, 0, &meta);
             };
             let mut last = 0u64;

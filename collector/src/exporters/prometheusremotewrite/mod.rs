@@ -95,7 +95,7 @@ impl RemoteWrite {
         let v1_only = Arc::new(AtomicBool::new(false));
         let sender = Arc::new(RemoteWriteSender::new(settings, v1_only.clone()));
         let refusals = sender.refusals.clone();
-        let deliverer = Arc::new(Deliverer::new(id.to_owned(), sender, settings.retry.clone()));
+        let deliverer = Arc::new(Deliverer::new(id.to_owned(), sender, settings.retry));
         let stats = deliverer.stats.clone();
         let sending = if settings.queue_enabled {
             let storage = settings.wal.as_ref().map(|dir| StorageSettings {
@@ -181,12 +181,13 @@ impl RemoteWrite {
             let shard = (hasher.hash_one((&*current.desc.name, &*current.meta.labels))
                 % self.shards as u64) as usize;
             if let Some(writer) = writers.get_mut(shard) {
-                let w = writer.get_or_insert_with(|| RequestWriter::new(protocol, self.send_metadata));
+                let w =
+                    writer.get_or_insert_with(|| RequestWriter::new(protocol, self.send_metadata));
                 convert::point(&self.naming, &current, w, &mut scratch);
-                if w.len() >= self.max_batch_bytes {
-                    if let Some(full) = writer.take() {
-                        push_frame(&mut frames[shard], protocol, full, &mut error);
-                    }
+                if w.len() >= self.max_batch_bytes
+                    && let Some(full) = writer.take()
+                {
+                    push_frame(&mut frames[shard], protocol, full, &mut error);
                 }
             }
             if self.target_info {
@@ -200,7 +201,8 @@ impl RemoteWrite {
             let key = resource.target_info_labels.as_deref().unwrap_or("");
             let shard = (hasher.hash_one(("target_info", key)) % self.shards as u64) as usize;
             if let Some(writer) = writers.get_mut(shard) {
-                let w = writer.get_or_insert_with(|| RequestWriter::new(protocol, self.send_metadata));
+                let w =
+                    writer.get_or_insert_with(|| RequestWriter::new(protocol, self.send_metadata));
                 convert::target_info(&self.naming, &resource, time, w);
             }
         }
@@ -235,7 +237,9 @@ impl RemoteWrite {
                 }
             }
         }
-        let request = work.take_request().map_err(|e| Refused::invalid(e.to_string()))?;
+        let request = work
+            .take_request()
+            .map_err(|e| Refused::invalid(e.to_string()))?;
         let converted = match &request {
             Request::Metrics(req) => self.convert(req).map(Some),
             _ => Ok(None),
@@ -259,9 +263,10 @@ impl RemoteWrite {
             };
             match &self.sending {
                 Sending::Queued(lanes) => {
-                    let (Some(lane), Some(permit)) =
-                        (lanes.get(shard), permits.get_mut(shard).and_then(Option::take))
-                    else {
+                    let (Some(lane), Some(permit)) = (
+                        lanes.get(shard),
+                        permits.get_mut(shard).and_then(Option::take),
+                    ) else {
                         continue;
                     };
                     lane.queue.push(permit, batch).await.map_err(|e| {
@@ -302,7 +307,12 @@ fn shard_hasher() -> ahash::RandomState {
     ahash::RandomState::with_seeds(0x7276_7731, 0x7368_6172, 0x6473_6565, 0x6473_2121)
 }
 
-fn push_frame(out: &mut Vec<Frame>, protocol: Protocol, writer: RequestWriter, error: &mut Option<String>) {
+fn push_frame(
+    out: &mut Vec<Frame>,
+    protocol: Protocol,
+    writer: RequestWriter,
+    error: &mut Option<String>,
+) {
     let samples = writer.samples;
     match wire::frame(protocol, samples, &writer.finish()) {
         Ok(frame) => out.push(frame),

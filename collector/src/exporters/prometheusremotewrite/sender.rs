@@ -54,7 +54,10 @@ pub struct Refusals {
 impl Refusals {
     /// Counts so far, per cause.
     pub fn counts(&self) -> BTreeMap<&'static str, u64> {
-        self.by_cause.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.by_cause
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn add(&self, cause: &'static str, samples: u64) {
@@ -106,7 +109,8 @@ enum Answer {
 impl RemoteWriteSender {
     /// A sender for `settings`.
     pub fn new(settings: &Settings, v1_only: Arc<AtomicBool>) -> RemoteWriteSender {
-        let client = Client::builder(TokioExecutor::new()).build(Connector::new(Some(&settings.tls)));
+        let client =
+            Client::builder(TokioExecutor::new()).build(Connector::new(Some(&settings.tls)));
         let mut headers = settings.headers.clone();
         if !headers.contains_key(USER_AGENT) {
             headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
@@ -131,7 +135,10 @@ impl RemoteWriteSender {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("snappy"));
         let (content_type, version) = match frame.protocol {
             Protocol::V1 => ("application/x-protobuf", "0.1.0"),
-            Protocol::V2 => ("application/x-protobuf;proto=io.prometheus.write.v2.Request", "2.0.0"),
+            Protocol::V2 => (
+                "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+                "2.0.0",
+            ),
         };
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         headers.insert(
@@ -142,7 +149,11 @@ impl RemoteWriteSender {
             let response = match self.client.request(request).await {
                 Ok(r) => r,
                 Err(e) => {
-                    let what = if e.is_connect() { "connection failed" } else { "request failed" };
+                    let what = if e.is_connect() {
+                        "connection failed"
+                    } else {
+                        "request failed"
+                    };
                     return Answer::Retry(Outcome::Retry {
                         reason: format!("{what}: {}", chain(&e)),
                         after: None,
@@ -152,11 +163,19 @@ impl RemoteWriteSender {
             let (parts, body) = response.into_parts();
             let text = read_capped(body)
                 .await
-                .map(|b| String::from_utf8_lossy(&b).trim().chars().take(MAX_REASON).collect::<String>())
+                .map(|b| {
+                    String::from_utf8_lossy(&b)
+                        .trim()
+                        .chars()
+                        .take(MAX_REASON)
+                        .collect::<String>()
+                })
                 .unwrap_or_default();
             let status = parts.status;
             if status.is_success() {
-                let confirmed = WRITTEN_HEADERS.iter().any(|h| parts.headers.contains_key(*h));
+                let confirmed = WRITTEN_HEADERS
+                    .iter()
+                    .any(|h| parts.headers.contains_key(*h));
                 if frame.protocol == Protocol::V2 && !confirmed && frame.samples > 0 {
                     return Answer::NotV2(format!(
                         "HTTP {} without X-Prometheus-Remote-Write-*-Written headers",
@@ -207,7 +226,9 @@ impl RemoteWriteSender {
                     Ok(f) => f,
                     Err(e) => {
                         return Outcome::Permanent {
-                            reason: format!("DAMAGED: a queued 2.0 request does not read back: {e}"),
+                            reason: format!(
+                                "DAMAGED: a queued 2.0 request does not read back: {e}"
+                            ),
                         };
                     }
                 };
@@ -224,7 +245,9 @@ impl RemoteWriteSender {
                     Ok(f) => f,
                     Err(e) => {
                         return Outcome::Permanent {
-                            reason: format!("DAMAGED: a queued 2.0 request does not read back: {e}"),
+                            reason: format!(
+                                "DAMAGED: a queued 2.0 request does not read back: {e}"
+                            ),
                         };
                     }
                 };

@@ -53,7 +53,8 @@ async fn start_receiver(receiver: Arc<Receiver>) -> String {
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|v| v.contains("io.prometheus.write.v2.Request"));
                 let scripted = r.script.lock().unwrap().pop_front();
-                let (status, text, confirm) = scripted.unwrap_or((StatusCode::NO_CONTENT, "", true));
+                let (status, text, confirm) =
+                    scripted.unwrap_or((StatusCode::NO_CONTENT, "", true));
                 if status.is_success() {
                     r.got.lock().unwrap().push(if v2 {
                         Got::V2(v2::Request::decode(raw.as_slice()).unwrap())
@@ -63,7 +64,10 @@ async fn start_receiver(receiver: Arc<Receiver>) -> String {
                 }
                 let mut h = HeaderMap::new();
                 if v2 && confirm && status.is_success() {
-                    h.insert("x-prometheus-remote-write-samples-written", "1".parse().unwrap());
+                    h.insert(
+                        "x-prometheus-remote-write-samples-written",
+                        "1".parse().unwrap(),
+                    );
                 }
                 (status, h, text)
             }
@@ -114,8 +118,11 @@ fn samples(got: &[Got]) -> Vec<(BTreeMap<String, String>, f64, i64)> {
                     let mut sorted = names.clone();
                     sorted.sort();
                     assert_eq!(names, sorted, "labels must be sorted");
-                    let labels: BTreeMap<_, _> =
-                        ts.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+                    let labels: BTreeMap<_, _> = ts
+                        .labels
+                        .iter()
+                        .map(|l| (l.name.clone(), l.value.clone()))
+                        .collect();
                     for s in &ts.samples {
                         out.push((labels.clone(), s.value, s.timestamp));
                     }
@@ -127,7 +134,12 @@ fn samples(got: &[Got]) -> Vec<(BTreeMap<String, String>, f64, i64)> {
                     let labels: BTreeMap<_, _> = ts
                         .labels_refs
                         .chunks(2)
-                        .map(|p| (r.symbols[p[0] as usize].clone(), r.symbols[p[1] as usize].clone()))
+                        .map(|p| {
+                            (
+                                r.symbols[p[0] as usize].clone(),
+                                r.symbols[p[1] as usize].clone(),
+                            )
+                        })
                         .collect();
                     for s in &ts.samples {
                         out.push((labels.clone(), s.value, s.timestamp));
@@ -140,7 +152,10 @@ fn samples(got: &[Got]) -> Vec<(BTreeMap<String, String>, f64, i64)> {
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 const MS: i64 = (TIME / 1_000_000) as i64;
@@ -187,7 +202,10 @@ async fn deltas_are_written_as_the_cumulative_sums_of_the_store() {
 async fn histograms_summaries_and_target_info_follow_the_metrics_page() {
     let (e, r, _stop) = exporter("export_created_metric: {enabled: true}").await;
     let mut req = request_with(vec![
-        histogram("latency", vec![histogram_point(&[0.1, 1.0], &[2, 3, 1], 4.5, vec![])]),
+        histogram(
+            "latency",
+            vec![histogram_point(&[0.1, 1.0], &[2, 3, 1], 4.5, vec![])],
+        ),
         metric(
             "work",
             Data::Summary(Summary {
@@ -196,7 +214,10 @@ async fn histograms_summaries_and_target_info_follow_the_metrics_page() {
                     time_unix_nano: TIME,
                     count: 4,
                     sum: 10.0,
-                    quantile_values: vec![ValueAtQuantile { quantile: 0.5, value: 2.0 }],
+                    quantile_values: vec![ValueAtQuantile {
+                        quantile: 0.5,
+                        value: 2.0,
+                    }],
                     ..Default::default()
                 }],
             }),
@@ -231,7 +252,11 @@ async fn histograms_summaries_and_target_info_follow_the_metrics_page() {
         (with("work_count", &[]), 4.0, MS),
         (with("work_created", &[]), created, MS),
         (
-            labels(&[("__name__", "target_info"), ("job", "test"), ("host_name", "h1")]),
+            labels(&[
+                ("__name__", "target_info"),
+                ("job", "test"),
+                ("host_name", "h1"),
+            ]),
             1.0,
             MS,
         ),
@@ -256,7 +281,10 @@ fn exp_request(scale: i32, offset: i32, counts: Vec<u64>) -> ExportMetricsServic
                 sum: Some(20.0),
                 scale,
                 zero_count: 1,
-                positive: Some(Buckets { offset, bucket_counts: counts }),
+                positive: Some(Buckets {
+                    offset,
+                    bucket_counts: counts,
+                }),
                 ..Default::default()
             }],
         }),
@@ -265,23 +293,33 @@ fn exp_request(scale: i32, offset: i32, counts: Vec<u64>) -> ExportMetricsServic
 
 #[tokio::test]
 async fn exponential_histograms_are_native_in_2_0_and_classic_in_1_0() {
-    let (e, r, _stop) = exporter(
-        "protobuf_message: io.prometheus.write.v2.Request\ntarget_info: {enabled: false}",
-    )
-    .await;
+    let (e, r, _stop) =
+        exporter("protobuf_message: io.prometheus.write.v2.Request\ntarget_info: {enabled: false}")
+            .await;
     // Scale 0: OTLP bucket 1 is (2, 4], Prometheus bucket 2; buckets 1, 2 (empty), 3.
     send(&e, exp_request(0, 1, vec![3, 0, 2])).await;
     let got = wait_for(&r, 1).await;
-    let Got::V2(req) = &got[0] else { panic!("expected 2.0, got {got:?}") };
+    let Got::V2(req) = &got[0] else {
+        panic!("expected 2.0, got {got:?}")
+    };
     let h = &req.timeseries[0].histograms[0];
     assert_eq!(
         (h.count_int, h.sum, h.schema, h.zero_count_int, h.timestamp),
         (6, 20.0, 0, 1, MS)
     );
     // One span from index 2 holding three buckets (a lone empty bucket stays inside).
-    assert_eq!(h.positive_spans, vec![v2::BucketSpan { offset: 2, length: 3 }]);
+    assert_eq!(
+        h.positive_spans,
+        vec![v2::BucketSpan {
+            offset: 2,
+            length: 3
+        }]
+    );
     assert_eq!(h.positive_deltas, vec![3, -3, 2]);
-    assert_eq!(req.timeseries[0].created_timestamp, (START / 1_000_000) as i64);
+    assert_eq!(
+        req.timeseries[0].created_timestamp,
+        (START / 1_000_000) as i64
+    );
     let meta = req.timeseries[0].metadata.clone().unwrap();
     assert_eq!(meta.r#type, 3);
 
@@ -304,14 +342,11 @@ async fn exponential_histograms_are_native_in_2_0_and_classic_in_1_0() {
         ]
     );
     // And a queued 2.0 request rewritten as 1.0 says the same.
-    let frame = wire::frame(
-        Protocol::V2,
-        1,
-        &req.encode_to_vec(),
-    )
-    .unwrap();
+    let frame = wire::frame(Protocol::V2, 1, &req.encode_to_vec()).unwrap();
     let v1_frame = fallback::to_v1(&frame, false).unwrap();
-    let raw = snap::raw::Decoder::new().decompress_vec(&v1_frame.body).unwrap();
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(&v1_frame.body)
+        .unwrap();
     let rewritten = samples(&[Got::V1(v1::WriteRequest::decode(raw.as_slice()).unwrap())]);
     let mut direct = samples(&got1);
     direct.sort_by_key(|s| format!("{:?}", s.0));
@@ -331,7 +366,10 @@ fn scales_above_8_merge_buckets_down_to_schema_8() {
         zero_count: 0,
         zero_threshold: 0.0,
         // OTLP indices 5..=9 at scale 10 are 1, 1, 1, 2, 2 at scale 8 (index >> 2).
-        positive: crate::store::ExpBuckets { offset: 5, counts: vec![1, 2, 3, 4, 0] },
+        positive: crate::store::ExpBuckets {
+            offset: 5,
+            counts: vec![1, 2, 3, 4, 0],
+        },
         negative: crate::store::ExpBuckets::default(),
     };
     let n = convert::native(&e).unwrap();
@@ -342,10 +380,9 @@ fn scales_above_8_merge_buckets_down_to_schema_8() {
 
 #[tokio::test]
 async fn a_415_to_2_0_switches_to_1_0_and_resends() {
-    let (e, r, _stop) = exporter(
-        "protobuf_message: io.prometheus.write.v2.Request\ntarget_info: {enabled: false}",
-    )
-    .await;
+    let (e, r, _stop) =
+        exporter("protobuf_message: io.prometheus.write.v2.Request\ntarget_info: {enabled: false}")
+            .await;
     r.script
         .lock()
         .unwrap()
@@ -364,15 +401,20 @@ async fn a_415_to_2_0_switches_to_1_0_and_resends() {
 
 #[tokio::test]
 async fn a_2xx_without_the_written_headers_means_a_1_0_receiver() {
-    let (e, r, _stop) = exporter(
-        "protobuf_message: io.prometheus.write.v2.Request\ntarget_info: {enabled: false}",
-    )
-    .await;
+    let (e, r, _stop) =
+        exporter("protobuf_message: io.prometheus.write.v2.Request\ntarget_info: {enabled: false}")
+            .await;
     // A 1.0-only receiver answers 204 to anything; the test receiver records it as 2.0.
-    r.script.lock().unwrap().push_back((StatusCode::NO_CONTENT, "", false));
+    r.script
+        .lock()
+        .unwrap()
+        .push_back((StatusCode::NO_CONTENT, "", false));
     send(&e, delta_sum(5, START, TIME)).await;
     let got = wait_for(&r, 2).await;
-    assert!(matches!(got[0], Got::V2(_)) && matches!(got[1], Got::V1(_)), "{got:?}");
+    assert!(
+        matches!(got[0], Got::V2(_)) && matches!(got[1], Got::V1(_)),
+        "{got:?}"
+    );
     assert_eq!(samples(&got[1..]).len(), 1);
     assert_eq!(e.protocol(), Protocol::V1);
 }
@@ -389,11 +431,19 @@ async fn refusals_are_counted_per_cause_and_never_retried() {
     send(&e, delta_sum(1, TIME, TIME + 1_000_000_000)).await;
     let got = wait_for(&r, 1).await;
     // The refused request is not sent again: the next one is the second batch.
-    assert_eq!(samples(&got).iter().map(|s| s.1).collect::<Vec<_>>(), vec![6.0]);
+    assert_eq!(
+        samples(&got).iter().map(|s| s.1).collect::<Vec<_>>(),
+        vec![6.0]
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(r.got.lock().unwrap().len(), 1);
     assert_eq!(e.refusals.counts(), BTreeMap::from([("out_of_order", 1)]));
-    assert_eq!(e.stats.rejected_items.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        e.stats
+            .rejected_items
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
 
 #[tokio::test]
@@ -406,16 +456,20 @@ async fn a_503_is_retried_until_written() {
     }
     send(&e, delta_sum(5, START, TIME)).await;
     let got = wait_for(&r, 1).await;
-    assert_eq!(samples(&got).iter().map(|s| s.1).collect::<Vec<_>>(), vec![5.0]);
-    assert_eq!(e.stats.retries.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(
+        samples(&got).iter().map(|s| s.1).collect::<Vec<_>>(),
+        vec![5.0]
+    );
+    assert_eq!(
+        e.stats.retries.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
 }
 
 #[tokio::test]
 async fn each_series_keeps_its_order_across_shards() {
-    let (e, r, _stop) = exporter(
-        "target_info: {enabled: false}\nremote_write_queue: {num_consumers: 4}",
-    )
-    .await;
+    let (e, r, _stop) =
+        exporter("target_info: {enabled: false}\nremote_write_queue: {num_consumers: 4}").await;
     let step = 1_000_000_000;
     for i in 0..30u64 {
         let points = (0..8)
@@ -428,7 +482,12 @@ async fn each_series_keeps_its_order_across_shards() {
             .collect();
         send(
             &e,
-            request_with(vec![sum_with("c", AggregationTemporality::Delta as i32, true, points)]),
+            request_with(vec![sum_with(
+                "c",
+                AggregationTemporality::Delta as i32,
+                true,
+                points,
+            )]),
         )
         .await;
     }
@@ -513,7 +572,12 @@ async fn requests_are_cut_at_max_batch_size_bytes() {
 
 #[test]
 fn configuration_errors_name_the_key() {
-    let err = |yaml: &str| serde_yaml::from_str::<Config>(yaml).unwrap().validate().unwrap_err();
+    let err = |yaml: &str| {
+        serde_yaml::from_str::<Config>(yaml)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+    };
     assert_eq!(
         err("{}"),
         "endpoint: required (the receiver's URL, e.g. \"http://prometheus:9090/api/v1/write\")"
@@ -542,11 +606,21 @@ fn configuration_errors_name_the_key() {
     assert!(e.to_string().contains("unknown field `queue`"), "{e}");
     let s = settings("endpoint: http://p:9090/api/v1/write");
     assert_eq!(
-        (s.shards, s.shard_capacity, s.protocol, s.max_batch_bytes, s.target_info),
+        (
+            s.shards,
+            s.shard_capacity,
+            s.protocol,
+            s.max_batch_bytes,
+            s.target_info
+        ),
         (5, 2000, Protocol::V1, 3_000_000, true)
     );
     assert_eq!(
-        (s.retry.initial_interval, s.retry.max_interval, s.retry.max_elapsed_time),
+        (
+            s.retry.initial_interval,
+            s.retry.max_interval,
+            s.retry.max_elapsed_time
+        ),
         (
             Duration::from_millis(50),
             Duration::from_millis(200),

@@ -284,7 +284,12 @@ fn encode_native(h: &Native, timestamp_ms: i64, out: &mut Vec<u8>) {
 
 /// One side's spans and deltas: runs of non-empty buckets, split where two or more empty
 /// buckets lie between them (a single empty bucket costs less inside a span).
-fn buckets((first, counts): &(i32, Vec<u64>), spans_field: u32, deltas_field: u32, out: &mut Vec<u8>) {
+fn buckets(
+    (first, counts): &(i32, Vec<u64>),
+    spans_field: u32,
+    deltas_field: u32,
+    out: &mut Vec<u8>,
+) {
     let mut spans: Vec<(i32, u32)> = Vec::new();
     let mut deltas: Vec<u8> = Vec::new();
     let mut previous = 0i64;
