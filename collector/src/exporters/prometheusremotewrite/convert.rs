@@ -107,66 +107,61 @@ pub(super) fn point(
         let labels = sorted(&base, name, extra);
         out.float(&labels, value, ts, created_ms, &meta);
     };
+    // Classic buckets: `(upper bound, cumulative count)` below `+Inf`, then `+Inf`, sum, count.
+    let classic = |buckets: &mut dyn Iterator<Item = (f64, u64)>,
+                   count: u64,
+                   sum: Option<f64>,
+                   le: &mut String,
+                   out: &mut RequestWriter| {
+        let bucket = format!("{family}_bucket");
+        let mut last = 0u64;
+        for (bound, cumulative) in buckets {
+            le.clear();
+            translate::write_f64(bound, le);
+            emit(&bucket, Some(("le", le)), cumulative as f64, out);
+            last = cumulative;
+        }
+        let count = count.max(last);
+        emit(&bucket, Some(("le", "+Inf")), count as f64, out);
+        if let Some(sum) = sum {
+            emit(&format!("{family}_sum"), None, sum, out);
+        }
+        emit(&format!("{family}_count"), None, count as f64, out);
+    };
     match c.value {
         Value::Number(n) => emit(&family, None, n.as_f64(), out),
         Value::Histogram(h) => {
-            let mut cumulative = 0u64;
-            for (i, count) in h.counts.iter().enumerate() {
-                cumulative = cumulative.saturating_add(*count);
-                let Some(le) = h.bounds.get(i).filter(|b| b.is_finite()) else {
-                    continue;
-                };
-                scratch.le.clear();
-                translate::write_f64(*le, &mut scratch.le);
-                emit(
-                    &format!("{family}_bucket"),
-                    Some(("le", &scratch.le)),
-                    cumulative as f64,
-                    out,
-                );
-            }
-            let count = h.count.max(cumulative);
-            emit(
-                &format!("{family}_bucket"),
-                Some(("le", "+Inf")),
-                count as f64,
+            let total = h.counts.iter().fold(0u64, |a, c| a.saturating_add(*c));
+            let mut buckets = h
+                .counts
+                .iter()
+                .scan(0u64, |cumulative, c| {
+                    *cumulative = cumulative.saturating_add(*c);
+                    Some(*cumulative)
+                })
+                .zip(h.bounds.iter())
+                .filter(|(_, bound)| bound.is_finite())
+                .map(|(cumulative, bound)| (*bound, cumulative));
+            classic(
+                &mut buckets,
+                h.count.max(total),
+                h.sum,
+                &mut scratch.le,
                 out,
             );
-            if let Some(sum) = h.sum {
-                emit(&format!("{family}_sum"), None, sum, out);
-            }
-            emit(&format!("{family}_count"), None, count as f64, out);
         }
         Value::Exp(e) => match native(e) {
             Some(h) if out_is_v2(out) => {
                 let labels = sorted(&base, &family, None);
                 out.native(&labels, &h, ts, created_ms, &meta);
             }
-            _ => {
-                let mut last = 0u64;
-                for (le, cumulative) in exp_buckets(e) {
-                    scratch.le.clear();
-                    translate::write_f64(le, &mut scratch.le);
-                    emit(
-                        &format!("{family}_bucket"),
-                        Some(("le", &scratch.le)),
-                        cumulative as f64,
-                        out,
-                    );
-                    last = cumulative;
-                }
-                let count = e.count.max(last);
-                emit(
-                    &format!("{family}_bucket"),
-                    Some(("le", "+Inf")),
-                    count as f64,
-                    out,
-                );
-                if let Some(sum) = e.sum {
-                    emit(&format!("{family}_sum"), None, sum, out);
-                }
-                emit(&format!("{family}_count"), None, count as f64, out);
-            }
+            _ => classic(
+                &mut exp_buckets(e).into_iter(),
+                e.count,
+                e.sum,
+                &mut scratch.le,
+                out,
+            ),
         },
         Value::Summary(s) => {
             for (q, v) in &s.quantiles {

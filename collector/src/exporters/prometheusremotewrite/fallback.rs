@@ -64,7 +64,7 @@ pub(super) fn to_v1(frame: &Frame, send_metadata: bool) -> Result<Frame, String>
             out.float(&labels, s.value, s.timestamp, 0, &meta);
         }
         for h in &series.histograms {
-            let e = exp_histogram(h);
+            let e = exp_histogram(h)?;
             let with_name = |suffix: &str,
                              extra: Option<(&'static str, &str)>|
              -> (String, Vec<(String, String)>) {
@@ -116,8 +116,8 @@ fn metric_type(t: i32) -> MetricType {
 }
 
 /// A native histogram as the store's exponential histogram (OTLP numbering: one below).
-fn exp_histogram(h: &v2::Histogram) -> ExpHistogram {
-    ExpHistogram {
+fn exp_histogram(h: &v2::Histogram) -> Result<ExpHistogram, String> {
+    Ok(ExpHistogram {
         scale: h.schema,
         count: h.count_int,
         sum: Some(h.sum),
@@ -125,13 +125,17 @@ fn exp_histogram(h: &v2::Histogram) -> ExpHistogram {
         max: None,
         zero_count: h.zero_count_int,
         zero_threshold: h.zero_threshold,
-        positive: dense(&h.positive_spans, &h.positive_deltas),
-        negative: dense(&h.negative_spans, &h.negative_deltas),
-    }
+        positive: dense(&h.positive_spans, &h.positive_deltas)?,
+        negative: dense(&h.negative_spans, &h.negative_deltas)?,
+    })
 }
 
+/// The most buckets one side may span once made dense (schema 8 covers 2^±1024 in ~530,000;
+/// anything near that is a damaged request, not a histogram this exporter wrote).
+const MAX_DENSE: i64 = 1 << 16;
+
 /// Spans and deltas as a dense run of counts from the first bucket (OTLP offset).
-fn dense(spans: &[v2::BucketSpan], deltas: &[i64]) -> ExpBuckets {
+fn dense(spans: &[v2::BucketSpan], deltas: &[i64]) -> Result<ExpBuckets, String> {
     let mut counts = Vec::new();
     let mut first: Option<i64> = None;
     let mut index = 0i64;
@@ -140,6 +144,11 @@ fn dense(spans: &[v2::BucketSpan], deltas: &[i64]) -> ExpBuckets {
     for span in spans {
         index += i64::from(span.offset);
         let start = *first.get_or_insert(index);
+        if index - start + i64::from(span.length) > MAX_DENSE {
+            return Err(format!(
+                "a native histogram spans more than {MAX_DENSE} buckets"
+            ));
+        }
         // Gaps between spans (bounded by the buckets that follow them) are empty buckets.
         while (counts.len() as i64) < index - start {
             counts.push(0);
@@ -150,8 +159,8 @@ fn dense(spans: &[v2::BucketSpan], deltas: &[i64]) -> ExpBuckets {
             index += 1;
         }
     }
-    ExpBuckets {
+    Ok(ExpBuckets {
         offset: first.map_or(0, |f| (f - 1) as i32),
         counts,
-    }
+    })
 }

@@ -208,6 +208,13 @@ impl RemoteWriteSender {
         }
     }
 
+    /// A 2.0 frame rewritten as 1.0, or the outcome for a queued request that does not read back.
+    fn as_v1(&self, frame: &Frame) -> Result<Frame, Outcome> {
+        fallback::to_v1(frame, self.send_metadata).map_err(|e| Outcome::Permanent {
+            reason: format!("DAMAGED: a queued 2.0 request does not read back: {e}"),
+        })
+    }
+
     async fn send_frames(&self, batch: &Batch) -> Outcome {
         let frames = match wire::split(&batch.body) {
             Ok(frames) => frames,
@@ -222,15 +229,9 @@ impl RemoteWriteSender {
         for frame in &frames {
             let mut frame = frame.clone();
             if frame.protocol == Protocol::V2 && self.v1_only.load(Ordering::Relaxed) {
-                frame = match fallback::to_v1(&frame, self.send_metadata) {
+                frame = match self.as_v1(&frame) {
                     Ok(f) => f,
-                    Err(e) => {
-                        return Outcome::Permanent {
-                            reason: format!(
-                                "DAMAGED: a queued 2.0 request does not read back: {e}"
-                            ),
-                        };
-                    }
+                    Err(outcome) => return outcome,
                 };
             }
             let mut answer = self.post(&frame).await;
@@ -241,15 +242,9 @@ impl RemoteWriteSender {
                         "the receiver does not take remote-write 2.0 ({why}); sending 1.0 from now on"
                     );
                 }
-                frame = match fallback::to_v1(&frame, self.send_metadata) {
+                frame = match self.as_v1(&frame) {
                     Ok(f) => f,
-                    Err(e) => {
-                        return Outcome::Permanent {
-                            reason: format!(
-                                "DAMAGED: a queued 2.0 request does not read back: {e}"
-                            ),
-                        };
-                    }
+                    Err(outcome) => return outcome,
                 };
                 answer = self.post(&frame).await;
             }
