@@ -189,12 +189,4 @@ mod tests {
         assert_eq!(h.probed(probe(&addr, TIMEOUT).await), Change::Up);
         assert!(h.is_up());
     }
-
-    #[tokio::test]
-    async fn a_probe_gives_up_at_its_timeout() {
-        // A non-routable address (TEST-NET-1) never answers; the probe ends at the timeout.
-        let started = std::time::Instant::now();
-        assert!(!probe("192.0.2.1:9", Duration::from_millis(200)).await);
-        assert!(started.elapsed() < Duration::from_secs(2));
-    }
 }
