@@ -105,11 +105,11 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         }
         let Receiver::Otlp(r) = receiver;
         let grpc = match &r.grpc {
-            Some(g) => Some((receiver::bind(g.endpoint).await?, g.max_recv_msg_size)),
+            Some(g) => Some((receiver::bind(g.endpoint).await?, g.clone())),
             None => None,
         };
         let http = match &r.http {
-            Some(h) => Some((receiver::bind(h.endpoint).await?, h.max_request_body_size)),
+            Some(h) => Some((receiver::bind(h.endpoint).await?, h.clone())),
             None => None,
         };
         bound.push((id.clone(), grpc, http));
@@ -141,9 +141,10 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         };
         counters.insert(id.clone(), pipeline.counters.clone());
         let mut addrs = ReceiverAddrs::default();
-        if let Some((listener, limit)) = grpc {
+        if let Some((listener, g)) = grpc {
             addrs.grpc = listener.local_addr().ok();
-            let server = receiver::grpc::Grpc::new(pipeline.clone(), limit);
+            let server = receiver::grpc::Grpc::new(pipeline.clone(), g.max_recv_msg_size)
+                .with_limits(g.limits, g.max_concurrent_streams);
             let stop = receivers_stop.clone();
             let ready = readiness.clone();
             receiver_tasks.push(tokio::spawn(async move {
@@ -152,9 +153,13 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
                     .await
             }));
         }
-        if let Some((listener, limit)) = http {
+        if let Some((listener, h)) = http {
             addrs.http = listener.local_addr().ok();
-            let server = receiver::http::Http::new(pipeline.clone(), limit);
+            let server = receiver::http::Http::with_limits(
+                pipeline.clone(),
+                h.max_request_body_size,
+                h.limits,
+            );
             let stop = receivers_stop.clone();
             let ready = readiness.clone();
             receiver_tasks.push(tokio::spawn(async move {

@@ -13,7 +13,13 @@ const COMPONENTS: &[(&str, &str, &[&str])] = &[
     (
         "receivers",
         "otlp",
-        &["protocols", "protocols.grpc", "protocols.http"],
+        &[
+            "protocols",
+            "protocols.grpc",
+            "protocols.grpc.keepalive",
+            "protocols.grpc.keepalive.server_parameters",
+            "protocols.http",
+        ],
     ),
     ("processors", "batch", &[]),
     ("processors", "resource", &["attributes.[]"]),
@@ -183,7 +189,14 @@ mod tests {
         );
         assert_eq!(
             keys("receivers", "otlp", "protocols.grpc"),
-            ["endpoint", "max_recv_msg_size_mib"]
+            [
+                "endpoint",
+                "max_recv_msg_size_mib",
+                "max_concurrent_streams",
+                "max_connections",
+                "keepalive",
+                "read_timeout"
+            ]
         );
     }
 

@@ -202,8 +202,9 @@ fn an_unknown_key_is_rejected_naming_it_and_its_line() {
         ),
         (
             "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpiont: 127.0.0.1:1\n",
-            "test.yaml: invalid configuration: receivers.otlp.protocols.grpc: unknown field `endpiont`, expected \
-             `endpoint` or `max_recv_msg_size_mib` at line 5 column 9",
+            "test.yaml: invalid configuration: receivers.otlp.protocols.grpc: unknown field `endpiont`, expected one \
+             of `endpoint`, `max_recv_msg_size_mib`, `max_concurrent_streams`, `max_connections`, \
+             `keepalive`, `read_timeout` at line 5 column 9",
         ),
         (
             "exporters:\n  prometheus:\n    const_labels: {a: b}\n",
@@ -371,7 +372,9 @@ fn substitutes_variables_with_and_without_defaults() {
         otlp_receiver(&config, "otlp").grpc,
         Some(GrpcReceiver {
             endpoint: addr("0.0.0.0:5317"),
-            max_recv_msg_size: 2 * 1024 * 1024
+            max_recv_msg_size: 2 * 1024 * 1024,
+            limits: crate::server::conn::Limits::GRPC,
+            max_concurrent_streams: crate::receiver::config::DEFAULT_MAX_CONCURRENT_STREAMS,
         })
     );
     let err = parse(&text).unwrap_err();
@@ -439,7 +442,8 @@ fn a_flag_serves_a_protocol_the_file_left_out() {
         otlp_receiver(&config, "otlp").http,
         Some(HttpReceiver {
             endpoint: addr("127.0.0.1:7"),
-            max_request_body_size: 20 * 1024 * 1024
+            max_request_body_size: 20 * 1024 * 1024,
+            limits: crate::server::conn::Limits::HTTP,
         })
     );
 }

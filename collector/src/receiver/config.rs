@@ -10,7 +10,8 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::config::{self, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, Error};
+use crate::config::{self, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, Error, GoDuration};
+use crate::server::conn::Limits;
 
 /// Largest gRPC message by default, in MiB: gRPC's own default.
 pub const DEFAULT_GRPC_MAX_RECV_MSG_SIZE_MIB: u64 = 4;
@@ -50,6 +51,34 @@ pub struct Grpc {
     /// Largest accepted request message, in MiB (decompressed).
     #[serde(default = "default_grpc_max_recv_msg_size_mib")]
     pub max_recv_msg_size_mib: u64,
+    /// Concurrent calls per connection (HTTP/2 streams).
+    #[serde(default)]
+    pub max_concurrent_streams: Option<u32>,
+    /// Connections held at once (Vigil's; the Collector has no such key).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// `keepalive.server_parameters.max_connection_idle`.
+    #[serde(default)]
+    pub keepalive: Option<Keepalive>,
+    /// Time for a whole call (Vigil's).
+    #[serde(default)]
+    pub read_timeout: Option<GoDuration>,
+}
+
+/// `keepalive` of the gRPC protocol.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keepalive {
+    #[serde(default)]
+    pub server_parameters: Option<ServerParameters>,
+}
+
+/// `keepalive.server_parameters`: only `max_connection_idle` is read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerParameters {
+    #[serde(default)]
+    pub max_connection_idle: Option<GoDuration>,
 }
 
 /// `receivers.otlp.protocols.http`.
@@ -62,6 +91,18 @@ pub struct Http {
     /// Largest accepted request body in bytes, checked as received and after decompression.
     #[serde(default = "default_http_max_request_body_size")]
     pub max_request_body_size: u64,
+    /// Time for a client to send a request's headers.
+    #[serde(default)]
+    pub read_header_timeout: Option<GoDuration>,
+    /// Time for a client to send a whole request.
+    #[serde(default)]
+    pub read_timeout: Option<GoDuration>,
+    /// A keep-alive connection idle this long is closed.
+    #[serde(default)]
+    pub idle_timeout: Option<GoDuration>,
+    /// Connections held at once (Vigil's; the Collector has no such key).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
 }
 
 impl Default for Grpc {
@@ -69,6 +110,10 @@ impl Default for Grpc {
         Grpc {
             endpoint: default_grpc_endpoint(),
             max_recv_msg_size_mib: default_grpc_max_recv_msg_size_mib(),
+            max_concurrent_streams: None,
+            max_connections: None,
+            keepalive: None,
+            read_timeout: None,
         }
     }
 }
@@ -78,6 +123,10 @@ impl Default for Http {
         Http {
             endpoint: default_http_endpoint(),
             max_request_body_size: default_http_max_request_body_size(),
+            read_header_timeout: None,
+            read_timeout: None,
+            idle_timeout: None,
+            max_connections: None,
         }
     }
 }
@@ -118,7 +167,14 @@ pub struct GrpcReceiver {
     pub endpoint: SocketAddr,
     /// Largest accepted message, in bytes, after decompression.
     pub max_recv_msg_size: usize,
+    /// Connection cap, idle rule and call timeout.
+    pub limits: Limits,
+    /// Concurrent calls per connection.
+    pub max_concurrent_streams: u32,
 }
+
+/// Concurrent calls per gRPC connection by default (grpc-go's default is unlimited).
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
 
 /// `receivers.otlp.protocols.http`, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +183,8 @@ pub struct HttpReceiver {
     pub endpoint: SocketAddr,
     /// Largest accepted body, in bytes, both as received and after gzip decompression.
     pub max_request_body_size: usize,
+    /// Connection cap, header and body timeouts, idle rule.
+    pub limits: Limits,
 }
 
 impl OtlpReceiver {
@@ -136,10 +194,13 @@ impl OtlpReceiver {
             grpc: Some(GrpcReceiver {
                 endpoint: DEFAULT_GRPC_ENDPOINT,
                 max_recv_msg_size: (DEFAULT_GRPC_MAX_RECV_MSG_SIZE_MIB * 1024 * 1024) as usize,
+                limits: Limits::GRPC,
+                max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
             }),
             http: Some(HttpReceiver {
                 endpoint: DEFAULT_HTTP_ENDPOINT,
                 max_request_body_size: DEFAULT_HTTP_MAX_REQUEST_BODY_SIZE as usize,
+                limits: Limits::HTTP,
             }),
         }
     }
@@ -157,6 +218,33 @@ impl Config {
                         &format!("{key}.max_recv_msg_size_mib"),
                         g.max_recv_msg_size_mib.saturating_mul(1024 * 1024),
                     )?,
+                    limits: Limits {
+                        max_connections: connections(&key, g.max_connections, Limits::GRPC)?,
+                        read_header_timeout: Limits::GRPC.read_header_timeout,
+                        idle_timeout: timeout(
+                            &format!("{key}.keepalive.server_parameters.max_connection_idle"),
+                            g.keepalive
+                                .as_ref()
+                                .and_then(|k| k.server_parameters.as_ref())
+                                .and_then(|p| p.max_connection_idle.as_ref()),
+                            Limits::GRPC.idle_timeout,
+                        )?,
+                        read_timeout: timeout(
+                            &format!("{key}.read_timeout"),
+                            g.read_timeout.as_ref(),
+                            Limits::GRPC.read_timeout,
+                        )?,
+                    },
+                    max_concurrent_streams: match g.max_concurrent_streams {
+                        None => DEFAULT_MAX_CONCURRENT_STREAMS,
+                        Some(0) => {
+                            return Err(Error::Invalid {
+                                key: format!("{key}.max_concurrent_streams"),
+                                message: "must be at least 1".into(),
+                            });
+                        }
+                        Some(n) => n,
+                    },
                 })
             }
             None => None,
@@ -170,6 +258,24 @@ impl Config {
                         &format!("{key}.max_request_body_size"),
                         h.max_request_body_size,
                     )?,
+                    limits: Limits {
+                        max_connections: connections(&key, h.max_connections, Limits::HTTP)?,
+                        read_header_timeout: timeout(
+                            &format!("{key}.read_header_timeout"),
+                            h.read_header_timeout.as_ref(),
+                            Limits::HTTP.read_header_timeout,
+                        )?,
+                        idle_timeout: timeout(
+                            &format!("{key}.idle_timeout"),
+                            h.idle_timeout.as_ref(),
+                            Limits::HTTP.idle_timeout,
+                        )?,
+                        read_timeout: timeout(
+                            &format!("{key}.read_timeout"),
+                            h.read_timeout.as_ref(),
+                            Limits::HTTP.read_timeout,
+                        )?,
+                    },
                 })
             }
             None => None,
@@ -182,6 +288,44 @@ impl Config {
         }
         Ok(OtlpReceiver { grpc, http })
     }
+}
+
+/// The most connections a listener may be allowed: past the usual descriptor limits.
+const MAX_CONNECTIONS: usize = 65_536;
+
+fn connections(key: &str, value: Option<usize>, defaults: Limits) -> Result<usize, Error> {
+    match value {
+        None => Ok(defaults.max_connections),
+        Some(n) if (1..=MAX_CONNECTIONS).contains(&n) => Ok(n),
+        Some(n) => Err(Error::Invalid {
+            key: format!("{key}.max_connections"),
+            message: format!("{n} is out of range (1 to {MAX_CONNECTIONS})"),
+        }),
+    }
+}
+
+/// A timeout key: its default when absent; zero is refused (it would mean no limit, which is
+/// what these keys exist to prevent).
+fn timeout(
+    key: &str,
+    value: Option<&GoDuration>,
+    default: std::time::Duration,
+) -> Result<std::time::Duration, Error> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let d = config::parse_duration(&value.0).map_err(|message| Error::Invalid {
+        key: key.to_owned(),
+        message,
+    })?;
+    if d.is_zero() {
+        return Err(Error::Invalid {
+            key: key.to_owned(),
+            message: "must be more than 0 (a connection without this limit can be held forever)"
+                .into(),
+        });
+    }
+    Ok(d)
 }
 
 fn size(key: &str, bytes: u64) -> Result<usize, Error> {

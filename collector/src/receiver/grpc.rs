@@ -14,13 +14,14 @@ use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
+use crate::receiver::config::DEFAULT_MAX_CONCURRENT_STREAMS;
+use crate::server::conn::{Incoming, Limits};
 use bytes::{Buf, Bytes};
 use prost::Message;
 use tokio::net::TcpListener;
 use tonic::body::Body as TonicBody;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::{NamedService, UnaryService};
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use super::{Error, Logs, Metrics, Pipeline, Signal, Traces};
@@ -31,6 +32,8 @@ use crate::rpc;
 pub struct Grpc {
     pipeline: Pipeline,
     max_message_size: usize,
+    limits: Limits,
+    max_concurrent_streams: u32,
 }
 
 impl Grpc {
@@ -39,7 +42,17 @@ impl Grpc {
         Grpc {
             pipeline,
             max_message_size,
+            limits: Limits::GRPC,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
         }
+    }
+
+    /// The listener's `limits` (connection cap, idle rule, call timeout) and the calls one
+    /// connection may carry at once.
+    pub fn with_limits(mut self, limits: Limits, max_concurrent_streams: u32) -> Self {
+        self.limits = limits;
+        self.max_concurrent_streams = max_concurrent_streams;
+        self
     }
 
     /// Serve on a bound listener until `shutdown` resolves; `on_ready` runs once serving.
@@ -52,15 +65,15 @@ impl Grpc {
         let limit = self.max_message_size;
         on_ready();
         tonic::transport::Server::builder()
+            .timeout(self.limits.read_timeout)
+            .max_concurrent_streams(self.max_concurrent_streams)
             .add_service(Export::<Metrics>::new(self.pipeline.clone(), limit))
             .add_service(Export::<Traces>::new(self.pipeline.clone(), limit))
             .add_service(Export::<Logs>::new(self.pipeline, limit))
             // Small responses to large requests: without TCP_NODELAY, Nagle's algorithm and the
             // peer's delayed ACK stall a response by up to 40 ms.
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(listener).with_nodelay(Some(true)),
-                shutdown,
-            )
+            // The connection cap and idle rule (and TCP_NODELAY): `conn::Incoming`.
+            .serve_with_incoming_shutdown(Incoming::new(listener, self.limits), shutdown)
             .await?;
         Ok(())
     }

@@ -16,6 +16,7 @@ use std::io::Read;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::server::conn::Limits;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -147,7 +148,12 @@ impl IntoResponse for Rejection {
 
 /// The receiver's routes, for serving or for `oneshot` tests.
 pub fn router(pipeline: Pipeline, max_body: usize) -> Router {
-    let state = (pipeline, max_body);
+    router_with(pipeline, max_body, Limits::HTTP.read_timeout)
+}
+
+/// [`router`] with the time a client has to send a whole body (`read_timeout`).
+pub fn router_with(pipeline: Pipeline, max_body: usize, read_timeout: Duration) -> Router {
+    let state = (pipeline, max_body, read_timeout);
     Router::new()
         .route(Metrics::PATH, axum::routing::any(export::<Metrics>))
         .route(Traces::PATH, axum::routing::any(export::<Traces>))
@@ -168,10 +174,10 @@ async fn not_found(req: Request) -> Rejection {
 }
 
 async fn export<S: Signal>(
-    State((pipeline, max_body)): State<(Pipeline, usize)>,
+    State((pipeline, max_body, read_timeout)): State<(Pipeline, usize, Duration)>,
     req: Request,
 ) -> Response {
-    match handle::<S>(&pipeline, max_body, req).await {
+    match handle::<S>(&pipeline, max_body, read_timeout, req).await {
         Ok(resp) => resp,
         Err(rejection) => {
             pipeline
@@ -187,6 +193,7 @@ async fn export<S: Signal>(
 async fn handle<S: Signal>(
     pipeline: &Pipeline,
     max_body: usize,
+    read_timeout: Duration,
     req: Request,
 ) -> Result<Response, Rejection> {
     if req.method() != Method::POST {
@@ -233,7 +240,28 @@ async fn handle<S: Signal>(
             ));
         }
     };
-    let body = read_body(req.into_body(), max_body, encoding).await?;
+    // A declared length past the limit is refused before a byte of the body is read.
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body as u64) {
+        return Err(Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than the limit of {max_body} bytes"),
+            Some(encoding),
+        ));
+    }
+    let body = tokio::time::timeout(read_timeout, read_body(req.into_body(), max_body, encoding))
+        .await
+        .map_err(|_| {
+            Rejection::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the request body did not arrive within {read_timeout:?} (read_timeout)"),
+                Some(encoding),
+            )
+        })??;
     let body = if gzip {
         gunzip(&body, max_body, encoding)?
     } else {
@@ -304,7 +332,8 @@ async fn read_body(body: Body, max_body: usize, encoding: Encoding) -> Result<By
 
 fn gunzip(body: &[u8], max_body: usize, encoding: Encoding) -> Result<Bytes, Rejection> {
     let mut out = Vec::new();
-    let mut reader = flate2::read::GzDecoder::new(body).take(max_body as u64 + 1);
+    // Every member: a body of concatenated gzip members is one stream (RFC 1952 §2.2).
+    let mut reader = flate2::read::MultiGzDecoder::new(body).take(max_body as u64 + 1);
     reader.read_to_end(&mut out).map_err(|e| {
         Rejection::new(
             StatusCode::BAD_REQUEST,
@@ -396,6 +425,7 @@ fn check_metric_data(request: &serde_json::Value) -> Result<(), serde_json::Erro
 /// The HTTP receiver.
 pub struct Http {
     router: Router,
+    limits: Limits,
 }
 
 impl Http {
@@ -403,6 +433,15 @@ impl Http {
     pub fn new(pipeline: Pipeline, max_body: usize) -> Self {
         Http {
             router: router(pipeline, max_body),
+            limits: Limits::HTTP,
+        }
+    }
+
+    /// The same receiver with the listener's `limits` (connections, timeouts).
+    pub fn with_limits(pipeline: Pipeline, max_body: usize, limits: Limits) -> Self {
+        Http {
+            router: router_with(pipeline, max_body, limits.read_timeout),
+            limits,
         }
     }
 
@@ -414,12 +453,8 @@ impl Http {
         on_ready: impl FnOnce(),
     ) -> Result<(), Error> {
         on_ready();
-        // TCP_NODELAY: see the gRPC receiver.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
+        // TCP_NODELAY (see the gRPC receiver), the connection cap and timeouts: `conn`.
+        crate::server::conn::serve(listener, self.router, self.limits, shutdown)
             .await
             .map_err(Error::Http)
     }

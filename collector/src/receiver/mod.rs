@@ -19,6 +19,8 @@ pub mod config;
 pub mod grpc;
 pub mod http;
 #[cfg(test)]
+mod limits_tests;
+#[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;

@@ -10,6 +10,8 @@
 //! Every handler takes a snapshot of the store (a short copy under its lock)
 //! and renders it with the lock released, on a blocking thread.
 
+pub mod conn;
+
 use std::future::Future;
 use std::sync::Arc;
 
@@ -57,9 +59,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The same connection cap and timeouts as an OTLP/HTTP receiver's defaults.
+    conn::serve(listener, router(state), conn::Limits::HTTP, shutdown).await
 }
 
 async fn render(

@@ -1,0 +1,317 @@
+//! Connection limits for every listener: how many connections one listener holds, how long a
+//! client may take to send its headers, and how long a connection may sit without a byte moving.
+//!
+//! Without them a client can hold a socket forever (slowloris, idle keep-alive, a body that
+//! never ends), and enough such sockets exhaust the process' file descriptors, after which no
+//! port answers. So each listener accepts at most `max_connections` at once (one more is
+//! accepted and closed at once, so it fails fast instead of waiting in the backlog, and the first
+//! refusal of a burst is logged); headers must arrive within `read_header_timeout`; and a
+//! connection on which nothing is read or written for `idle_timeout` is closed ([`Idle`]). The
+//! gRPC receiver uses the same cap and idle rule through [`Incoming`]; request bodies are bounded
+//! in time by their receivers.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+
+/// A listener's limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections held at once.
+    pub max_connections: usize,
+    /// Time for a client to send a request's headers (HTTP/1).
+    pub read_header_timeout: Duration,
+    /// Time without a byte read or written after which a connection is closed.
+    pub idle_timeout: Duration,
+    /// Time for a whole request (its body read, for HTTP; the call, for gRPC).
+    pub read_timeout: Duration,
+}
+
+/// Connections per listener by default: three listeners stay well under a 1,024 descriptor limit.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Headers must arrive within this, by default.
+pub const DEFAULT_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// An HTTP connection idle this long is closed, by default (the OpenTelemetry Collector's 1m).
+pub const DEFAULT_HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A gRPC connection idle this long is closed, by default: longer than an SDK's 60 s export
+/// interval, so a client exporting every minute keeps its connection.
+pub const DEFAULT_GRPC_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// A request must be read (HTTP body) or answered (gRPC call) within this, by default.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Limits {
+    /// The defaults for an HTTP listener.
+    pub const HTTP: Limits = Limits {
+        max_connections: DEFAULT_MAX_CONNECTIONS,
+        read_header_timeout: DEFAULT_READ_HEADER_TIMEOUT,
+        idle_timeout: DEFAULT_HTTP_IDLE_TIMEOUT,
+        read_timeout: DEFAULT_READ_TIMEOUT,
+    };
+
+    /// The defaults for a gRPC listener.
+    pub const GRPC: Limits = Limits {
+        max_connections: DEFAULT_MAX_CONNECTIONS,
+        read_header_timeout: DEFAULT_READ_HEADER_TIMEOUT,
+        idle_timeout: DEFAULT_GRPC_IDLE_TIMEOUT,
+        read_timeout: DEFAULT_READ_TIMEOUT,
+    };
+}
+
+/// Serves `router` over HTTP/1.1 and HTTP/2 on `listener` within `limits`, until `shutdown`;
+/// then stops accepting and lets open connections finish their requests.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let stop = CancellationToken::new();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        trigger.cancel();
+    });
+    let shutdown = stop;
+    let gate = Gate::new(limits.max_connections);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.read_header_timeout);
+    let builder = Arc::new(builder);
+    loop {
+        let (tcp, _) = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors or similar: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Some(permit) = gate.admit() else { continue };
+        let _ = tcp.set_nodelay(true);
+        let io = TokioIo::new(Idle::new(tcp, limits.idle_timeout));
+        let service = TowerToHyperService::new(router.clone());
+        let builder = builder.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let conn = builder.serve_connection(io, service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                }
+            }
+        });
+    }
+}
+
+/// Admission of connections to one listener.
+#[derive(Clone)]
+pub struct Gate {
+    slots: Arc<Semaphore>,
+    max: usize,
+    refused: Arc<AtomicU64>,
+}
+
+impl Gate {
+    /// At most `max` connections at once.
+    pub fn new(max: usize) -> Gate {
+        Gate {
+            slots: Arc::new(Semaphore::new(max.max(1))),
+            max: max.max(1),
+            refused: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// A slot for one more connection, or `None` when the listener is full (the caller drops
+    /// the connection). The first refusal after a quiet spell is logged.
+    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                self.refused.store(0, Ordering::Relaxed);
+                Some(permit)
+            }
+            Err(_) => {
+                if self.refused.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::warn!(
+                        max_connections = self.max,
+                        "connection refused: the listener holds its maximum of connections"
+                    );
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Accepts gRPC connections within `limits` (cap and idle rule), as tonic's incoming stream.
+pub struct Incoming {
+    listener: TcpListener,
+    gate: Gate,
+    idle: Duration,
+}
+
+impl Incoming {
+    /// Connections from `listener` within `limits`.
+    pub fn new(listener: TcpListener, limits: Limits) -> Incoming {
+        Incoming {
+            listener,
+            gate: Gate::new(limits.max_connections),
+            idle: limits.idle_timeout,
+        }
+    }
+}
+
+impl futures_core::Stream for Incoming {
+    type Item = io::Result<Admitted>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match ready!(this.listener.poll_accept(cx)) {
+                Ok((tcp, _)) => {
+                    let Some(permit) = this.gate.admit() else {
+                        continue;
+                    };
+                    let _ = tcp.set_nodelay(true);
+                    return Poll::Ready(Some(Ok(Admitted {
+                        io: Idle::new(tcp, this.idle),
+                        _permit: permit,
+                    })));
+                }
+                // Out of descriptors or similar: tonic logs the error and goes on accepting.
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+}
+
+/// An admitted gRPC connection: its socket and its slot.
+pub struct Admitted {
+    io: Idle<TcpStream>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl tonic::transport::server::Connected for Admitted {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.io.connect_info()
+    }
+}
+
+impl AsyncRead for Admitted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Admitted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// A socket that fails its reads once nothing was read or written for `idle`, which ends the
+/// connection that is reading it.
+pub struct Idle<T> {
+    io: T,
+    idle: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<T> Idle<T> {
+    /// Wraps `io`.
+    pub fn new(io: T, idle: Duration) -> Idle<T> {
+        Idle {
+            io,
+            idle,
+            deadline: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+
+    fn active(&mut self) {
+        self.deadline.as_mut().reset(Instant::now() + self.idle);
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Idle<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                if buf.filled().len() > before {
+                    self.active();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                ready!(self.deadline.as_mut().poll(cx));
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection idle past idle_timeout",
+                )))
+            }
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Idle<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let written = ready!(Pin::new(&mut self.io).poll_write(cx, buf));
+        if matches!(written, Ok(n) if n > 0) {
+            self.active();
+        }
+        Poll::Ready(written)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+use std::future::Future as _;
