@@ -19,9 +19,10 @@ use crate::server::conn::{Incoming, Limits};
 use bytes::{Buf, Bytes};
 use prost::Message;
 use tokio::net::TcpListener;
+use tonic::Streaming;
 use tonic::body::Body as TonicBody;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::server::{NamedService, UnaryService};
+use tonic::server::{ClientStreamingService, NamedService};
 use tonic::{Request, Response, Status};
 
 use super::{Error, Logs, Metrics, Pipeline, Signal, Traces};
@@ -147,7 +148,9 @@ where
                 .accept_compressed(CompressionEncoding::Gzip)
                 .send_compressed(CompressionEncoding::Gzip)
                 .max_decoding_message_size(limit);
-            Ok(grpc.unary(handler, req).await)
+            // Served as a client stream so that a second message on a unary call is seen
+            // and refused, instead of being dropped unread.
+            Ok(grpc.client_streaming(handler, req).await)
         })
     }
 }
@@ -157,14 +160,29 @@ struct Handler<S> {
     signal: PhantomData<fn() -> S>,
 }
 
-impl<S: Signal> UnaryService<Bytes> for Handler<S> {
+impl<S: Signal> ClientStreamingService<Bytes> for Handler<S> {
     type Response = S::Response;
     type Future = BoxFuture<'static, Result<Response<S::Response>, Status>>;
 
-    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+    fn call(&mut self, request: Request<Streaming<Bytes>>) -> Self::Future {
         let pipeline = self.pipeline.clone();
         Box::pin(async move {
-            let body = request.into_inner();
+            let mut messages = request.into_inner();
+            let refuse = |message: &str| {
+                pipeline
+                    .counters
+                    .bad_requests
+                    .fetch_add(1, Ordering::Relaxed);
+                Status::invalid_argument(message)
+            };
+            let Some(body) = messages.message().await? else {
+                return Err(refuse("the Export call carried no request message"));
+            };
+            if messages.message().await?.is_some() {
+                return Err(refuse(
+                    "the Export call carried more than one request message (it is unary)",
+                ));
+            }
             let work = match pipeline.receive(S::SIGNAL, body) {
                 Ok(work) => work,
                 Err(e) => {

@@ -234,3 +234,79 @@ fn zero_and_out_of_range_limits_are_refused_with_their_key() {
         "{e}"
     );
 }
+
+/// Calls Export with `messages` request messages on one stream.
+async fn export_stream(
+    addr: SocketAddr,
+    messages: Vec<opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest>,
+) -> Result<(), tonic::Status> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = ::http::uri::PathAndQuery::from_static(
+        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    );
+    let response: Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse,
+        >,
+        tonic::Status,
+    > = grpc
+        .client_streaming(
+            tonic::Request::new(tokio_stream_iter(messages)),
+            path,
+            tonic_prost::ProstCodec::default(),
+        )
+        .await;
+    response.map(drop)
+}
+
+fn tokio_stream_iter<T: Send + 'static>(
+    items: Vec<T>,
+) -> impl futures_core::Stream<Item = T> + Send {
+    struct Iter<T>(std::vec::IntoIter<T>);
+    impl<T> futures_core::Stream for Iter<T> {
+        type Item = T;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<T>> {
+            std::task::Poll::Ready(self.0.next())
+        }
+    }
+    impl<T> Unpin for Iter<T> {}
+    Iter(items.into_iter())
+}
+
+#[tokio::test]
+async fn a_second_message_on_a_unary_call_is_refused_not_dropped() {
+    let vigil = collector("", "").await;
+    let addr = vigil.grpc_addr.unwrap();
+    let one = request_with(vec![sum("c", vec![int_point(1, vec![kv("k", "a")])])]);
+    let two = request_with(vec![sum("c", vec![int_point(1, vec![kv("k", "b")])])]);
+    let status = export_stream(addr, vec![one.clone(), two])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert_eq!(
+        status.message(),
+        "the Export call carried more than one request message (it is unary)"
+    );
+    assert_eq!(
+        vigil.store.as_deref().unwrap().series_count(),
+        0,
+        "nothing half-taken"
+    );
+    let status = export_stream(addr, vec![]).await.unwrap_err();
+    assert_eq!(
+        status.message(),
+        "the Export call carried no request message"
+    );
+    export_stream(addr, vec![one]).await.unwrap();
+    assert_eq!(vigil.store.as_deref().unwrap().series_count(), 1);
+    vigil.shutdown().await;
+}
