@@ -47,6 +47,14 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A receiver could not be built (its TLS files, read again at start).
+    #[error("receivers.{id}: {message}")]
+    Receiver {
+        /// The receiver id.
+        id: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// The addresses a receiver listens on.
@@ -143,8 +151,10 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         let mut addrs = ReceiverAddrs::default();
         if let Some((listener, g)) = grpc {
             addrs.grpc = listener.local_addr().ok();
+            let tls = server_tls(&id, g.tls.as_ref(), &[b"h2"])?;
             let server = receiver::grpc::Grpc::new(pipeline.clone(), g.max_recv_msg_size)
-                .with_limits(g.limits, g.max_concurrent_streams);
+                .with_limits(g.limits, g.max_concurrent_streams)
+                .with_tls(tls);
             let stop = receivers_stop.clone();
             let ready = readiness.clone();
             receiver_tasks.push(tokio::spawn(async move {
@@ -155,11 +165,13 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         }
         if let Some((listener, h)) = http {
             addrs.http = listener.local_addr().ok();
+            let tls = server_tls(&id, h.tls.as_ref(), &[b"h2", b"http/1.1"])?;
             let server = receiver::http::Http::with_limits(
                 pipeline.clone(),
                 h.max_request_body_size,
                 h.limits,
-            );
+            )
+            .with_tls(tls);
             let stop = receivers_stop.clone();
             let ready = readiness.clone();
             receiver_tasks.push(tokio::spawn(async move {
@@ -225,6 +237,23 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         batchers: built.batchers,
         rest,
     })
+}
+
+/// A listener's TLS, loaded from its files at start.
+fn server_tls(
+    id: &ComponentId,
+    settings: Option<&crate::server::tls::ServerTlsSettings>,
+    alpn: &[&'static [u8]],
+) -> Result<Option<Arc<crate::server::tls::ServerTls>>, Error> {
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
+    crate::server::tls::ServerTls::new(settings, alpn)
+        .map(|tls| Some(Arc::new(tls)))
+        .map_err(|message| Error::Receiver {
+            id: id.to_string(),
+            message,
+        })
 }
 
 fn expiry(store: Arc<Store>, stop: CancellationToken) -> JoinHandle<()> {

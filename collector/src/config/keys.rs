@@ -18,7 +18,9 @@ const COMPONENTS: &[(&str, &str, &[&str])] = &[
             "protocols.grpc",
             "protocols.grpc.keepalive",
             "protocols.grpc.keepalive.server_parameters",
+            "protocols.grpc.tls",
             "protocols.http",
+            "protocols.http.tls",
         ],
     ),
     ("processors", "batch", &[]),
@@ -195,7 +197,8 @@ mod tests {
                 "max_concurrent_streams",
                 "max_connections",
                 "keepalive",
-                "read_timeout"
+                "read_timeout",
+                "tls"
             ]
         );
     }

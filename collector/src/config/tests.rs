@@ -204,7 +204,7 @@ fn an_unknown_key_is_rejected_naming_it_and_its_line() {
             "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpiont: 127.0.0.1:1\n",
             "test.yaml: invalid configuration: receivers.otlp.protocols.grpc: unknown field `endpiont`, expected one \
              of `endpoint`, `max_recv_msg_size_mib`, `max_concurrent_streams`, `max_connections`, \
-             `keepalive`, `read_timeout` at line 5 column 9",
+             `keepalive`, `read_timeout`, `tls` at line 5 column 9",
         ),
         (
             "exporters:\n  prometheus:\n    const_labels: {a: b}\n",
@@ -375,6 +375,7 @@ fn substitutes_variables_with_and_without_defaults() {
             max_recv_msg_size: 2 * 1024 * 1024,
             limits: crate::server::conn::Limits::GRPC,
             max_concurrent_streams: crate::receiver::config::DEFAULT_MAX_CONCURRENT_STREAMS,
+            tls: None,
         })
     );
     let err = parse(&text).unwrap_err();
@@ -444,6 +445,7 @@ fn a_flag_serves_a_protocol_the_file_left_out() {
             endpoint: addr("127.0.0.1:7"),
             max_request_body_size: 20 * 1024 * 1024,
             limits: crate::server::conn::Limits::HTTP,
+            tls: None,
         })
     );
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::config::{self, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, Error, GoDuration};
 use crate::server::conn::Limits;
+use crate::server::tls::{ServerTlsConfig, ServerTlsSettings};
 
 /// Largest gRPC message by default, in MiB: gRPC's own default.
 pub const DEFAULT_GRPC_MAX_RECV_MSG_SIZE_MIB: u64 = 4;
@@ -63,6 +64,9 @@ pub struct Grpc {
     /// Time for a whole call (Vigil's).
     #[serde(default)]
     pub read_timeout: Option<GoDuration>,
+    /// Serve over TLS.
+    #[serde(default)]
+    pub tls: Option<ServerTlsConfig>,
 }
 
 /// `keepalive` of the gRPC protocol.
@@ -103,6 +107,9 @@ pub struct Http {
     /// Connections held at once (Vigil's; the Collector has no such key).
     #[serde(default)]
     pub max_connections: Option<usize>,
+    /// Serve over TLS.
+    #[serde(default)]
+    pub tls: Option<ServerTlsConfig>,
 }
 
 impl Default for Grpc {
@@ -114,6 +121,7 @@ impl Default for Grpc {
             max_connections: None,
             keepalive: None,
             read_timeout: None,
+            tls: None,
         }
     }
 }
@@ -127,6 +135,7 @@ impl Default for Http {
             read_timeout: None,
             idle_timeout: None,
             max_connections: None,
+            tls: None,
         }
     }
 }
@@ -171,6 +180,8 @@ pub struct GrpcReceiver {
     pub limits: Limits,
     /// Concurrent calls per connection.
     pub max_concurrent_streams: u32,
+    /// TLS, when served over it.
+    pub tls: Option<ServerTlsSettings>,
 }
 
 /// Concurrent calls per gRPC connection by default (grpc-go's default is unlimited).
@@ -185,6 +196,8 @@ pub struct HttpReceiver {
     pub max_request_body_size: usize,
     /// Connection cap, header and body timeouts, idle rule.
     pub limits: Limits,
+    /// TLS, when served over it.
+    pub tls: Option<ServerTlsSettings>,
 }
 
 impl OtlpReceiver {
@@ -196,11 +209,13 @@ impl OtlpReceiver {
                 max_recv_msg_size: (DEFAULT_GRPC_MAX_RECV_MSG_SIZE_MIB * 1024 * 1024) as usize,
                 limits: Limits::GRPC,
                 max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+                tls: None,
             }),
             http: Some(HttpReceiver {
                 endpoint: DEFAULT_HTTP_ENDPOINT,
                 max_request_body_size: DEFAULT_HTTP_MAX_REQUEST_BODY_SIZE as usize,
                 limits: Limits::HTTP,
+                tls: None,
             }),
         }
     }
@@ -245,6 +260,7 @@ impl Config {
                         }
                         Some(n) => n,
                     },
+                    tls: server_tls(&key, g.tls.as_ref())?,
                 })
             }
             None => None,
@@ -276,6 +292,7 @@ impl Config {
                             Limits::HTTP.read_timeout,
                         )?,
                     },
+                    tls: server_tls(&key, h.tls.as_ref())?,
                 })
             }
             None => None,
@@ -288,6 +305,23 @@ impl Config {
         }
         Ok(OtlpReceiver { grpc, http })
     }
+}
+
+fn server_tls(
+    key: &str,
+    tls: Option<&ServerTlsConfig>,
+) -> Result<Option<ServerTlsSettings>, Error> {
+    let Some(tls) = tls else { return Ok(None) };
+    tls.validate().map(Some).map_err(|message| {
+        // The message starts with `tls.<key>: `; the key goes in front of it.
+        let (sub, rest) = message
+            .split_once(": ")
+            .unwrap_or(("tls", message.as_str()));
+        Error::Invalid {
+            key: format!("{key}.{sub}"),
+            message: rest.to_owned(),
+        }
+    })
 }
 
 /// The most connections a listener may be allowed: past the usual descriptor limits.

@@ -11,11 +11,13 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use crate::receiver::config::DEFAULT_MAX_CONCURRENT_STREAMS;
 use crate::server::conn::{Incoming, Limits};
+use crate::server::tls::ServerTls;
 use bytes::{Buf, Bytes};
 use prost::Message;
 use tokio::net::TcpListener;
@@ -35,6 +37,7 @@ pub struct Grpc {
     max_message_size: usize,
     limits: Limits,
     max_concurrent_streams: u32,
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl Grpc {
@@ -45,7 +48,14 @@ impl Grpc {
             max_message_size,
             limits: Limits::GRPC,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            tls: None,
         }
+    }
+
+    /// Served over `tls` (which offers `h2`).
+    pub fn with_tls(mut self, tls: Option<Arc<ServerTls>>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// The listener's `limits` (connection cap, idle rule, call timeout) and the calls one
@@ -74,7 +84,7 @@ impl Grpc {
             // Small responses to large requests: without TCP_NODELAY, Nagle's algorithm and the
             // peer's delayed ACK stall a response by up to 40 ms.
             // The connection cap and idle rule (and TCP_NODELAY): `conn::Incoming`.
-            .serve_with_incoming_shutdown(Incoming::new(listener, self.limits), shutdown)
+            .serve_with_incoming_shutdown(Incoming::new(listener, self.limits, self.tls), shutdown)
             .await?;
         Ok(())
     }

@@ -13,10 +13,12 @@
 
 use std::future::Future;
 use std::io::Read;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::server::conn::Limits;
+use crate::server::tls::ServerTls;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -426,6 +428,7 @@ fn check_metric_data(request: &serde_json::Value) -> Result<(), serde_json::Erro
 pub struct Http {
     router: Router,
     limits: Limits,
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl Http {
@@ -434,6 +437,7 @@ impl Http {
         Http {
             router: router(pipeline, max_body),
             limits: Limits::HTTP,
+            tls: None,
         }
     }
 
@@ -442,7 +446,14 @@ impl Http {
         Http {
             router: router_with(pipeline, max_body, limits.read_timeout),
             limits,
+            tls: None,
         }
+    }
+
+    /// Served over `tls` (which offers `h2` and `http/1.1`).
+    pub fn with_tls(mut self, tls: Option<Arc<ServerTls>>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Serve on a bound listener until `shutdown` resolves; `on_ready` runs once serving.
@@ -454,7 +465,7 @@ impl Http {
     ) -> Result<(), Error> {
         on_ready();
         // TCP_NODELAY (see the gRPC receiver), the connection cap and timeouts: `conn`.
-        crate::server::conn::serve(listener, self.router, self.limits, shutdown)
+        crate::server::conn::serve(listener, self.router, self.limits, self.tls, shutdown)
             .await
             .map_err(Error::Http)
     }

@@ -27,6 +27,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
+use super::tls::ServerTls;
+
 /// A listener's limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -76,6 +78,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<Arc<ServerTls>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let stop = CancellationToken::new();
@@ -106,13 +109,16 @@ pub async fn serve(
             },
         };
         let Some(permit) = gate.admit() else { continue };
-        let _ = tcp.set_nodelay(true);
-        let io = TokioIo::new(Idle::new(tcp, limits.idle_timeout));
         let service = TowerToHyperService::new(router.clone());
         let builder = builder.clone();
         let shutdown = shutdown.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let Some(io) = establish(tcp, limits, tls.as_deref()).await else {
+                return;
+            };
+            let io = TokioIo::new(io);
             let conn = builder.serve_connection(io, service);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
@@ -165,58 +171,138 @@ impl Gate {
     }
 }
 
-/// Accepts gRPC connections within `limits` (cap and idle rule), as tonic's incoming stream.
+/// A connection's socket: plain, or TLS over it; either way under the idle rule.
+pub enum Conn {
+    /// Plaintext.
+    Plain(Idle<TcpStream>),
+    /// TLS.
+    Tls(Box<tokio_rustls::server::TlsStream<Idle<TcpStream>>>),
+}
+
+/// The socket of an accepted connection, after the TLS handshake when the listener has TLS
+/// (bounded by `read_header_timeout`); `None` when the handshake failed.
+async fn establish(tcp: TcpStream, limits: Limits, tls: Option<&ServerTls>) -> Option<Conn> {
+    let _ = tcp.set_nodelay(true);
+    let io = Idle::new(tcp, limits.idle_timeout);
+    let Some(tls) = tls else {
+        return Some(Conn::Plain(io));
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+    match tokio::time::timeout(limits.read_header_timeout, acceptor.accept(io)).await {
+        Ok(Ok(stream)) => Some(Conn::Tls(Box::new(stream))),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake did not finish within read_header_timeout");
+            None
+        }
+    }
+}
+
+/// Accepts gRPC connections within `limits` (cap, idle rule, TLS handshake off the accept
+/// path), as tonic's incoming stream.
 pub struct Incoming {
-    listener: TcpListener,
-    gate: Gate,
-    idle: Duration,
+    ready: tokio::sync::mpsc::Receiver<Admitted>,
 }
 
 impl Incoming {
-    /// Connections from `listener` within `limits`.
-    pub fn new(listener: TcpListener, limits: Limits) -> Incoming {
-        Incoming {
-            listener,
-            gate: Gate::new(limits.max_connections),
-            idle: limits.idle_timeout,
-        }
+    /// Connections from `listener` within `limits`, over `tls` when given.
+    pub fn new(listener: TcpListener, limits: Limits, tls: Option<Arc<ServerTls>>) -> Incoming {
+        let (tx, ready) = tokio::sync::mpsc::channel(64);
+        let gate = Gate::new(limits.max_connections);
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = tx.closed() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let tcp = match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Some(permit) = gate.admit() else { continue };
+                let (tx, tls) = (tx.clone(), tls.clone());
+                tokio::spawn(async move {
+                    if let Some(io) = establish(tcp, limits, tls.as_deref()).await {
+                        let _ = tx
+                            .send(Admitted {
+                                io,
+                                _permit: permit,
+                            })
+                            .await;
+                    }
+                });
+            }
+        });
+        Incoming { ready }
     }
 }
 
 impl futures_core::Stream for Incoming {
     type Item = io::Result<Admitted>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        loop {
-            match ready!(this.listener.poll_accept(cx)) {
-                Ok((tcp, _)) => {
-                    let Some(permit) = this.gate.admit() else {
-                        continue;
-                    };
-                    let _ = tcp.set_nodelay(true);
-                    return Poll::Ready(Some(Ok(Admitted {
-                        io: Idle::new(tcp, this.idle),
-                        _permit: permit,
-                    })));
-                }
-                // Out of descriptors or similar: tonic logs the error and goes on accepting.
-                Err(e) => return Poll::Ready(Some(Err(e))),
-            }
-        }
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.ready.poll_recv(cx).map(|next| next.map(Ok))
     }
 }
 
 /// An admitted gRPC connection: its socket and its slot.
 pub struct Admitted {
-    io: Idle<TcpStream>,
+    io: Conn,
     _permit: OwnedSemaphorePermit,
 }
 
 impl tonic::transport::server::Connected for Admitted {
     type ConnectInfo = tonic::transport::server::TcpConnectInfo;
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.io.io.connect_info()
+        match &self.io {
+            Conn::Plain(idle) => idle.io.connect_info(),
+            Conn::Tls(tls) => tls.get_ref().0.io.connect_info(),
+        }
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(io) => Pin::new(io).poll_read(cx, buf),
+            Conn::Tls(io) => Pin::new(io.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(io) => Pin::new(io).poll_write(cx, buf),
+            Conn::Tls(io) => Pin::new(io.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(io) => Pin::new(io).poll_flush(cx),
+            Conn::Tls(io) => Pin::new(io.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(io) => Pin::new(io).poll_shutdown(cx),
+            Conn::Tls(io) => Pin::new(io.as_mut()).poll_shutdown(cx),
+        }
     }
 }
 

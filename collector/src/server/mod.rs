@@ -11,6 +11,7 @@
 //! and renders it with the lock released, on a blocking thread.
 
 pub mod conn;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -60,7 +61,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // The same connection cap and timeouts as an OTLP/HTTP receiver's defaults.
-    conn::serve(listener, router(state), conn::Limits::HTTP, shutdown).await
+    conn::serve(listener, router(state), conn::Limits::HTTP, None, shutdown).await
 }
 
 async fn render(

@@ -30,6 +30,9 @@ pub(crate) struct TestPki {
     /// A client certificate signed by the CA and its key, PEM files (for mTLS).
     pub(crate) client_cert_file: String,
     pub(crate) client_key_file: String,
+    /// The server certificate and its key, PEM files (for a TLS listener's `cert_file`/`key_file`).
+    pub(crate) server_cert_file: String,
+    pub(crate) server_key_file: String,
     server_chain: Vec<CertificateDer<'static>>,
     server_key_pem: String,
 }
@@ -71,6 +74,8 @@ impl TestPki {
             ca_file: write("ca.pem", &ca_cert.pem()),
             client_cert_file: write("client.pem", &client_cert.pem()),
             client_key_file: write("client.key", &client_key.serialize_pem()),
+            server_cert_file: write("server.pem", &server_cert.pem()),
+            server_key_file: write("server.key", &server_key.serialize_pem()),
             dir: dir.clone(),
             server_chain: vec![server_cert.der().clone()],
             server_key_pem: server_key.serialize_pem(),

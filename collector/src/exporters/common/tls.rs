@@ -261,7 +261,7 @@ fn pem_source(what: &str, file: Option<&str>, pem: Option<&str>) -> Result<Optio
 }
 
 /// `"1.2"` → 12, `"1.3"` → 13; unset → `None`.
-fn version(key: &str, value: Option<&str>) -> Result<Option<u8>, String> {
+pub(crate) fn version(key: &str, value: Option<&str>) -> Result<Option<u8>, String> {
     match set(value).map(str::trim) {
         None => Ok(None),
         Some("1.2") => Ok(Some(12)),
