@@ -102,12 +102,25 @@ def temporality_map(name):
     }
 
 
-def otlp_exporter(protocol, endpoint, temporality):
+def otlp_exporter(protocol, endpoint, temporality, ca_file=None):
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
             OTLPMetricExporter,
         )
 
+        if ca_file:
+            # TLS, trusting only the given CA.
+            import grpc
+
+            with open(ca_file, "rb") as f:
+                credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+            return OTLPMetricExporter(
+                endpoint=endpoint,
+                insecure=False,
+                credentials=credentials,
+                timeout=EXPORT_TIMEOUT,
+                preferred_temporality=temporality,
+            )
         # An http:// endpoint means plaintext for the gRPC exporter.
         return OTLPMetricExporter(
             endpoint=endpoint,
@@ -120,6 +133,7 @@ def otlp_exporter(protocol, endpoint, temporality):
     # Given in code, the HTTP endpoint is the full URL (no /v1/metrics added).
     return OTLPMetricExporter(
         endpoint=endpoint.rstrip("/") + "/v1/metrics",
+        certificate_file=ca_file,
         timeout=EXPORT_TIMEOUT,
         preferred_temporality=temporality,
     )
@@ -131,11 +145,12 @@ def main():
     parser.add_argument("--protocol", required=True, choices=["grpc", "http"])
     parser.add_argument("--temporality", required=True, choices=["cumulative", "delta"])
     parser.add_argument("--service", required=True, help="service.name of the resource")
+    parser.add_argument("--ca-file", help="TLS: trust this CA (with an https:// endpoint)")
     args = parser.parse_args()
 
     temporality = temporality_map(args.temporality)
     exporter = CheckedExporter(
-        otlp_exporter(args.protocol, args.endpoint, temporality), temporality
+        otlp_exporter(args.protocol, args.endpoint, temporality, args.ca_file), temporality
     )
     # math.inf: no background thread; only force_flush exports.
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=math.inf)

@@ -69,6 +69,11 @@ const SCOPE: &str = r#"otel_scope_name="interop.python",otel_scope_version="0.9.
 
 /// Runs the script to completion; panics with its output when it fails.
 fn run_client(run: Run, endpoint: &str) -> Duration {
+    run_client_with(run, endpoint, None)
+}
+
+/// [`run_client`] over TLS when `ca_file` is given (the endpoint is then `https://`).
+fn run_client_with(run: Run, endpoint: &str, ca_file: Option<&str>) -> Duration {
     let script = repo_root().join("scripts").join("otel_python_client.py");
     let python = python();
     let mut cmd = Command::new(&python);
@@ -79,6 +84,13 @@ fn run_client(run: Run, endpoint: &str) -> Duration {
         .args(["--protocol", run.protocol])
         .args(["--temporality", run.temporality])
         .args(["--service", &run.service()]);
+    if let Some(ca) = ca_file {
+        cmd.args(["--ca-file", ca]);
+        // requests lets these variables win over the session's CA file (its long-standing
+        // precedence rule), and some machines set them to the system bundle.
+        cmd.env_remove("REQUESTS_CA_BUNDLE")
+            .env_remove("CURL_CA_BUNDLE");
+    }
     // The SDK reads OTEL_* (resource attributes, exporter settings): the
     // expected pages must not depend on the developer's environment.
     for (key, _) in std::env::vars_os() {
@@ -406,4 +418,101 @@ async fn python_sdk_over_grpc_and_http_cumulative_and_delta_lands_exactly() {
         "python_client: clients {timings:?} (in parallel, {clients_done:?}), total {:?}",
         started.elapsed()
     );
+}
+
+/// A throwaway CA and a server certificate for `127.0.0.1` and `localhost`, as PEM files.
+struct Pki {
+    dir: vigil_tests::peers::TempDir,
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+fn pki() -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let dir = vigil_tests::peers::TempDir::new("vigil-python-tls");
+    let ca_key = KeyPair::generate().expect("a CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Distinct names: a leaf whose issuer name equals its own reads as self-signed.
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Vigil test CA");
+    // Python's default TLS context (strict X.509 since 3.13) wants these on a CA.
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca_params.self_signed(&ca_key).expect("the CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().expect("a server key");
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("server params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "vigil test server");
+    params.use_authority_key_identifier_extension = true;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params
+        .signed_by(&key, &issuer)
+        .expect("the server certificate");
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write a PEM file");
+        path.display().to_string()
+    };
+    Pki {
+        ca: write("ca.pem", ca_cert.pem()),
+        cert: write("server.pem", cert.pem()),
+        key: write("server.key", key.serialize_pem()),
+        dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_exports_over_tls_to_both_protocols() {
+    let pki = pki();
+    let tls = format!(
+        "        tls: {{cert_file: {}, key_file: {}}}\n",
+        pki.cert, pki.key
+    );
+    let yaml = format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n{tls}      http:\n        endpoint: 127.0.0.1:0\n{tls}\
+         exporters:\n  prometheus:\n    endpoint: 127.0.0.1:0\n\
+         service:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheus]\n"
+    );
+    let config = vigil_collector::config::Config::from_yaml_str(&yaml, "tls").expect("valid");
+    let collector = vigil_collector::app::start(&config).await.expect("starts");
+    let runs = [RUNS[0], RUNS[2]];
+    for run in runs {
+        let addr = match run.protocol {
+            "grpc" => collector.grpc_addr.expect("grpc on"),
+            _ => collector.http_addr.expect("http on"),
+        };
+        // The certificate names 127.0.0.1 (and localhost, which may resolve to ::1 first).
+        let endpoint = format!("https://{addr}");
+        let ca = pki.ca.clone();
+        tokio::task::spawn_blocking(move || run_client_with(run, &endpoint, Some(&ca)))
+            .await
+            .expect("client task");
+    }
+    let listen = collector.listen_addr.expect("prometheus exporter");
+    let snapshot: Snapshot = serde_json::from_str(&get(listen, "/api/v1/snapshot", None).await)
+        .expect("snapshot parses");
+    for run in runs {
+        let svc = snapshot
+            .services
+            .iter()
+            .find(|s| s.service == run.service())
+            .unwrap_or_else(|| panic!("{} missing from the snapshot", run.service()));
+        assert_service(svc, run);
+    }
+    assert_eq!(snapshot.services.len(), 2);
+    drop(pki.dir);
+    collector.shutdown().await;
 }
