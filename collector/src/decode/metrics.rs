@@ -11,15 +11,11 @@
 
 use opentelemetry_proto::tonic::metrics::v1::Exemplar;
 use opentelemetry_proto::tonic::metrics::v1::summary_data_point::ValueAtQuantile;
-use prost::Message;
 
 use super::attrs::AttrScratch;
-use super::wire::{Malformed, Msg, Value, sint32};
+use super::wire::{Malformed, Msg, Value};
 use crate::store::otlp::{self, Report};
-use crate::store::{
-    Applied, ExpHistogramPoint, HistogramPoint, Ingest, Kind, MetricId, Number, NumberPoint,
-    PointError, Refusal, ResourceId, ScopeId, Store, SummaryPoint,
-};
+use crate::store::{Applied, Ingest, Kind, PointError, Refusal, ResourceId, ScopeId, Store};
 
 // `Metric` field numbers of the `data` oneof.
 const GAUGE: u32 = 5;
@@ -55,22 +51,23 @@ pub fn ingest_scanned(
 
 /// What one request reuses from point to point.
 #[derive(Default)]
-struct Scratch<'a> {
-    attrs: AttrScratch<'a>,
-    counts: Vec<u64>,
-    bounds: Vec<f64>,
-    positive: Vec<u64>,
-    negative: Vec<u64>,
-    quantiles: Vec<ValueAtQuantile>,
+pub(super) struct Scratch<'a> {
+    pub(super) attrs: AttrScratch<'a>,
+    pub(super) counts: Vec<u64>,
+    pub(super) bounds: Vec<f64>,
+    pub(super) positive: Vec<u64>,
+    pub(super) negative: Vec<u64>,
+    pub(super) quantiles: Vec<ValueAtQuantile>,
     /// Exemplars are rare and the store takes prost's type: decoded with prost when present.
-    exemplars: Vec<Exemplar>,
+    pub(super) exemplars: Vec<Exemplar>,
 }
 
-struct Reader<'a, 's, 'f> {
-    session: Ingest<'s>,
+/// One request being read into one store session.
+pub(super) struct Reader<'a, 's, 'f> {
+    pub(super) session: Ingest<'s>,
     report: Report,
     on_point: &'f mut dyn FnMut(&Ingest<'_>),
-    scratch: Scratch<'a>,
+    pub(super) scratch: Scratch<'a>,
 }
 
 /// What a `Metric` is, read before its points.
@@ -320,233 +317,4 @@ impl<'a> Reader<'a, '_, '_> {
             }
         }
     }
-
-    fn start_point(&mut self) {
-        let s = &mut self.scratch;
-        s.attrs.clear();
-        s.exemplars.clear();
-        s.counts.clear();
-        s.bounds.clear();
-        s.positive.clear();
-        s.negative.clear();
-        s.quantiles.clear();
-    }
-
-    fn number(
-        &mut self,
-        id: MetricId,
-        p: Msg<'a>,
-    ) -> Result<Result<Applied, PointError>, Malformed> {
-        const P: &str = "NumberDataPoint";
-        self.start_point();
-        let (mut start, mut time, mut flags, mut value) = (0, 0, 0, None);
-        let mut fields = p.fields(P);
-        while let Some((field, v, at)) = fields.next()? {
-            match (field, v) {
-                (7, Value::Len(kv)) => self.scratch.attrs.push(kv)?,
-                (2, Value::I64(t)) => start = t,
-                (3, Value::I64(t)) => time = t,
-                (4, Value::I64(d)) => value = Some(Number::Double(f64::from_bits(d))),
-                (6, Value::I64(i)) => value = Some(Number::Int(i as i64)),
-                (5, Value::Len(e)) => exemplar(e, &mut self.scratch.exemplars)?,
-                (8, Value::Varint(f)) => flags = f as u32,
-                (2..=8, _) => return Err(fields.wrong_type(at)),
-                _ => {}
-            }
-        }
-        let no_value = otlp::no_value(flags);
-        let value = match value {
-            Some(v) => v,
-            None if no_value => Number::Int(0),
-            None => return Ok(Err(PointError::MissingValue)),
-        };
-        let point = NumberPoint { start, time, value };
-        let s = &self.scratch;
-        Ok(self
-            .session
-            .number(id, &s.attrs.view(), point, no_value, &s.exemplars))
-    }
-
-    fn histogram(
-        &mut self,
-        id: MetricId,
-        p: Msg<'a>,
-    ) -> Result<Result<Applied, PointError>, Malformed> {
-        const P: &str = "HistogramDataPoint";
-        self.start_point();
-        let (mut start, mut time, mut count, mut flags) = (0, 0, 0, 0);
-        let (mut sum, mut min, mut max) = (None, None, None);
-        let s = &mut self.scratch;
-        let mut fields = p.fields(P);
-        while let Some((field, v, at)) = fields.next()? {
-            match (field, v) {
-                (9, Value::Len(kv)) => s.attrs.push(kv)?,
-                (2, Value::I64(t)) => start = t,
-                (3, Value::I64(t)) => time = t,
-                (4, Value::I64(c)) => count = c,
-                (5, Value::I64(d)) => sum = Some(f64::from_bits(d)),
-                (6, Value::I64(c)) => s.counts.push(c),
-                (6, Value::Len(packed)) => packed.packed_fixed64(P, &mut s.counts, |c| c)?,
-                (7, Value::I64(b)) => s.bounds.push(f64::from_bits(b)),
-                (7, Value::Len(packed)) => {
-                    packed.packed_fixed64(P, &mut s.bounds, f64::from_bits)?
-                }
-                (8, Value::Len(e)) => exemplar(e, &mut s.exemplars)?,
-                (10, Value::Varint(f)) => flags = f as u32,
-                (11, Value::I64(d)) => min = Some(f64::from_bits(d)),
-                (12, Value::I64(d)) => max = Some(f64::from_bits(d)),
-                (2..=12, _) => return Err(fields.wrong_type(at)),
-                _ => {}
-            }
-        }
-        // A histogram without buckets is one +Inf bucket holding the count.
-        let only = [count];
-        let (bounds, counts) = if s.counts.is_empty() && s.bounds.is_empty() {
-            (&[][..], &only[..])
-        } else {
-            (s.bounds.as_slice(), s.counts.as_slice())
-        };
-        let point = HistogramPoint {
-            start,
-            time,
-            count,
-            sum,
-            min,
-            max,
-            bounds,
-            counts,
-        };
-        let no_value = otlp::no_value(flags);
-        Ok(self
-            .session
-            .histogram(id, &s.attrs.view(), point, no_value, &s.exemplars))
-    }
-
-    fn exp_histogram(
-        &mut self,
-        id: MetricId,
-        p: Msg<'a>,
-    ) -> Result<Result<Applied, PointError>, Malformed> {
-        const P: &str = "ExponentialHistogramDataPoint";
-        self.start_point();
-        let (mut start, mut time, mut count, mut flags, mut scale) = (0, 0, 0, 0, 0);
-        let (mut sum, mut min, mut max) = (None, None, None);
-        let (mut zero_count, mut zero_threshold) = (0, 0.0);
-        let (mut positive, mut negative) = (0, 0);
-        let s = &mut self.scratch;
-        let mut fields = p.fields(P);
-        while let Some((field, v, at)) = fields.next()? {
-            match (field, v) {
-                (1, Value::Len(kv)) => s.attrs.push(kv)?,
-                (2, Value::I64(t)) => start = t,
-                (3, Value::I64(t)) => time = t,
-                (4, Value::I64(c)) => count = c,
-                (5, Value::I64(d)) => sum = Some(f64::from_bits(d)),
-                (6, Value::Varint(v)) => scale = sint32(v),
-                (7, Value::I64(c)) => zero_count = c,
-                (8, Value::Len(b)) => buckets(b, &mut positive, &mut s.positive)?,
-                (9, Value::Len(b)) => buckets(b, &mut negative, &mut s.negative)?,
-                (10, Value::Varint(f)) => flags = f as u32,
-                (11, Value::Len(e)) => exemplar(e, &mut s.exemplars)?,
-                (12, Value::I64(d)) => min = Some(f64::from_bits(d)),
-                (13, Value::I64(d)) => max = Some(f64::from_bits(d)),
-                (14, Value::I64(d)) => zero_threshold = f64::from_bits(d),
-                (1..=14, _) => return Err(fields.wrong_type(at)),
-                _ => {}
-            }
-        }
-        let point = ExpHistogramPoint {
-            start,
-            time,
-            count,
-            sum,
-            min,
-            max,
-            scale: scale.clamp(-10, 20),
-            zero_count,
-            zero_threshold,
-            positive: (positive, &s.positive),
-            negative: (negative, &s.negative),
-        };
-        let no_value = otlp::no_value(flags);
-        Ok(self
-            .session
-            .exp_histogram(id, &s.attrs.view(), point, no_value, &s.exemplars))
-    }
-
-    fn summary(
-        &mut self,
-        id: MetricId,
-        p: Msg<'a>,
-    ) -> Result<Result<Applied, PointError>, Malformed> {
-        const P: &str = "SummaryDataPoint";
-        self.start_point();
-        let (mut start, mut time, mut count, mut flags, mut sum) = (0, 0, 0, 0, 0.0);
-        let s = &mut self.scratch;
-        let mut fields = p.fields(P);
-        while let Some((field, v, at)) = fields.next()? {
-            match (field, v) {
-                (7, Value::Len(kv)) => s.attrs.push(kv)?,
-                (2, Value::I64(t)) => start = t,
-                (3, Value::I64(t)) => time = t,
-                (4, Value::I64(c)) => count = c,
-                (5, Value::I64(d)) => sum = f64::from_bits(d),
-                (6, Value::Len(q)) => s.quantiles.push(quantile(q)?),
-                (8, Value::Varint(f)) => flags = f as u32,
-                (2..=8, _) => return Err(fields.wrong_type(at)),
-                _ => {}
-            }
-        }
-        let point = SummaryPoint {
-            start,
-            time,
-            count,
-            sum,
-            quantiles: &s.quantiles,
-        };
-        let no_value = otlp::no_value(flags);
-        Ok(self.session.summary(id, &s.attrs.view(), point, no_value))
-    }
-}
-
-/// Exemplars are rare, and the store takes prost's type: each is decoded with prost.
-fn exemplar(e: Msg<'_>, out: &mut Vec<Exemplar>) -> Result<(), Malformed> {
-    let exemplar = Exemplar::decode(e.bytes).map_err(|_| Malformed {
-        offset: e.base,
-        message: "Exemplar",
-        problem: "prost refuses it",
-    })?;
-    out.push(exemplar);
-    Ok(())
-}
-
-/// One repeat of a `Buckets` message, merged into `offset` and `counts`.
-fn buckets(b: Msg<'_>, offset: &mut i32, counts: &mut Vec<u64>) -> Result<(), Malformed> {
-    const B: &str = "Buckets";
-    let mut fields = b.fields(B);
-    while let Some((field, v, at)) = fields.next()? {
-        match (field, v) {
-            (1, Value::Varint(o)) => *offset = sint32(o),
-            (2, Value::Varint(c)) => counts.push(c),
-            (2, Value::Len(packed)) => packed.packed_varint(B, counts)?,
-            (1 | 2, _) => return Err(fields.wrong_type(at)),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-fn quantile(q: Msg<'_>) -> Result<ValueAtQuantile, Malformed> {
-    const Q: &str = "ValueAtQuantile";
-    let mut out = ValueAtQuantile::default();
-    let mut fields = q.fields(Q);
-    while let Some((field, v, at)) = fields.next()? {
-        match (field, v) {
-            (1, Value::I64(d)) => out.quantile = f64::from_bits(d),
-            (2, Value::I64(d)) => out.value = f64::from_bits(d),
-            (1 | 2, _) => return Err(fields.wrong_type(at)),
-            _ => {}
-        }
-    }
-    Ok(out)
 }

@@ -21,6 +21,7 @@
 
 mod attrs;
 mod metrics;
+mod points;
 #[cfg(test)]
 mod tests;
 mod wire;
