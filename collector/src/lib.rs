@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod config;
+pub mod decode;
 pub mod demo;
 pub mod export;
 pub mod exporters;

@@ -18,7 +18,7 @@ use crate::pipeline::batch::{Batcher, Downstream};
 use crate::pipeline::consumer::{Deliverer, ExporterStats};
 use crate::pipeline::graph::{self, Chain, Export, Target};
 use crate::pipeline::lane::{Lane, Storage};
-use crate::pipeline::{Entry, Sender, Signal, Work};
+use crate::pipeline::{Entry, Sender, Work};
 use crate::processors::{Transform, attributes, filter, resource};
 use crate::receiver;
 use crate::store::{Options, Store};
@@ -161,7 +161,8 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
             })
             .collect();
         // The first step decodes: a transform, or with no processor an exporter that decodes
-        // (the prometheus exporter's store, or an exporter that converts or routes).
+        // (one that converts or routes). The prometheus exporter's store reads the bytes as
+        // received (`decode`), so it needs only the receiver's scan.
         let decodes = match stages.first() {
             Some(Stage::Transform(_)) => true,
             Some(Stage::Batch(_)) => false,
@@ -169,7 +170,6 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                 .exporters
                 .iter()
                 .any(|id| match targets.get(id).map(|t| &**t) {
-                    Some(Target::Store { .. }) => pipeline.signal == Signal::Metrics,
                     Some(Target::Custom(export)) => export.decodes(pipeline.signal),
                     _ => false,
                 }),

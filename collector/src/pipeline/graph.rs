@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::consumer::{Delivered, Deliverer};
 use super::{BoxFuture, Queue, Refused, Signal, Work};
+use crate::decode;
 use crate::processors::{Request, Transform};
 use crate::store::Store;
 use crate::store::otlp::{self, Report};
@@ -133,9 +134,44 @@ impl Fanout {
         }
     }
 
-    /// Whether this pipeline's exporters need the decoded messages (a store is fed metrics).
-    fn decodes(&self, signal: Signal) -> bool {
-        signal == Signal::Metrics && !self.stores.is_empty()
+    /// Feeds a metrics batch to the stores: from its bytes when they are all there is (the wire
+    /// reader, no decoding), else from the decoded request (prost path).
+    async fn ingest(&self, work: &mut Work) -> Result<Report, Refused> {
+        let stores = self.stores.clone();
+        let failed = |e: tokio::task::JoinError| {
+            tracing::error!(error = %e, "store ingest task failed");
+            Refused::unavailable("the collector failed to store the batch", RETRY_AFTER_FULL)
+        };
+        if let Some(body) = work.encoded_only() {
+            let body = body.clone();
+            let ingested = tokio::task::spawn_blocking(move || {
+                let mut total = Report::default();
+                for store in stores.iter() {
+                    total.merge(decode::ingest_scanned(store, &body, &mut |_| {})?);
+                }
+                Ok::<_, decode::Malformed>(total)
+            })
+            .await
+            .map_err(failed)?;
+            return ingested
+                .map_err(|e| Refused::invalid(format!("malformed metrics request: {e}")));
+        }
+        let request = work
+            .take_request()
+            .map_err(|e| Refused::invalid(e.to_string()))?;
+        let (request, report) = tokio::task::spawn_blocking(move || {
+            let mut total = Report::default();
+            if let Request::Metrics(req) = &request {
+                for store in stores.iter() {
+                    total.merge(otlp::ingest_request(store, req));
+                }
+            }
+            (request, total)
+        })
+        .await
+        .map_err(failed)?;
+        work.restore_request(request);
+        Ok(report)
     }
 
     async fn export(&self, mut work: Work) -> Result<Accepted, Refused> {
@@ -162,31 +198,8 @@ impl Fanout {
         for export in &self.custom {
             accepted.merge(export.export(&mut work).await?);
         }
-        if self.decodes(work.signal()) {
-            let request = work
-                .take_request()
-                .map_err(|e| Refused::invalid(e.to_string()))?;
-            let stores = self.stores.clone();
-            let joined = tokio::task::spawn_blocking(move || {
-                let mut total = Report::default();
-                if let Request::Metrics(req) = &request {
-                    for store in stores.iter() {
-                        let report = otlp::ingest_request(store, req);
-                        total.accepted += report.accepted;
-                        total.rejected += report.rejected;
-                        if total.message.is_none() {
-                            total.message = report.message;
-                        }
-                    }
-                }
-                (request, total)
-            })
-            .await;
-            let (request, report) = joined.map_err(|e| {
-                tracing::error!(error = %e, "store ingest task failed");
-                Refused::unavailable("the collector failed to store the batch", RETRY_AFTER_FULL)
-            })?;
-            work.restore_request(request);
+        if work.signal() == Signal::Metrics && !self.stores.is_empty() {
+            let report = self.ingest(&mut work).await?;
             if report.rejected > 0 {
                 accepted.merge(Accepted {
                     rejected: report.rejected,

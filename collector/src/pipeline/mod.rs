@@ -19,8 +19,9 @@
 //!   consumers. Admission into a pipeline's exporters is all-or-nothing: room is reserved in every
 //!   queue first, so a full queue refuses the batch without leaving a copy in the others.
 //! * **Bytes pass through untouched when nothing changes them.** Batches carry encoded protobuf;
-//!   a pipeline decodes only when a processor or the prometheus exporter needs the messages, and
-//!   re-encodes only when a processor changed them.
+//!   a pipeline decodes only when a processor (or an exporter that converts or routes) needs the
+//!   messages, and re-encodes only when a processor changed them. The prometheus exporter's
+//!   store reads the bytes themselves (`crate::decode`).
 //!
 //! Delivery is at least once: a batch whose send was in flight when the process died is sent
 //! again after a restart from a persistent queue.

@@ -3,7 +3,8 @@
 //! Receivers hand over what they have: the protobuf bytes as received (gRPC, HTTP protobuf),
 //! or decoded messages (HTTP JSON). Each step asks for the form it needs and the conversion
 //! happens at most once: a transform decodes, and marks the bytes stale; a queue asks for bytes
-//! and gets the received ones untouched when nothing changed them.
+//! and gets the received ones untouched when nothing changed them; a store reads the bytes as
+//! they are when there is no decoded form ([`Work::encoded_only`]), and never decodes them.
 
 use bytes::Bytes;
 use prost::Message;
@@ -65,6 +66,16 @@ impl Work {
     /// Its signal.
     pub fn signal(&self) -> Signal {
         self.signal
+    }
+
+    /// The bytes, when they are the only form: a step that can read them as they are (the
+    /// store's wire reader) need not decode. They were checked by [`super::scan`] (or are the
+    /// encoding of a decoded request), so they decode.
+    pub fn encoded_only(&self) -> Option<&Bytes> {
+        match (&self.body, &self.decoded) {
+            (Some(body), None) => Some(body),
+            _ => None,
+        }
     }
 
     /// The decoded request, decoding the bytes if needed. The caller may change it: the bytes

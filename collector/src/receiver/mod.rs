@@ -156,7 +156,7 @@ impl Pipeline {
         entry.add(
             pipeline::Signal::Metrics,
             graph::fanout("metrics".into(), vec![target]),
-            true,
+            false,
         );
         Pipeline {
             entry: Arc::new(entry),

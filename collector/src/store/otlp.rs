@@ -28,13 +28,23 @@ pub struct Report {
 }
 
 impl Report {
-    fn reject(&mut self, n: u64, why: impl FnOnce() -> String) {
+    /// Counts `n` points rejected, keeping the first reason.
+    pub(crate) fn reject(&mut self, n: u64, why: impl FnOnce() -> String) {
         if n == 0 {
             return;
         }
         self.rejected += n;
         if self.message.is_none() {
             self.message = Some(why());
+        }
+    }
+
+    /// Adds another request's (or store's) counts; the first reason stays.
+    pub fn merge(&mut self, other: Report) {
+        self.accepted += other.accepted;
+        self.rejected += other.rejected;
+        if self.message.is_none() {
+            self.message = other.message;
         }
     }
 
@@ -50,11 +60,13 @@ impl Report {
     }
 }
 
-fn no_value(flags: u32) -> bool {
+/// Whether a point carries the no-recorded-value flag.
+pub(crate) fn no_value(flags: u32) -> bool {
     flags & (DataPointFlags::NoRecordedValueMask as u32) != 0
 }
 
-fn delta(temporality: i32) -> Option<bool> {
+/// Delta (true) or cumulative, or `None` when unspecified or unknown.
+pub(crate) fn delta(temporality: i32) -> Option<bool> {
     match AggregationTemporality::try_from(temporality) {
         Ok(AggregationTemporality::Delta) => Some(true),
         Ok(AggregationTemporality::Cumulative) => Some(false),

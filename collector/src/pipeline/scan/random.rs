@@ -1,5 +1,5 @@
-//! Random OTLP requests with every field set, for property tests of the scan and the batch
-//! processor.
+//! Random OTLP requests with every field set, and random damage to them, for property tests of
+//! the scan, the batch processor and the wire decoder.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -76,6 +76,36 @@ impl Rng {
 
     fn few<T>(&mut self, most: usize, mut make: impl FnMut(&mut Self) -> T) -> Vec<T> {
         (0..self.below(most + 1)).map(|_| make(self)).collect()
+    }
+}
+
+/// Applies one random change to `body`: most changes make a request malformed, some make
+/// another valid one.
+pub(crate) fn mutate(rng: &mut Rng, body: &mut Vec<u8>) {
+    let len = body.len();
+    let at = rng.below(len.max(1));
+    match rng.below(8) {
+        0 if len > 0 => body[at] ^= 1 << rng.below(8),
+        1 if len > 0 => body[at] = rng.next() as u8,
+        2 => {
+            for _ in 0..=rng.below(3) {
+                body.insert(at.min(body.len()), rng.next() as u8);
+            }
+        }
+        3 if len > 0 => {
+            let end = (at + 1 + rng.below(8)).min(len);
+            body.drain(at..end);
+        }
+        4 => body.truncate(at),
+        5 if len > 0 => {
+            let end = (at + 1 + rng.below(16)).min(len);
+            let copy = body[at..end].to_vec();
+            let to = rng.below(len + 1);
+            body.splice(to..to, copy);
+        }
+        6 if len > 0 => body[at] = [0x00, 0x7f, 0x80, 0xff][rng.below(4)],
+        7 if len > 0 => body[at] ^= 1 + rng.below(7) as u8, // another wire type
+        _ => body.push(rng.next() as u8),
     }
 }
 

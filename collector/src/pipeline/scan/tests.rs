@@ -285,35 +285,6 @@ fn counts_and_entries_match_prost_on_random_requests() {
     }
 }
 
-/// Applies one random change to `body`.
-fn mutate(rng: &mut Rng, body: &mut Vec<u8>) {
-    let len = body.len();
-    let at = rng.below(len.max(1));
-    match rng.below(8) {
-        0 if len > 0 => body[at] ^= 1 << rng.below(8),
-        1 if len > 0 => body[at] = rng.next() as u8,
-        2 => {
-            for _ in 0..=rng.below(3) {
-                body.insert(at.min(body.len()), rng.next() as u8);
-            }
-        }
-        3 if len > 0 => {
-            let end = (at + 1 + rng.below(8)).min(len);
-            body.drain(at..end);
-        }
-        4 => body.truncate(at),
-        5 if len > 0 => {
-            let end = (at + 1 + rng.below(16)).min(len);
-            let copy = body[at..end].to_vec();
-            let to = rng.below(len + 1);
-            body.splice(to..to, copy);
-        }
-        6 if len > 0 => body[at] = [0x00, 0x7f, 0x80, 0xff][rng.below(4)],
-        7 if len > 0 => body[at] ^= 1 + rng.below(7) as u8, // another wire type
-        _ => body.push(rng.next() as u8),
-    }
-}
-
 #[test]
 fn agrees_with_prost_on_mutated_requests() {
     let mut rng = Rng::new(2);
@@ -324,7 +295,7 @@ fn agrees_with_prost_on_mutated_requests() {
             for _ in 0..25 {
                 let mut body = original.clone();
                 for _ in 0..=rng.below(3) {
-                    mutate(&mut rng, &mut body);
+                    random::mutate(&mut rng, &mut body);
                 }
                 let want = prost_counts(signal, &body);
                 let got = scan_counts(signal, &body);
