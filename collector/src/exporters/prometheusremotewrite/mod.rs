@@ -41,13 +41,14 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::decode;
 use crate::extensions::file_storage::Settings as StorageSettings;
 use crate::pipeline::consumer::{Delivered, Deliverer, ExporterStats};
 use crate::pipeline::graph::{Accepted, Export, RETRY_AFTER_FULL};
 use crate::pipeline::lane::{Lane, Storage};
 use crate::pipeline::{Batch, BoxFuture, Refused, Signal, Work};
 use crate::processors::Request;
-use crate::store::otlp::ingest_request_with;
+use crate::store::otlp::{Report, ingest_request_with};
 use crate::store::{Options, ResourceInfo, Store};
 use convert::{Naming, Scratch};
 use wire::{Frame, RequestWriter};
@@ -163,10 +164,7 @@ impl RemoteWrite {
     }
 
     /// Converts a request into frames per shard, and the store's report.
-    fn convert(
-        &self,
-        request: &opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
-    ) -> Result<(Vec<Vec<Frame>>, crate::store::otlp::Report), String> {
+    fn convert(&self, source: Source<'_>) -> Result<(Vec<Vec<Frame>>, Report), String> {
         let protocol = self.protocol();
         let mut writers: Vec<Option<RequestWriter>> = (0..self.shards).map(|_| None).collect();
         let mut frames: Vec<Vec<Frame>> = vec![Vec::new(); self.shards];
@@ -174,7 +172,7 @@ impl RemoteWrite {
         let mut scratch = Scratch::default();
         let mut error = None;
         let hasher = shard_hasher();
-        let report = ingest_request_with(&self.store, request, &mut |session| {
+        let mut on_point = |session: &crate::store::Ingest<'_>| {
             let Some(current) = session.current() else {
                 return;
             };
@@ -196,7 +194,13 @@ impl RemoteWrite {
                     .or_insert_with(|| (current.resource.clone(), 0));
                 entry.1 = entry.1.max(current.time);
             }
-        });
+        };
+        let report = match source {
+            // Bytes the receiver scanned: read straight into the store, no decode.
+            Source::Bytes(body) => decode::ingest_scanned(&self.store, body, &mut on_point)
+                .map_err(|e| format!("malformed metrics request: {e}"))?,
+            Source::Request(request) => ingest_request_with(&self.store, request, &mut on_point),
+        };
         for (resource, time) in resources.into_values() {
             let key = resource.target_info_labels.as_deref().unwrap_or("");
             let shard = (hasher.hash_one(("target_info", key)) % self.shards as u64) as usize;
@@ -237,14 +241,23 @@ impl RemoteWrite {
                 }
             }
         }
-        let request = work
-            .take_request()
-            .map_err(|e| Refused::invalid(e.to_string()))?;
-        let converted = match &request {
-            Request::Metrics(req) => self.convert(req).map(Some),
-            _ => Ok(None),
+        let converted = match work.encoded_only() {
+            Some(body) if work.signal() == Signal::Metrics => {
+                let body = body.clone();
+                self.convert(Source::Bytes(&body)).map(Some)
+            }
+            _ => {
+                let request = work
+                    .take_request()
+                    .map_err(|e| Refused::invalid(e.to_string()))?;
+                let converted = match &request {
+                    Request::Metrics(req) => self.convert(Source::Request(req)).map(Some),
+                    _ => Ok(None),
+                };
+                work.restore_request(request);
+                converted
+            }
         };
-        work.restore_request(request);
         let Some((frames, report)) = converted.map_err(|e| {
             tracing::error!(exporter = %self.id, error = %e, "writing remote-write requests failed");
             Refused::unavailable(format!("exporter {}: {e}", self.id), RETRY_AFTER_FULL)
@@ -302,6 +315,13 @@ impl RemoteWrite {
     }
 }
 
+/// Where a batch's points come from: its bytes (read without decoding), or its decoded form
+/// (after a processor, or from OTLP/JSON).
+enum Source<'a> {
+    Bytes(&'a [u8]),
+    Request(&'a opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest),
+}
+
 /// Shards must not move between runs (a WAL replays into the same shard), hence fixed seeds.
 fn shard_hasher() -> ahash::RandomState {
     ahash::RandomState::with_seeds(0x7276_7731, 0x7368_6172, 0x6473_6565, 0x6473_2121)
@@ -341,8 +361,9 @@ impl Export for RemoteWrite {
         &self.id
     }
 
-    fn decodes(&self, signal: Signal) -> bool {
-        signal == Signal::Metrics
+    fn decodes(&self, _signal: Signal) -> bool {
+        // Received bytes are read straight into the exporter's store (`crate::decode`).
+        false
     }
 
     fn export<'a>(&'a self, work: &'a mut Work) -> BoxFuture<'a, Result<Accepted, Refused>> {
