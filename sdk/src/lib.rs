@@ -66,14 +66,16 @@
 //! # Cost per call
 //!
 //! Measured with `cargo bench -p vigil --bench instruments` on a 2-core AMD
-//! EPYC VM (shared; criterion medians):
+//! EPYC VM (shared; criterion medians; the counter rows from one run under
+//! a load average of about 3 from other builds, so compare within a row set,
+//! the histogram rows from an earlier, quieter run):
 //!
 //! | call | time |
 //! |---|---|
-//! | raw OTel counter, 3 attributes, unbound / bound | 79.9 ns / 3.0 ns |
-//! | Vigil lifecycle transition, bound handle | 3.6 ns |
-//! | Vigil counter with a typed label set (`BoundCounters`) | 4.5 ns |
-//! | Vigil lifecycle `record` (bounded cache lookup each call) | see the CHANGELOG (issue 12) |
+//! | raw OTel counter, 3 attributes, unbound / bound | 115.6 ns / 4.9 ns |
+//! | Vigil lifecycle transition, bound handle | 5.6 ns |
+//! | Vigil counter with a typed label set (`BoundCounters`) | 7.1 ns |
+//! | Vigil lifecycle `record` (bounded cache lookup each call) | 45.6 ns |
 //! | raw OTel histogram, 1 attribute, unbound / bound | 73.4 ns / 15.2 ns |
 //! | Vigil lifecycle duration, typed operation | 17.2 ns |
 

@@ -55,7 +55,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{BoundHistogram, Counter, Gauge};
+use opentelemetry::metrics::{BoundCounter, BoundHistogram, Counter, Gauge};
 
 use crate::labels::{Label, LabelSet};
 
@@ -133,9 +133,13 @@ impl<Op: Label, State: Label, L: LabelSet, C: LabelSet> std::fmt::Debug
 
 /// A transition's counter series for one (operation, origin, labels), bound
 /// for every outcome. Counting through it does not build attributes.
+///
+/// It holds its bound counters inline (one per outcome, by
+/// `Outcome::index`), not behind the cache's shared slice: one pointer
+/// fewer to follow on the hot path.
 #[derive(Clone)]
 pub struct BoundTransition {
-    outcomes: Outcomes,
+    outcomes: [Option<BoundCounter<u64>>; 3],
     duration: Option<BoundHistogram<f64>>,
 }
 
@@ -149,7 +153,12 @@ impl BoundTransition {
     /// Count one transition.
     #[inline]
     pub fn count(&self, outcome: Outcome) {
-        if let Some(c) = self.outcomes.get(outcome.index()) {
+        let slot = match outcome {
+            Outcome::Success => &self.outcomes[0],
+            Outcome::Failure => &self.outcomes[1],
+            Outcome::Cancelled => &self.outcomes[2],
+        };
+        if let Some(c) = slot {
             c.add(1);
         }
     }
@@ -228,7 +237,7 @@ impl<Op: Label, State: Label, L: LabelSet, C: LabelSet> Lifecycle<Op, State, L, 
                 .unwrap_or_else(|| self.bind_outcomes(op, origin, labels)),
         };
         BoundTransition {
-            outcomes,
+            outcomes: [0, 1, 2].map(|i| outcomes.get(i).cloned()),
             duration: self.inner.durations.get(op.index()).cloned(),
         }
     }
