@@ -63,7 +63,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use vigil::init::Protocol;
-use vigil::lifecycle::{self, Outcome};
+use vigil::lifecycle::{Lifecycle, Outcome};
 
 use crate::support::start_collector;
 
@@ -75,6 +75,12 @@ vigil::label! {
 }
 vigil::label! {
     enum WorkerState = "state" { Idle = "idle", Active = "active", Draining = "draining" }
+}
+vigil::label! {
+    enum Image = "image" { Duckdb1 = "duckdb:1" }
+}
+vigil::label! {
+    enum Binding = "binding" { Unbound = "none" }
 }
 
 const SERVICE: &str = "duckgres-control";
@@ -317,13 +323,14 @@ async fn prometheus_scrapes_the_collector_and_promql_sees_rates_and_quantiles() 
     .expect("vigil::init");
     // The namespace on the lifecycle, not the builder: `with_namespace` on
     // the builder would claim it process-wide for every test in this binary.
-    let lc = lifecycle::builder("worker")
-        .with_meter(guard.meter())
-        .with_namespace("duckgres")
-        .with_labels(&["image"])
-        .with_count_labels(&["image", "binding"])
-        .build::<WorkerOp, WorkerState>();
-    lc.move_state(None, Some(WorkerState::Idle), &["duckdb:1", "none"]);
+    let lc: Lifecycle<WorkerOp, WorkerState, Image, (Image, Binding)> =
+        Lifecycle::builder("worker")
+            .with_meter(guard.meter())
+            .with_namespace("duckgres")
+            .with_labels::<Image>()
+            .with_count_labels::<(Image, Binding)>()
+            .build();
+    lc.move_state(None, Some(WorkerState::Idle), (Image::Duckdb1, Binding::Unbound));
     let recorder = tokio::spawn({
         let lc = lc.clone();
         async move {
@@ -336,7 +343,7 @@ async fn prometheus_scrapes_the_collector_and_promql_sees_rates_and_quantiles() 
                     WorkerOp::Spawn,
                     Outcome::Success,
                     "pool",
-                    &["duckdb:1"],
+                    Image::Duckdb1,
                     Some(Duration::from_millis(ms)),
                 );
             }

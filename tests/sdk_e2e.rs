@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use vigil::genai::{GenAi, Operation, Provider, Run, Usage};
 use vigil::init::Protocol;
-use vigil::lifecycle::{self, Outcome};
+use vigil::lifecycle::{Lifecycle, Outcome};
 use vigil_tests::check_exposition;
 
 use crate::support::{OPENMETRICS, get, start_collector};
@@ -13,34 +13,41 @@ vigil::label! {
 vigil::label! {
     enum WorkerState = "state" { Idle = "idle", Active = "active", Draining = "draining" }
 }
+vigil::label! {
+    enum Image = "image" { Duckdb1 = "duckdb:1" }
+}
+vigil::label! {
+    enum Binding = "binding" { Unbound = "none" }
+}
 
 const JOB: &str = r#"job="duckgres-control",instance="cp-1""#;
 const SCOPE: &str = r#"otel_scope_name="vigil",otel_scope_version="0.1.0""#;
 
 /// Records a known set of measurements through the SDK's typed instruments.
 fn record(meter: opentelemetry::metrics::Meter) {
-    let lc = lifecycle::builder("worker")
-        .with_meter(meter.clone())
-        .with_namespace("duckgres")
-        .with_labels(&["image"])
-        .with_count_labels(&["image", "binding"])
-        .build::<WorkerOp, WorkerState>();
+    let lc: Lifecycle<WorkerOp, WorkerState, Image, (Image, Binding)> =
+        Lifecycle::builder("worker")
+            .with_meter(meter.clone())
+            .with_namespace("duckgres")
+            .with_labels::<Image>()
+            .with_count_labels::<(Image, Binding)>()
+            .build();
     lc.record(
         WorkerOp::Spawn,
         Outcome::Success,
         "pool",
-        &["duckdb:1"],
+        Image::Duckdb1,
         Some(Duration::from_millis(120)),
     );
     lc.record(
         WorkerOp::Spawn,
         Outcome::Success,
         "pool",
-        &["duckdb:1"],
+        Image::Duckdb1,
         Some(Duration::from_millis(80)),
     );
-    lc.record(WorkerOp::Drain, Outcome::Cancelled, "", &["duckdb:1"], None);
-    lc.move_state(None, Some(WorkerState::Idle), &["duckdb:1", "none"]);
+    lc.record(WorkerOp::Drain, Outcome::Cancelled, "", Image::Duckdb1, None);
+    lc.move_state(None, Some(WorkerState::Idle), (Image::Duckdb1, Binding::Unbound));
     let genai = GenAi::builder()
         .with_meter(meter)
         .with_namespace("duckgres")

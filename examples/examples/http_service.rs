@@ -78,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
     let sampler = vigil::process::Sampler::builder()
         .with_interval(Duration::from_secs(if short { 1 } else { 5 }))
         .with_runtime_metrics(true)
+        .build()
         .start()?;
 
     let shutdown = CancellationToken::new();
@@ -117,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
     let runs = Arc::new(AtomicU32::new(0));
     let gc = Sweeper::<Gc>::builder("pending_uploads_gc")
         .with_interval(Duration::from_secs(if short { 1 } else { 300 }))
+        .build()
         .start(move || {
             let (uploads, runs) = (uploads.clone(), runs.clone());
             async move {

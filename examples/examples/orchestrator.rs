@@ -114,6 +114,7 @@ async fn run() -> anyhow::Result<()> {
         } else {
             Duration::from_secs(2)
         })
+        .build()
         .start()?;
     let mut scheduler = Scheduler::new(agents.clone(), workers, !short);
 

@@ -79,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
     let heartbeats = tokio::spawn(heartbeat(daemon.clone(), shutdown.clone()));
     let sweeper = Sweeper::<Swept>::builder("runtime_sweeper")
         .with_interval(settings.sweep_every)
+        .build()
         .start({
             let daemon = daemon.clone();
             move || {

@@ -38,7 +38,7 @@ use tower::ServiceExt as _;
 use vigil::connections::Connections;
 use vigil::genai::{GenAi, Operation, Provider, Run, Usage};
 use vigil::health::{HealthChecker, Target};
-use vigil::lifecycle::{self, Outcome};
+use vigil::lifecycle::{Lifecycle, Outcome};
 use vigil::liveness::{InMemoryStore, Liveness, LivenessStore, StoreError};
 use vigil::process::{Sampler, Workers};
 use vigil::sweep::{Items, Sweeper};
@@ -62,28 +62,29 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // lifecycle: transitions with durations, and the state count.
-    let jobs = lifecycle::builder("job").build::<Op, State>();
-    jobs.record(Op::Enqueue, Outcome::Success, "api", &[], None);
-    jobs.move_state(None, Some(State::Queued), &[]);
+    let jobs: Lifecycle<Op, State> = Lifecycle::builder("job").build();
+    jobs.record(Op::Enqueue, Outcome::Success, "api", (), None);
+    jobs.move_state(None, Some(State::Queued), ());
     let ran = jobs
-        .time(Op::Start, "scheduler", &[], async {
+        .time(Op::Start, "scheduler", (), async {
             Ok::<_, std::io::Error>(())
         })
         .await;
-    jobs.move_state(Some(State::Queued), Some(State::Running), &[]);
+    jobs.move_state(Some(State::Queued), Some(State::Running), ());
     jobs.record(
         Op::Finish,
         Outcome::Success,
         "worker",
-        &[],
+        (),
         Some(Duration::from_millis(42)),
     );
-    jobs.move_state(Some(State::Running), None, &[]);
+    jobs.move_state(Some(State::Running), None, ());
     println!("lifecycle:   a job enqueued, started ({ran:?}) and finished");
 
     // sweep: a periodic job with item counts by outcome.
     let sweeper = Sweeper::builder("tmp_gc")
         .with_interval(Duration::from_secs(1))
+        .build()
         .start(|| async {
             Ok::<_, Infallible>(Items::new().with(Gc::Deleted, 3).with(Gc::Kept, 1))
         })?;
@@ -96,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
         .with_threshold(2)
         .with_label("zone")
         .on_lost(|t| println!("health:      upstream {} lost", t.id()))
+        .build()
         .start(|t: Target| async move {
             if t.id() == "cache" {
                 Err("connection refused")
@@ -108,9 +110,9 @@ async fn main() -> anyhow::Result<()> {
     println!("health:      probing db (passes) and cache (fails) every 500 ms");
 
     // liveness: heartbeats in a fast store, the durable time as fallback.
-    let liveness = Liveness::builder("runtime")
+    let liveness = Liveness::builder("runtime", FlakyStore::default())
         .with_stale_after(Duration::from_secs(90))
-        .build(FlakyStore::default());
+        .build();
     let now = SystemTime::now();
     let _ = liveness.heartbeat("rt-1", now).await;
     let runtimes = [
@@ -140,6 +142,7 @@ async fn main() -> anyhow::Result<()> {
     let sampler = Sampler::builder()
         .with_interval(Duration::from_millis(500))
         .with_workers(workers.clone())
+        .build()
         .start()?;
     println!(
         "process:     sampling this process and {} worker(s)",
@@ -153,12 +156,16 @@ async fn main() -> anyhow::Result<()> {
             get(|Path(id): Path<u32>| async move { format!("item {id}") }),
         )
         .route("/boom", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
-        .layer(vigil::http::layer().with_route(|parts| {
-            parts
-                .extensions
-                .get::<MatchedPath>()
-                .map(MatchedPath::as_str)
-        }));
+        .layer(
+            vigil::http::MetricsLayer::builder()
+                .with_route(|parts| {
+                    parts
+                        .extensions
+                        .get::<MatchedPath>()
+                        .map(MatchedPath::as_str)
+                })
+                .build(),
+        );
     let mut statuses = Vec::new();
     for uri in ["/items/1", "/items/2", "/boom"] {
         let response = app

@@ -123,6 +123,7 @@ async fn run() -> anyhow::Result<()> {
     let sampler = Sampler::builder()
         .with_workers(workers.clone())
         .with_interval(timings.sample_every)
+        .build()
         .start()?;
 
     print_banner(&guard, &children, timings.reap_ttl);

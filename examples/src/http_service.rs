@@ -65,12 +65,16 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(websocket))
         .fallback(not_found)
         .with_state(state)
-        .layer(vigil::http::layer().with_route(|parts| {
-            parts
-                .extensions
-                .get::<MatchedPath>()
-                .map(MatchedPath::as_str)
-        }))
+        .layer(
+            vigil::http::MetricsLayer::builder()
+                .with_route(|parts| {
+                    parts
+                        .extensions
+                        .get::<MatchedPath>()
+                        .map(MatchedPath::as_str)
+                })
+                .build(),
+        )
 }
 
 #[derive(Serialize)]

@@ -151,7 +151,7 @@ impl Scheduler {
         let m = Instruments::new();
         // Every state and status exports from the start, at 0 until used.
         for stage in Stage::VALUES {
-            m.tasks.set_count(*stage, &[], 0);
+            m.tasks.set_count(*stage, (), 0);
         }
         m.retries.add(0, &[]);
         let mut s = Scheduler {
@@ -218,7 +218,7 @@ impl Scheduler {
         // The previous round's finished tasks leave the stage counts.
         for (stage, n) in [(Stage::Done, self.succeeded), (Stage::Failed, self.failed)] {
             for _ in 0..n {
-                self.m.tasks.move_state(Some(stage), None, &[]);
+                self.m.tasks.move_state(Some(stage), None, ());
             }
         }
         self.succeeded = 0;
@@ -319,8 +319,8 @@ impl Scheduler {
     /// returns the stage it entered.
     fn transition(&self, op: Op, outcome: Outcome, took: Option<Duration>) -> Option<Stage> {
         let (from, to) = moves(op, outcome);
-        self.m.tasks.record(op, outcome, ORIGIN, &[], took);
-        self.m.tasks.move_state(from, to, &[]);
+        self.m.tasks.record(op, outcome, ORIGIN, (), took);
+        self.m.tasks.move_state(from, to, ());
         to
     }
 

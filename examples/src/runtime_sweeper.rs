@@ -30,8 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use vigil::labels::Label as _;
-use vigil::lifecycle::{self, BoundTransition, Lifecycle, Outcome};
+use vigil::lifecycle::{BoundTransition, Lifecycle, Outcome};
 use vigil::liveness::Liveness;
 use vigil::sweep::{BatchCap, Items};
 
@@ -127,8 +126,8 @@ pub struct Daemon {
     runtimes: Mutex<BTreeMap<String, Runtime>>,
     tasks: Mutex<Vec<Task>>,
     beats: AtomicU64,
-    runtime_lc: Lifecycle<RuntimeOp, RuntimeState>,
-    task_lc: Lifecycle<TaskOp, TaskState>,
+    runtime_lc: Lifecycle<RuntimeOp, RuntimeState, Reason>,
+    task_lc: Lifecycle<TaskOp, TaskState, Reason>,
     register: BoundTransition,
     mark_offline: BoundTransition,
     gc: BoundTransition,
@@ -142,17 +141,15 @@ impl Daemon {
     /// `vigil::builder()`; every transition series is bound here, so each
     /// exists (at 0) from the first export.
     pub fn new(settings: Settings) -> Self {
-        let liveness = Liveness::builder("runtime")
+        let liveness = Liveness::builder("runtime", FlakyStore::new(2))
             .with_stale_after(settings.stale_after)
-            .build(FlakyStore::new(2));
-        let runtime_lc = lifecycle::builder("runtime")
-            .with_labels(&[Reason::KEY])
-            .build::<RuntimeOp, RuntimeState>();
-        let task_lc = lifecycle::builder("task")
-            .with_labels(&[Reason::KEY])
-            .build::<TaskOp, TaskState>();
-        let rt = |op, origin, reason: Reason| runtime_lc.bind(op, origin, &[reason.as_str()]);
-        let task = |op, reason: Reason| task_lc.bind(op, SWEEPER, &[reason.as_str()]);
+            .build();
+        let runtime_lc = Lifecycle::builder("runtime")
+            .with_labels::<Reason>()
+            .build();
+        let task_lc = Lifecycle::builder("task").with_labels::<Reason>().build();
+        let rt = |op, origin, reason: Reason| runtime_lc.bind(op, origin, reason);
+        let task = |op, reason: Reason| task_lc.bind(op, SWEEPER, reason);
         Daemon {
             register: rt(RuntimeOp::Register, HEARTBEAT, Reason::FirstHeartbeat),
             mark_offline: rt(RuntimeOp::MarkOffline, SWEEPER, Reason::StaleHeartbeat),
@@ -194,7 +191,7 @@ impl Daemon {
             },
         );
         self.runtime_lc
-            .move_state(None, Some(RuntimeState::Offline), &[]);
+            .move_state(None, Some(RuntimeState::Offline), ());
         for (id, beats_left) in [
             ("rt-1", None),
             ("rt-2", None),
@@ -212,7 +209,7 @@ impl Daemon {
             );
             self.register.count(Outcome::Success);
             self.runtime_lc
-                .move_state(None, Some(RuntimeState::Online), &[]);
+                .move_state(None, Some(RuntimeState::Online), ());
         }
         drop(runtimes);
 
@@ -228,7 +225,7 @@ impl Daemon {
         for (state, since, n) in seeded {
             for _ in 0..n {
                 tasks.push(Task { state, since });
-                self.task_lc.move_state(None, Some(state), &[]);
+                self.task_lc.move_state(None, Some(state), ());
             }
         }
     }
@@ -294,7 +291,7 @@ impl Daemon {
             self.runtime_lc.move_state(
                 Some(RuntimeState::Online),
                 Some(RuntimeState::Offline),
-                &[],
+                (),
             );
             self.mark_offline
                 .record(Outcome::Success, started.elapsed());
@@ -313,7 +310,7 @@ impl Daemon {
                 TaskState::Running if age > s.run_timeout => &self.run_timeout,
                 _ => return true,
             };
-            self.task_lc.move_state(Some(task.state), None, &[]);
+            self.task_lc.move_state(Some(task.state), None, ());
             transition.record(Outcome::Success, started.elapsed());
             items.add(Swept::Failed, 1);
             false
@@ -333,7 +330,7 @@ impl Daemon {
             }
             let started = Instant::now();
             left -= 1;
-            self.task_lc.move_state(Some(TaskState::Queued), None, &[]);
+            self.task_lc.move_state(Some(TaskState::Queued), None, ());
             self.expire.record(Outcome::Success, started.elapsed());
             false
         });
@@ -358,7 +355,7 @@ impl Daemon {
             let started = Instant::now();
             self.liveness.store().forget(&id);
             self.runtime_lc
-                .move_state(Some(RuntimeState::Offline), None, &[]);
+                .move_state(Some(RuntimeState::Offline), None, ());
             self.gc.record(Outcome::Success, started.elapsed());
             items.add(Swept::Collected, 1);
             tracing::info!(%id, "offline runtime collected");

@@ -29,7 +29,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Gauge, Meter};
 use vigil::health::CheckResult;
 use vigil::labels::{BoundCounters, BoundHistograms, Label};
-use vigil::lifecycle::{self, Lifecycle, Outcome};
+use vigil::lifecycle::{Lifecycle, Outcome};
 
 /// The metric namespace: `duckgres.worker.…` → `duckgres_worker_…`.
 pub const NAMESPACE: &str = "duckgres";
@@ -241,7 +241,7 @@ impl Lease {
 /// `{check}`, `result` from [`CheckResult`] plus `image`).
 pub struct Instruments {
     /// Transitions, their durations, and the state counts.
-    pub lifecycle: Lifecycle<Op, State>,
+    pub lifecycle: Lifecycle<Op, State, Image, (Image, Binding)>,
     drain_total: BoundHistograms<()>,
     spawn_failures: BoundCounters<(SpawnFailure, Image)>,
     health_checks: BoundCounters<(CheckResult, Image)>,
@@ -258,12 +258,12 @@ impl Instruments {
     /// Create the instruments from `meter`, named under `namespace`.
     pub fn new(meter: &Meter, namespace: &str) -> Self {
         let name = |suffix: &str| format!("{namespace}.{suffix}");
-        let lifecycle = lifecycle::builder("worker")
+        let lifecycle = Lifecycle::builder("worker")
             .with_meter(meter.clone())
             .with_namespace(namespace)
-            .with_labels(&[Image::KEY])
-            .with_count_labels(&[Image::KEY, Binding::KEY])
-            .build::<Op, State>();
+            .with_labels::<Image>()
+            .with_count_labels::<(Image, Binding)>()
+            .build();
         let counter = |suffix: &str, unit: &'static str, description: &'static str| {
             meter
                 .u64_counter(name(suffix))
@@ -272,10 +272,11 @@ impl Instruments {
                 .build()
         };
         let histogram = |suffix: &str, description: &'static str| {
-            // Unit `s`: Vigil's view gives it the seconds boundaries.
+            // Seconds, so the seconds boundaries (the SDK's default ones are milliseconds).
             meter
                 .f64_histogram(name(suffix))
                 .with_unit("s")
+                .with_boundaries(vigil::views::SECONDS_BOUNDARIES.to_vec())
                 .with_description(description)
                 .build()
         };
@@ -821,11 +822,7 @@ impl Pool {
                         .iter()
                         .filter(|w| w.state() == state && w.image == image && w.binding == binding)
                         .count();
-                    self.m.lifecycle.set_count(
-                        state,
-                        &[image.as_str(), binding.as_str()],
-                        n as i64,
-                    );
+                    self.m.lifecycle.set_count(state, (image, binding), n as i64);
                 }
             }
         }
@@ -888,7 +885,7 @@ impl Pool {
     ) {
         self.m
             .lifecycle
-            .record(op, outcome, origin, &[image.as_str()], took);
+            .record(op, outcome, origin, image, took);
         self.totals.bump(op, outcome);
     }
 }

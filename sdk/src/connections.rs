@@ -5,7 +5,7 @@
 //! The systems Vigil replaces kept an "active WebSocket" gauge by hand, with
 //! an increment on upgrade and a decrement on every exit path; a missed path
 //! (an early return, an error, a panic in the handler) left the gauge high
-//! forever. Here [`Connections::open`] increments and returns a [`Guard`];
+//! forever. Here [`Connections::open`] increments and returns a [`ConnectionGuard`];
 //! dropping the guard decrements, once, whichever way the task ends,
 //! including unwinding from a panic. Only an aborting panic or
 //! [`std::mem::forget`] can skip it.
@@ -67,7 +67,7 @@ impl<L: LabelSet> Connections<L> {
     }
 
     /// Counts a connection as open until the returned guard is dropped.
-    pub fn open(&self, labels: L) -> Guard {
+    pub fn open(&self, labels: L) -> ConnectionGuard {
         let counter = match self.bound.get(labels.dense_index()) {
             Some(slot) => slot
                 .get_or_init(|| self.counter.bind(&self.attributes(labels)))
@@ -75,7 +75,7 @@ impl<L: LabelSet> Connections<L> {
             None => self.counter.bind(&self.attributes(labels)),
         };
         counter.add(1);
-        Guard { counter }
+        ConnectionGuard { counter }
     }
 
     fn attributes(&self, labels: L) -> Vec<KeyValue> {
@@ -98,24 +98,24 @@ impl<L: LabelSet> fmt::Debug for Connections<L> {
 /// `Send + Sync + 'static`, so it can move into the task serving the
 /// connection; it may outlive the [`Connections`] that made it.
 #[must_use = "the connection counts as open only while the guard lives"]
-pub struct Guard {
+pub struct ConnectionGuard {
     counter: BoundUpDownCounter<i64>,
 }
 
-impl Guard {
+impl ConnectionGuard {
     /// Closes the connection now; the same as dropping the guard.
     pub fn close(self) {}
 }
 
-impl Drop for Guard {
+impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.counter.add(-1);
     }
 }
 
-impl fmt::Debug for Guard {
+impl fmt::Debug for ConnectionGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Guard").finish_non_exhaustive()
+        f.debug_struct("ConnectionGuard").finish_non_exhaustive()
     }
 }
 
@@ -165,7 +165,7 @@ impl<L: LabelSet> Builder<L> {
             Some(namespace) => format!("{namespace}.{NAME}"),
             None => crate::init::metric_name(NAME),
         };
-        register(&name, None, self.cardinality_limit);
+        register(&name, self.cardinality_limit);
         let meter = self.meter.unwrap_or_else(crate::init::meter);
         let counter = meter
             .i64_up_down_counter(name)
@@ -184,18 +184,13 @@ impl<L: LabelSet> Builder<L> {
     }
 }
 
-/// Registers `name`'s stream settings. The registry is keyed by name and
+/// Registers `name`'s cardinality limit. The registry is keyed by name and
 /// shared by every instance, so a limit only grows: the largest one asked
 /// for wins, and an instance that asks for none keeps the current one.
-fn register(name: &str, boundaries: Option<&[f64]>, limit: Option<usize>) {
-    let previous = views::lookup(name).and_then(|spec| spec.cardinality_limit);
-    views::register(
-        name,
-        views::Spec {
-            boundaries: boundaries.map(<[f64]>::to_vec),
-            cardinality_limit: limit.max(previous),
-        },
-    );
+fn register(name: &str, limit: Option<usize>) {
+    if let Some(limit) = limit {
+        views::register(name, views::Spec::cardinality(limit));
+    }
 }
 
 impl<L: LabelSet> fmt::Debug for Builder<L> {

@@ -386,25 +386,23 @@ impl Builder {
         let cache_name = namespaced(CACHE_TOKEN_USAGE);
         let cost_name = namespaced(COST);
         let limit = self.cardinality_limit;
-        register(TOKEN_USAGE, Some(views::GEN_AI_TOKEN_BOUNDARIES), limit);
-        register(&cache_name, Some(views::GEN_AI_TOKEN_BOUNDARIES), limit);
-        register(
-            OPERATION_DURATION,
-            Some(views::GEN_AI_DURATION_BOUNDARIES),
-            limit,
-        );
-        register(&cost_name, None, limit);
+        register(TOKEN_USAGE, limit);
+        register(&cache_name, limit);
+        register(OPERATION_DURATION, limit);
+        register(&cost_name, limit);
 
         let meter = self.meter.unwrap_or_else(crate::init::meter);
         GenAi {
             tokens: meter
                 .f64_histogram(TOKEN_USAGE)
                 .with_unit("{token}")
+                .with_boundaries(views::GEN_AI_TOKEN_BOUNDARIES.to_vec())
                 .with_description("Number of input and output tokens used.")
                 .build(),
             cache_tokens: meter
                 .f64_histogram(cache_name)
                 .with_unit("{token}")
+                .with_boundaries(views::GEN_AI_TOKEN_BOUNDARIES.to_vec())
                 .with_description(
                     "Number of input tokens read from or written to a provider cache.",
                 )
@@ -412,6 +410,7 @@ impl Builder {
             duration: meter
                 .f64_histogram(OPERATION_DURATION)
                 .with_unit("s")
+                .with_boundaries(views::GEN_AI_DURATION_BOUNDARIES.to_vec())
                 .with_description("GenAI operation duration.")
                 .build(),
             cost: meter
@@ -425,18 +424,13 @@ impl Builder {
     }
 }
 
-/// Registers `name`'s stream settings. The registry is keyed by name and
+/// Registers `name`'s cardinality limit. The registry is keyed by name and
 /// shared by every instance, so a limit only grows: the largest one asked
 /// for wins, and an instance that asks for none keeps the current one.
-fn register(name: &str, boundaries: Option<&[f64]>, limit: Option<usize>) {
-    let previous = views::lookup(name).and_then(|spec| spec.cardinality_limit);
-    views::register(
-        name,
-        views::Spec {
-            boundaries: boundaries.map(<[f64]>::to_vec),
-            cardinality_limit: limit.max(previous),
-        },
-    );
+fn register(name: &str, limit: Option<usize>) {
+    if let Some(limit) = limit {
+        views::register(name, views::Spec::cardinality(limit));
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@
 //!     .with_threshold(3)
 //!     .with_label("image")
 //!     .on_lost(|target| eprintln!("worker {} lost", target.id()))
+//!     .build()
 //!     .start(|target: Target| async move {
 //!         // e.g. GET http://{target.id()}/healthz
 //!         Ok::<(), std::io::Error>(())
@@ -69,7 +70,7 @@ use opentelemetry::metrics::Meter;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::labels::{Free, Label};
+use crate::labels::{Free, Label, LabelSet};
 use crate::lifecycle::{Lifecycle, Outcome};
 
 use shared::Shared;
@@ -142,7 +143,7 @@ impl Target {
 
 /// A target's health as the checker sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Status {
+pub struct TargetHealth {
     /// False from the failure that reached the threshold until the next pass.
     pub healthy: bool,
     /// Failed probes since the last pass.
@@ -167,7 +168,7 @@ enum ErrorKind {
 // === impl Builder ===
 
 /// Configures a [`HealthChecker`]; from [`HealthChecker::builder`].
-#[must_use = "call start()"]
+#[must_use = "call build()"]
 pub struct Builder {
     entity: String,
     interval: Duration,
@@ -250,23 +251,24 @@ impl Builder {
     }
 
     /// On each loss, record a transition of `op` with outcome `failure` and
-    /// origin [`ORIGIN`] in `lifecycle`, passing the target's label value as
-    /// the lifecycle's first user label.
-    pub fn with_lifecycle<Op: Label, State: Label>(
+    /// origin [`ORIGIN`] in `lifecycle`, with the label set `labels` gives
+    /// for the lost target (`|_| ()` for a lifecycle without labels).
+    pub fn with_lifecycle<Op: Label, State: Label, L: LabelSet, C: LabelSet>(
         mut self,
-        lifecycle: Lifecycle<Op, State>,
+        lifecycle: Lifecycle<Op, State, L, C>,
         op: Op,
+        labels: impl Fn(&Target) -> L + Send + Sync + 'static,
     ) -> Self {
         self.on_lost.insert(
             0,
             Arc::new(move |t: &Target| {
-                lifecycle.record(op, Outcome::Failure, ORIGIN, &[t.label()], None);
+                lifecycle.record(op, Outcome::Failure, ORIGIN, labels(t), None);
             }),
         );
         self
     }
 
-    /// Stop when `token` is cancelled, as well as on [`HealthChecker::stop`].
+    /// Stop when `token` is cancelled, as well as on [`Handle::stop`].
     pub fn with_shutdown(mut self, token: CancellationToken) -> Self {
         self.shutdown = Some(token);
         self
@@ -284,61 +286,39 @@ impl Builder {
         self
     }
 
-    /// Start probing on the current tokio runtime: a round at once, then one
-    /// every interval, until the checker is stopped or dropped. `probe`
-    /// returns `Ok(())` for a healthy target.
-    ///
-    /// Fails only outside a tokio runtime.
-    pub fn start<P, Fut, E>(self, probe: P) -> Result<HealthChecker, Error>
-    where
-        P: Fn(Target) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Display + Send + 'static,
-    {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return Err(Error {
-                kind: ErrorKind::NoRuntime {
-                    entity: self.entity,
-                },
-            });
-        };
-        let token = self
-            .shutdown
-            .as_ref()
-            .map_or_else(CancellationToken::new, CancellationToken::child_token);
-        let (interval, timeout) = (self.interval, self.timeout);
+    /// Build the checker: its instruments and its first targets. Start
+    /// probing with [`HealthChecker::start`].
+    pub fn build(self) -> HealthChecker {
         let shared = Shared::new(&self);
         for target in self.targets {
             shared.add(target);
         }
-        let task = runtime.spawn(shared.clone().run(
-            Arc::new(probe),
-            interval,
-            timeout,
-            token.clone(),
-        ));
-        Ok(HealthChecker {
+        HealthChecker {
             shared,
-            token,
-            task: Some(task),
-        })
+            interval: self.interval,
+            timeout: self.timeout,
+            shutdown: self.shutdown,
+        }
     }
 }
 
 // === impl HealthChecker ===
 
-/// A running health checker. Dropping it stops the probes.
-#[must_use = "dropping the checker stops it"]
+/// A health checker, built and not yet probing; [`HealthChecker::start`]
+/// starts it and returns the [`Handle`] that stops it.
 pub struct HealthChecker {
     shared: Arc<Shared>,
-    token: CancellationToken,
-    task: Option<JoinHandle<()>>,
+    interval: Duration,
+    timeout: Duration,
+    shutdown: Option<CancellationToken>,
 }
 
 impl fmt::Debug for HealthChecker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HealthChecker")
             .field("entity", &self.shared.entity)
+            .field("interval", &self.interval)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -362,6 +342,61 @@ impl HealthChecker {
         }
     }
 
+    /// Start probing on the current tokio runtime: a round at once, then one
+    /// every interval, until the returned [`Handle`] is stopped or dropped.
+    /// `probe` returns `Ok(())` for a healthy target.
+    ///
+    /// Fails only outside a tokio runtime.
+    pub fn start<P, Fut, E>(self, probe: P) -> Result<Handle, Error>
+    where
+        P: Fn(Target) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Display + Send + 'static,
+    {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Err(Error {
+                kind: ErrorKind::NoRuntime {
+                    entity: self.shared.entity.to_string(),
+                },
+            });
+        };
+        let token = self
+            .shutdown
+            .as_ref()
+            .map_or_else(CancellationToken::new, CancellationToken::child_token);
+        let task = runtime.spawn(self.shared.clone().run(
+            Arc::new(probe),
+            self.interval,
+            self.timeout,
+            token.clone(),
+        ));
+        Ok(Handle {
+            shared: self.shared,
+            token,
+            task: Some(task),
+        })
+    }
+}
+
+// === impl Handle ===
+
+/// A running health checker. Dropping it stops the probes.
+#[must_use = "dropping the handle stops the checker"]
+pub struct Handle {
+    shared: Arc<Shared>,
+    token: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("entity", &self.shared.entity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handle {
     /// Probe `target` from the next round; `false` if its id is already probed.
     pub fn add_target(&self, target: Target) -> bool {
         self.shared.add(target)
@@ -374,7 +409,7 @@ impl HealthChecker {
     }
 
     /// The health of the target called `id`.
-    pub fn status(&self, id: &str) -> Option<Status> {
+    pub fn status(&self, id: &str) -> Option<TargetHealth> {
         self.shared.status(id)
     }
 
@@ -389,7 +424,7 @@ impl HealthChecker {
     }
 }
 
-impl Drop for HealthChecker {
+impl Drop for Handle {
     fn drop(&mut self) {
         self.token.cancel();
     }

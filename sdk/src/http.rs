@@ -19,9 +19,11 @@
 //!
 //! let app: axum::Router = axum::Router::new()
 //!     .route("/workspaces/{id}", axum::routing::get(|| async { "ok" }))
-//!     .layer(vigil::http::layer().with_route(|parts| {
-//!         parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str)
-//!     }));
+//!     .layer(
+//!         vigil::http::MetricsLayer::builder()
+//!             .with_route(|parts| parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str))
+//!             .build(),
+//!     );
 //! ```
 //!
 //! (`MatchedPath` needs axum's `matched-path` feature, on by default.)
@@ -118,21 +120,26 @@ pub fn normalize_method(method: &http::Method) -> &'static str {
         .unwrap_or(OTHER_METHOD)
 }
 
-/// A [`MetricsLayer`] from [`Builder::new`]: the global meter, default settings.
-///
-/// Call it after [`crate::init()`]: instruments made earlier stay no-ops.
-pub fn layer() -> MetricsLayer {
-    Builder::new().build()
-}
-
-/// Configures a [`MetricsLayer`].
-#[derive(Debug, Default)]
+/// Configures a [`MetricsLayer`]; from [`MetricsLayer::builder`].
+#[derive(Default)]
 #[must_use = "call build() to get the layer"]
 pub struct Builder {
     meter: Option<Meter>,
     scheme: Option<UrlScheme>,
     known_methods: Option<Vec<String>>,
     cardinality_limit: Option<usize>,
+    route: Option<RouteHook>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("scheme", &self.scheme)
+            .field("known_methods", &self.known_methods)
+            .field("cardinality_limit", &self.cardinality_limit)
+            .field("route", &self.route.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Builder {
@@ -184,21 +191,27 @@ impl Builder {
         self
     }
 
+    /// Reads `http.route` with `route` (see [`MetricsLayer::with_route`]).
+    pub fn with_route<F>(mut self, route: F) -> Self
+    where
+        F: for<'a> Fn(&'a Parts) -> Option<&'a str> + Send + Sync + 'static,
+    {
+        self.route = Some(Arc::new(route));
+        self
+    }
+
     /// Registers the stream settings and creates both instruments.
     ///
     /// Settings are registered by instrument name, process-wide: when
     /// several layers are built, the largest limit applies to all.
     pub fn build(self) -> MetricsLayer {
         let meter = self.meter.unwrap_or_else(crate::init::meter);
-        register(
-            DURATION,
-            Some(views::HTTP_DURATION_BOUNDARIES),
-            self.cardinality_limit,
-        );
-        register(ACTIVE_REQUESTS, None, self.cardinality_limit);
+        register(DURATION, self.cardinality_limit);
+        register(ACTIVE_REQUESTS, self.cardinality_limit);
         let duration = meter
             .f64_histogram(DURATION)
             .with_unit("s")
+            .with_boundaries(views::HTTP_DURATION_BOUNDARIES.to_vec())
             .with_description("Duration of HTTP server requests.")
             .build();
         let active = meter
@@ -219,23 +232,18 @@ impl Builder {
         );
         MetricsLayer {
             shared: Arc::new(shared),
-            route: None,
+            route: self.route,
         }
     }
 }
 
-/// Registers `name`'s stream settings. The registry is keyed by name and
+/// Registers `name`'s cardinality limit. The registry is keyed by name and
 /// shared by every instance, so a limit only grows: the largest one asked
 /// for wins, and an instance that asks for none keeps the current one.
-fn register(name: &str, boundaries: Option<&[f64]>, limit: Option<usize>) {
-    let previous = views::lookup(name).and_then(|spec| spec.cardinality_limit);
-    views::register(
-        name,
-        views::Spec {
-            boundaries: boundaries.map(<[f64]>::to_vec),
-            cardinality_limit: limit.max(previous),
-        },
-    );
+fn register(name: &str, limit: Option<usize>) {
+    if let Some(limit) = limit {
+        views::register(name, views::Spec::cardinality(limit));
+    }
 }
 
 /// The route hook: the template the router matched, if any.
@@ -255,11 +263,12 @@ impl MetricsLayer {
         Builder::new()
     }
 
-    /// Reads `http.route` with `route`, which gets the request head (its
-    /// extensions hold what the router left there) and returns the matched
-    /// route *template*, or `None` when no route matched. An empty string
-    /// counts as `None`. Never return the raw path: it would make a series
-    /// per URL.
+    /// This layer (sharing its instruments and caches) reading `http.route`
+    /// with `route`, which gets the request head (its extensions hold what
+    /// the router left there) and returns the matched route *template*, or
+    /// `None` when no route matched. An empty string counts as `None`. Never
+    /// return the raw path: it would make a series per URL. Also a builder
+    /// setting, [`Builder::with_route`].
     pub fn with_route<F>(mut self, route: F) -> Self
     where
         F: for<'a> Fn(&'a Parts) -> Option<&'a str> + Send + Sync + 'static,

@@ -11,8 +11,9 @@
 //! as specified (see `init/env.rs` for each decision), builds the
 //! [resource](https://opentelemetry.io/docs/specs/otel/resource/sdk/) with the
 //! specified precedence (`init/resource.rs`), and installs Vigil's view
-//! ([`crate::views::view`]) so that histograms in seconds and registered
-//! instruments get their boundaries and cardinality limits.
+//! ([`crate::views::view`]) so that Vigil's instruments get their
+//! cardinality limits (their histogram boundaries are set on each
+//! instrument; other instruments are left alone).
 //!
 //! Exports that fail while the application runs are logged as `tracing`
 //! warnings (target `vigil::export`, at most one a minute per cause) and
@@ -74,7 +75,7 @@ use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
 pub use env::Protocol;
-pub use error::Error;
+pub use error::InitError;
 pub use guard::Guard;
 pub use namespace::{metric_name, namespace};
 pub use resource::instance_id;
@@ -93,7 +94,7 @@ const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// Call it first thing in `main`, before any instrument is created, and keep
 /// the guard alive until the program ends.
-pub fn init() -> Result<Guard, Error> {
+pub fn init() -> Result<Guard, InitError> {
     Builder::new().build()
 }
 
@@ -354,7 +355,7 @@ impl Builder {
     /// endpoint or header variable, an unreadable TLS file, an invalid
     /// namespace); tolerates what the specification says to warn about
     /// ([`Guard::warnings`]).
-    pub fn build(mut self) -> Result<Guard, Error> {
+    pub fn build(mut self) -> Result<Guard, InitError> {
         let env_fn = self.env.take();
         let lookup: Lookup<'_> = match &env_fn {
             Some(f) => f.as_ref(),
@@ -454,7 +455,7 @@ impl Builder {
         Ok(Guard::new(Some(active), self.shutdown_timeout, warnings))
     }
 
-    fn claim_namespace(&self) -> Result<(), Error> {
+    fn claim_namespace(&self) -> Result<(), InitError> {
         match &self.namespace {
             Some(namespace) => namespace::claim(namespace),
             None => Ok(()),

@@ -5,20 +5,27 @@
 //!
 //! | OTel name | unit | attributes | Prometheus (after the collector) |
 //! |---|---|---|---|
-//! | `duckgres.worker.lifecycle.transitions` | `{transition}` | `operation`, `outcome`, `origin`, user labels | `duckgres_worker_lifecycle_transitions_total` |
+//! | `duckgres.worker.lifecycle.transitions` | `{transition}` | `operation`, `outcome`, `origin`, the label set `L` | `duckgres_worker_lifecycle_transitions_total` |
 //! | `duckgres.worker.lifecycle.transition.duration` | `s` | `operation` | `duckgres_worker_lifecycle_transition_duration_seconds` |
-//! | `duckgres.worker.lifecycle.count` | `{worker}` | `state`, user count labels | `duckgres_worker_lifecycle_count` |
+//! | `duckgres.worker.lifecycle.count` | `{worker}` | `state`, the count label set `C` | `duckgres_worker_lifecycle_count` |
 //!
 //! Rules, as the hand-written versions of this code settled them:
 //!
-//! - Operations and states are typed [`Label`]s, so call sites cannot invent
-//!   them. A *dynamic* operation name ([`Lifecycle::record_named`]) that is
-//!   empty drops the sample instead of recording an empty label.
-//! - An empty origin or user label value becomes `unknown`.
+//! - Operations, states and user labels are typed: `Op` and `State` are
+//!   [`Label`]s, the user labels of transitions (`L`, from
+//!   [`Builder::with_labels`]) and of the state count (`C`, from
+//!   [`Builder::with_count_labels`]) are [`LabelSet`]s (a label or a tuple of
+//!   labels), so a call site that leaves one out or passes one too many does
+//!   not compile. A *dynamic* operation name ([`Lifecycle::record_named`])
+//!   that is empty or unknown drops the sample instead of recording it.
+//! - The origin is the one free-form value (who asked: `"pool"`,
+//!   `"reconcile"`); an empty one becomes `unknown`.
 //! - A negative or NaN duration is recorded as 0.
 //! - A cancellation (a shutdown interrupting the operation) is counted with
-//!   `outcome="cancelled"`, never as a failure; [`Lifecycle::time`] asks the
-//!   error whether it is one through [`Cancellation`].
+//!   `outcome="cancelled"`, never as a failure; [`Lifecycle::time_with`]
+//!   asks a [`Classify`] (any `Fn(&E) -> Outcome`) which one an error is, so
+//!   it works with any error type. [`Lifecycle::time`] counts every error as
+//!   a failure.
 //! - The state count is kept by the SDK from transitions that carry
 //!   `from`/`to` states, or set by the user; a leader-only count can be reset
 //!   to a sentinel when leadership is lost ([`Lifecycle::reset_counts`]).
@@ -30,17 +37,33 @@
 //! export as 0 until used, which is what Prometheus users want from a
 //! bounded label set (`rate()` over a series that appears late misses its
 //! first increments).
+//!
+//! Bound counters are cached per (origin, operation, label set), at most
+//! [`Builder::with_cache_limit`] keys ([`DEFAULT_CACHE_LIMIT`] by default);
+//! past the bound a record still counts, through the unbound counter (see
+//! the `cache` module notes). State counts are kept per (state, count label
+//! set), a number fixed by the types.
+
+mod builder;
+mod cache;
+mod classify;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{BoundCounter, BoundHistogram, Counter, Gauge, Meter};
+use opentelemetry::metrics::{BoundCounter, BoundHistogram, Counter, Gauge};
 
-use crate::labels::{Free, Label};
-use crate::views::{self, SECONDS_BOUNDARIES, Spec};
+use crate::labels::{Label, LabelSet};
+
+pub use builder::Builder;
+pub use cache::DEFAULT_LIMIT as DEFAULT_CACHE_LIMIT;
+pub use classify::{AllFailures, Classify};
+
+use cache::{Cache, Outcomes};
 
 crate::label! {
     /// How a transition ended.
@@ -54,200 +77,88 @@ crate::label! {
     }
 }
 
-/// Errors that can say they stand for a cancellation (a shutdown), so that
-/// [`Lifecycle::time`] counts them as [`Outcome::Cancelled`].
-pub trait Cancellation {
-    /// Whether this error is a cancellation.
-    fn is_cancellation(&self) -> bool {
-        false
-    }
-}
-
-impl Cancellation for std::io::Error {
-    fn is_cancellation(&self) -> bool {
-        self.kind() == std::io::ErrorKind::Interrupted
-    }
-}
-
-/// Upper bound on distinct values per free-form label, for the cardinality limit.
-const FREE_VALUES: usize = 32;
-/// Cap on any one stream's cardinality limit.
-const MAX_LIMIT: usize = 10_000;
-
-/// Start building lifecycle instruments for `entity` (e.g. `"worker"`);
-/// [`Builder::build`] names the operation and state label types.
-pub fn builder(entity: impl Into<String>) -> Builder {
-    Builder {
-        entity: entity.into(),
-        meter: None,
-        namespace: None,
-        labels: Vec::new(),
-        count_labels: Vec::new(),
-    }
-}
-
-/// Builds a [`Lifecycle`].
-pub struct Builder {
-    entity: String,
-    meter: Option<Meter>,
-    namespace: Option<String>,
-    labels: Vec<&'static str>,
-    count_labels: Vec<&'static str>,
-}
-
-impl Builder {
-    /// Use this meter instead of the global Vigil meter.
-    pub fn with_meter(mut self, meter: Meter) -> Self {
-        self.meter = Some(meter);
-        self
-    }
-
-    /// Prefix metric names with `namespace.` (default: the one given to `init`).
-    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = Some(namespace.into());
-        self
-    }
-
-    /// Free-form label keys on the transitions counter (e.g. `["image"]`);
-    /// values are passed in this order at each record.
-    pub fn with_labels(mut self, keys: &[&'static str]) -> Self {
-        self.labels = keys.to_vec();
-        self
-    }
-
-    /// Free-form label keys on the state count (e.g. `["image", "binding"]`).
-    pub fn with_count_labels(mut self, keys: &[&'static str]) -> Self {
-        self.count_labels = keys.to_vec();
-        self
-    }
-
-    /// Build the instruments.
-    pub fn build<Op: Label, State: Label>(self) -> Lifecycle<Op, State> {
-        let meter = self.meter.unwrap_or_else(crate::init::meter);
-        let ns = self
-            .namespace
-            .or_else(|| crate::init::namespace().map(str::to_string));
-        let name = |suffix: &str| match &ns {
-            Some(ns) if !ns.is_empty() => format!("{ns}.{}.lifecycle.{suffix}", self.entity),
-            _ => format!("{}.lifecycle.{suffix}", self.entity),
-        };
-        let free = |n: usize| FREE_VALUES.saturating_pow(n as u32);
-        let transitions_name = name("transitions");
-        let limit =
-            (Op::VALUES.len() * Outcome::VALUES.len()).saturating_mul(free(self.labels.len() + 1));
-        views::register(
-            &transitions_name,
-            Spec {
-                boundaries: None,
-                cardinality_limit: Some(limit.min(MAX_LIMIT)),
-            },
-        );
-        let transitions = meter
-            .u64_counter(transitions_name)
-            .with_unit("{transition}")
-            .with_description(format!(
-                "Lifecycle transitions of {}s, by operation and outcome.",
-                self.entity
-            ))
-            .build();
-        let duration_name = name("transition.duration");
-        views::register(
-            &duration_name,
-            Spec {
-                boundaries: Some(SECONDS_BOUNDARIES.to_vec()),
-                cardinality_limit: Some(Op::VALUES.len() + 1),
-            },
-        );
-        let durations = meter
-            .f64_histogram(duration_name)
-            .with_unit("s")
-            .with_description(format!(
-                "Time {} lifecycle transitions take, by operation.",
-                self.entity
-            ))
-            .build();
-        let count_name = name("count");
-        let limit = State::VALUES
-            .len()
-            .saturating_mul(free(self.count_labels.len()));
-        views::register(
-            &count_name,
-            Spec {
-                boundaries: None,
-                cardinality_limit: Some(limit.min(MAX_LIMIT)),
-            },
-        );
-        let count = meter
-            .i64_gauge(count_name)
-            .with_unit(format!("{{{}}}", self.entity))
-            .with_description(format!("{}s in each lifecycle state.", self.entity))
-            .build();
-        // Few operations: bind each one's duration series up front.
-        let durations = Op::VALUES
-            .iter()
-            .map(|op| durations.bind(&[KeyValue::new("operation", op.as_str())]))
-            .collect();
-        Lifecycle {
-            inner: Arc::new(Inner {
-                transitions,
-                durations,
-                count,
-                labels: self.labels,
-                count_labels: self.count_labels,
-                bound: Mutex::new(HashMap::new()),
-                counts: Mutex::new(HashMap::new()),
-            }),
-            _types: std::marker::PhantomData,
-        }
-    }
-}
-
-/// (operation index, origin, user label values).
-type Key = (usize, Box<str>, Box<[Box<str>]>);
-/// (state index, count label values).
-type CountKey = (usize, Box<[Box<str>]>);
+/// The origin recorded for an empty one.
+const UNKNOWN: &str = "unknown";
 
 struct Inner {
     transitions: Counter<u64>,
     /// One bound duration series per operation, indexed by `Op::index`.
     durations: Vec<BoundHistogram<f64>>,
     count: Gauge<i64>,
-    labels: Vec<&'static str>,
-    count_labels: Vec<&'static str>,
-    /// Bound counters per (operation, origin, labels): one per outcome.
-    bound: Mutex<HashMap<Key, Arc<[BoundCounter<u64>]>>>,
-    /// State counts per (state, count labels).
-    counts: Mutex<HashMap<CountKey, i64>>,
+    /// Bound counters per (origin, operation, label set): one per outcome.
+    bound: Cache,
+    /// State counts per (state index, count label set index): at most
+    /// `State::VALUES.len() * C::CARDINALITY` entries.
+    counts: Mutex<HashMap<(usize, usize), Count>>,
 }
 
-/// Lifecycle instruments for one kind of entity. Cheap to clone.
-pub struct Lifecycle<Op: Label, State: Label> {
+/// One state count and its attributes.
+struct Count {
+    attrs: Vec<KeyValue>,
+    n: i64,
+}
+
+impl Count {
+    fn new(attrs: Vec<KeyValue>) -> Self {
+        Count { attrs, n: 0 }
+    }
+}
+
+/// Lifecycle instruments for one kind of entity, with operations `Op`,
+/// states `State`, transition labels `L` and state count labels `C`.
+/// Cheap to clone.
+pub struct Lifecycle<Op: Label, State: Label, L: LabelSet = (), C: LabelSet = ()> {
     inner: Arc<Inner>,
-    _types: std::marker::PhantomData<fn(Op, State)>,
+    _types: PhantomData<fn(Op, State, L, C)>,
 }
 
-impl<Op: Label, State: Label> Clone for Lifecycle<Op, State> {
+impl<Op: Label, State: Label, L: LabelSet, C: LabelSet> Clone for Lifecycle<Op, State, L, C> {
     fn clone(&self) -> Self {
         Lifecycle {
             inner: self.inner.clone(),
-            _types: std::marker::PhantomData,
+            _types: PhantomData,
         }
+    }
+}
+
+impl<Op: Label, State: Label, L: LabelSet, C: LabelSet> std::fmt::Debug
+    for Lifecycle<Op, State, L, C>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lifecycle")
+            .field("cached", &self.inner.bound.len())
+            .finish_non_exhaustive()
     }
 }
 
 /// A transition's counter series for one (operation, origin, labels), bound
 /// for every outcome. Counting through it does not build attributes.
+///
+/// It holds its bound counters inline (one per outcome, by
+/// `Outcome::index`), not behind the cache's shared slice: one pointer
+/// fewer to follow on the hot path.
 #[derive(Clone)]
 pub struct BoundTransition {
-    outcomes: Arc<[BoundCounter<u64>]>,
+    outcomes: [Option<BoundCounter<u64>>; 3],
     duration: Option<BoundHistogram<f64>>,
+}
+
+impl std::fmt::Debug for BoundTransition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundTransition").finish_non_exhaustive()
+    }
 }
 
 impl BoundTransition {
     /// Count one transition.
     #[inline]
     pub fn count(&self, outcome: Outcome) {
-        if let Some(c) = self.outcomes.get(outcome.index()) {
+        let slot = match outcome {
+            Outcome::Success => &self.outcomes[0],
+            Outcome::Failure => &self.outcomes[1],
+            Outcome::Cancelled => &self.outcomes[2],
+        };
+        if let Some(c) = slot {
             c.add(1);
         }
     }
@@ -261,10 +172,10 @@ impl BoundTransition {
     }
 }
 
-fn clean(values: &[&str], keys: usize) -> Box<[Box<str>]> {
-    (0..keys)
-        .map(|i| Box::from(Free::new(values.get(i).copied().unwrap_or("")).as_str()))
-        .collect()
+/// The origin as recorded: trimmed, `unknown` when empty.
+fn clean_origin(origin: &str) -> &str {
+    let origin = origin.trim();
+    if origin.is_empty() { UNKNOWN } else { origin }
 }
 
 fn clamp_seconds(seconds: f64) -> f64 {
@@ -278,40 +189,55 @@ fn clamp_seconds(seconds: f64) -> f64 {
 // === impl Lifecycle ===
 
 impl<Op: Label, State: Label> Lifecycle<Op, State> {
-    /// Bind the transitions of `op` from `origin` with these user label
-    /// values (in the order given to [`Builder::with_labels`]).
-    pub fn bind(&self, op: Op, origin: &str, labels: &[&str]) -> BoundTransition {
-        let origin: Box<str> = Free::new(origin).as_str().into();
-        let values = clean(labels, self.inner.labels.len());
-        let key: Key = (op.index(), origin, values);
-        let mut bound = self
-            .inner
-            .bound
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let outcomes = match bound.get(&key) {
-            Some(b) => b.clone(),
-            None => {
-                let made: Arc<[BoundCounter<u64>]> = Outcome::VALUES
-                    .iter()
-                    .map(|outcome| {
-                        let mut attrs = vec![
-                            KeyValue::new("operation", op.as_str()),
-                            KeyValue::new("outcome", outcome.as_str()),
-                            KeyValue::new("origin", key.1.to_string()),
-                        ];
-                        for (k, v) in self.inner.labels.iter().zip(key.2.iter()) {
-                            attrs.push(KeyValue::new(*k, v.to_string()));
-                        }
-                        self.inner.transitions.bind(&attrs)
-                    })
-                    .collect();
-                bound.insert(key, made.clone());
-                made
-            }
+    /// Start building lifecycle instruments for `entity` (e.g. `"worker"`).
+    pub fn builder(entity: impl Into<String>) -> Builder<Op, State> {
+        Builder {
+            entity: entity.into(),
+            meter: None,
+            namespace: None,
+            cache_limit: DEFAULT_CACHE_LIMIT,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<Op: Label, State: Label, L: LabelSet, C: LabelSet> Lifecycle<Op, State, L, C> {
+    fn attributes(op: Op, outcome: Outcome, origin: &str, labels: L) -> Vec<KeyValue> {
+        let mut attrs = vec![
+            KeyValue::new("operation", op.as_str()),
+            KeyValue::new("outcome", outcome.as_str()),
+            KeyValue::new("origin", origin.to_string()),
+        ];
+        labels.push_attributes(&mut attrs);
+        attrs
+    }
+
+    fn bind_outcomes(&self, op: Op, origin: &str, labels: L) -> Outcomes {
+        Outcome::VALUES
+            .iter()
+            .map(|outcome| {
+                self.inner
+                    .transitions
+                    .bind(&Self::attributes(op, *outcome, origin, labels))
+            })
+            .collect()
+    }
+
+    /// Bind the transitions of `op` from `origin` with the label set
+    /// `labels`. Past the cache bound the handle is made but not cached.
+    pub fn bind(&self, op: Op, origin: &str, labels: L) -> BoundTransition {
+        let origin = clean_origin(origin);
+        let key = (op.index(), labels.dense_index());
+        let outcomes = match self.inner.bound.with(origin, key, Arc::clone) {
+            Some(found) => found,
+            None => self
+                .inner
+                .bound
+                .get_or_insert(origin, key, || self.bind_outcomes(op, origin, labels))
+                .unwrap_or_else(|| self.bind_outcomes(op, origin, labels)),
         };
         BoundTransition {
-            outcomes,
+            outcomes: [0, 1, 2].map(|i| outcomes.get(i).cloned()),
             duration: self.inner.durations.get(op.index()).cloned(),
         }
     }
@@ -322,12 +248,37 @@ impl<Op: Label, State: Label> Lifecycle<Op, State> {
         op: Op,
         outcome: Outcome,
         origin: &str,
-        labels: &[&str],
+        labels: L,
         duration: Option<Duration>,
     ) {
-        self.bind(op, origin, labels).count(outcome);
+        self.count(op, outcome, origin, labels);
         if let Some(d) = duration {
             self.record_duration(op, d.as_secs_f64());
+        }
+    }
+
+    fn count(&self, op: Op, outcome: Outcome, origin: &str, labels: L) {
+        let origin = clean_origin(origin);
+        let key = (op.index(), labels.dense_index());
+        let add = |outcomes: &Outcomes| {
+            if let Some(c) = outcomes.get(outcome.index()) {
+                c.add(1);
+            }
+        };
+        if self.inner.bound.with(origin, key, add).is_some() {
+            return;
+        }
+        match self
+            .inner
+            .bound
+            .get_or_insert(origin, key, || self.bind_outcomes(op, origin, labels))
+        {
+            Some(outcomes) => add(&outcomes),
+            // The cache is full: count through the unbound counter.
+            None => self
+                .inner
+                .transitions
+                .add(1, &Self::attributes(op, outcome, origin, labels)),
         }
     }
 
@@ -341,7 +292,7 @@ impl<Op: Label, State: Label> Lifecycle<Op, State> {
     /// Count a transition whose operation name is only known at run time: an
     /// empty name drops the sample (returns `false`); a name that is not one
     /// of `Op`'s values is dropped too, so the label stays bounded.
-    pub fn record_named(&self, op: &str, outcome: Outcome, origin: &str, labels: &[&str]) -> bool {
+    pub fn record_named(&self, op: &str, outcome: Outcome, origin: &str, labels: L) -> bool {
         let op = op.trim();
         match Op::VALUES.iter().find(|o| o.as_str() == op) {
             Some(op) if !op.as_str().is_empty() => {
@@ -352,23 +303,54 @@ impl<Op: Label, State: Label> Lifecycle<Op, State> {
         }
     }
 
-    /// Run `fut`, then count its transition with the outcome its result gives
-    /// (`Ok` → success, a [`Cancellation`] error → cancelled, other errors →
-    /// failure) and record how long it took. The result is returned untouched.
-    pub async fn time<T, E: Cancellation, F: Future<Output = Result<T, E>>>(
+    /// Run `fut`, then count its transition (`Ok` → success, any error →
+    /// failure) and record how long it took. The result is returned
+    /// untouched. To count some errors as cancellations, use
+    /// [`Lifecycle::time_with`].
+    pub async fn time<T, E, F: Future<Output = Result<T, E>>>(
         &self,
         op: Op,
         origin: &str,
-        labels: &[&str],
+        labels: L,
         fut: F,
     ) -> Result<T, E> {
+        self.time_with(op, origin, labels, AllFailures, fut).await
+    }
+
+    /// Run `fut`, then count its transition with the outcome its result gives
+    /// (`Ok` → success, an error → what `classify` says) and record how long
+    /// it took. The result is returned untouched.
+    ///
+    /// ```
+    /// # async fn demo(lc: vigil::lifecycle::Lifecycle<vigil::lifecycle::Outcome, vigil::lifecycle::Outcome>) {
+    /// use vigil::lifecycle::Outcome;
+    /// let cancelled_or_failed = |e: &std::io::Error| match e.kind() {
+    ///     std::io::ErrorKind::ConnectionAborted => Outcome::Cancelled,
+    ///     _ => Outcome::Failure,
+    /// };
+    /// let _ = lc
+    ///     .time_with(Outcome::Success, "pool", (), cancelled_or_failed, async { Ok::<_, std::io::Error>(()) })
+    ///     .await;
+    /// # }
+    /// ```
+    pub async fn time_with<T, E, K, F>(
+        &self,
+        op: Op,
+        origin: &str,
+        labels: L,
+        classify: K,
+        fut: F,
+    ) -> Result<T, E>
+    where
+        K: Classify<E>,
+        F: Future<Output = Result<T, E>>,
+    {
         let bound = self.bind(op, origin, labels);
         let started = Instant::now();
         let result = fut.await;
         let outcome = match &result {
             Ok(_) => Outcome::Success,
-            Err(e) if e.is_cancellation() => Outcome::Cancelled,
-            Err(_) => Outcome::Failure,
+            Err(e) => classify.classify(e),
         };
         bound.record(outcome, started.elapsed());
         result
@@ -376,8 +358,7 @@ impl<Op: Label, State: Label> Lifecycle<Op, State> {
 
     /// Move one entity from `from` to `to` in the state count (either may be
     /// `None` for an entity appearing or going away).
-    pub fn move_state(&self, from: Option<State>, to: Option<State>, count_labels: &[&str]) {
-        let values = clean(count_labels, self.inner.count_labels.len());
+    pub fn move_state(&self, from: Option<State>, to: Option<State>, labels: C) {
         let mut counts = self
             .inner
             .counts
@@ -385,26 +366,26 @@ impl<Op: Label, State: Label> Lifecycle<Op, State> {
             .unwrap_or_else(PoisonError::into_inner);
         for (state, delta) in [(from, -1i64), (to, 1)] {
             let Some(state) = state else { continue };
-            let n = counts.entry((state.index(), values.clone())).or_insert(0);
-            *n = (*n + delta).max(0);
-            self.inner
-                .count
-                .record(*n, &self.count_attrs(state, &values));
+            let count = counts
+                .entry((state.index(), labels.dense_index()))
+                .or_insert_with(|| Count::new(Self::count_attrs(state, labels)));
+            count.n = (count.n + delta).max(0);
+            self.inner.count.record(count.n, &count.attrs);
         }
     }
 
     /// Set the number of entities in `state`.
-    pub fn set_count(&self, state: State, count_labels: &[&str], n: i64) {
-        let values = clean(count_labels, self.inner.count_labels.len());
+    pub fn set_count(&self, state: State, labels: C, n: i64) {
         let mut counts = self
             .inner
             .counts
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        counts.insert((state.index(), values.clone()), n);
-        self.inner
-            .count
-            .record(n, &self.count_attrs(state, &values));
+        let count = counts
+            .entry((state.index(), labels.dense_index()))
+            .or_insert_with(|| Count::new(Self::count_attrs(state, labels)));
+        count.n = n;
+        self.inner.count.record(n, &count.attrs);
     }
 
     /// Set every state count seen so far to `sentinel` (e.g. `-1` or `0`
@@ -415,21 +396,21 @@ impl<Op: Label, State: Label> Lifecycle<Op, State> {
             .counts
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for ((state, values), n) in counts.iter_mut() {
-            *n = sentinel;
-            if let Some(state) = State::VALUES.get(*state) {
-                self.inner
-                    .count
-                    .record(sentinel, &self.count_attrs(*state, values));
-            }
+        for count in counts.values_mut() {
+            count.n = sentinel;
+            self.inner.count.record(sentinel, &count.attrs);
         }
     }
 
-    fn count_attrs(&self, state: State, values: &[Box<str>]) -> Vec<KeyValue> {
+    /// How many (origin, operation, label set) keys have cached bound
+    /// counters: never more than the cache limit.
+    pub fn cached_len(&self) -> usize {
+        self.inner.bound.len()
+    }
+
+    fn count_attrs(state: State, labels: C) -> Vec<KeyValue> {
         let mut attrs = vec![KeyValue::new("state", state.as_str())];
-        for (k, v) in self.inner.count_labels.iter().zip(values) {
-            attrs.push(KeyValue::new(*k, v.to_string()));
-        }
+        labels.push_attributes(&mut attrs);
         attrs
     }
 }

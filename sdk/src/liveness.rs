@@ -12,11 +12,11 @@
 //! ```
 //! # async fn demo() {
 //! use std::time::{Duration, SystemTime};
-//! use vigil::liveness::{InMemoryStore, Liveness, Status};
+//! use vigil::liveness::{InMemoryStore, Liveness, HeartbeatStatus};
 //!
-//! let liveness = Liveness::builder("runtime")
+//! let liveness = Liveness::builder("runtime", InMemoryStore::new())
 //!     .with_stale_after(Duration::from_secs(90))
-//!     .build(InMemoryStore::new());
+//!     .build();
 //! let now = SystemTime::now();
 //! liveness.heartbeat("rt-1", now).await.ok();
 //! // From the database: (id, durable last-seen).
@@ -56,7 +56,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -68,7 +67,7 @@ use crate::views::{self, Spec};
 
 crate::label! {
     /// Whether an entity was seen recently enough.
-    pub enum Status = "status" {
+    pub enum HeartbeatStatus = "status" {
         /// Seen within the stale threshold.
         Alive = "alive",
         /// Not seen within the stale threshold, or never.
@@ -211,7 +210,7 @@ pub struct Builder<S> {
     stale_after: Duration,
     meter: Option<Meter>,
     namespace: Option<String>,
-    _store: PhantomData<fn(S)>,
+    store: S,
 }
 
 impl<S> fmt::Debug for Builder<S> {
@@ -243,8 +242,9 @@ impl<S: LivenessStore> Builder<S> {
         self
     }
 
-    /// Build the instruments around `store`.
-    pub fn build(self, store: S) -> Liveness<S> {
+    /// Build the instruments around the store.
+    pub fn build(self) -> Liveness<S> {
+        let store = self.store;
         let meter = self.meter.unwrap_or_else(crate::init::meter);
         let ns = self
             .namespace
@@ -256,10 +256,7 @@ impl<S: LivenessStore> Builder<S> {
         let count_name = name("count");
         views::register(
             &count_name,
-            Spec {
-                boundaries: None,
-                cardinality_limit: Some(Status::VALUES.len()),
-            },
+            Spec::cardinality(HeartbeatStatus::VALUES.len()),
         );
         let count = meter
             .u64_gauge(count_name)
@@ -272,10 +269,7 @@ impl<S: LivenessStore> Builder<S> {
         let fallbacks_name = name("fallbacks");
         views::register(
             &fallbacks_name,
-            Spec {
-                boundaries: None,
-                cardinality_limit: Some(1),
-            },
+            Spec::cardinality(1),
         );
         let fallbacks = meter
             .u64_counter(fallbacks_name)
@@ -290,9 +284,9 @@ impl<S: LivenessStore> Builder<S> {
             stale_after: self.stale_after,
             count,
             fallbacks,
-            status_attrs: Status::VALUES
+            status_attrs: HeartbeatStatus::VALUES
                 .iter()
-                .map(|s| [KeyValue::new(Status::KEY, s.as_str())])
+                .map(|s| [KeyValue::new(HeartbeatStatus::KEY, s.as_str())])
                 .collect(),
         }
     }
@@ -306,7 +300,7 @@ pub struct Liveness<S> {
     stale_after: Duration,
     count: Gauge<u64>,
     fallbacks: Counter<u64>,
-    /// `status` attributes, by [`Status`] index.
+    /// `status` attributes, by [`HeartbeatStatus`] index.
     status_attrs: Box<[[KeyValue; 1]]>,
 }
 
@@ -332,14 +326,15 @@ pub struct Evaluation<I> {
 }
 
 impl<S: LivenessStore> Liveness<S> {
-    /// Start configuring liveness for entities of kind `entity` (e.g. `"runtime"`).
-    pub fn builder(entity: impl Into<String>) -> Builder<S> {
+    /// Start configuring liveness for entities of kind `entity` (e.g.
+    /// `"runtime"`), kept in `store`.
+    pub fn builder(entity: impl Into<String>, store: S) -> Builder<S> {
         Builder {
             entity: entity.into(),
             stale_after: DEFAULT_STALE_AFTER,
             meter: None,
             namespace: None,
-            _store: PhantomData,
+            store,
         }
     }
 
@@ -360,12 +355,12 @@ impl<S: LivenessStore> Liveness<S> {
 
     /// The status of an entity last seen at `last_seen`, at `now`: stale
     /// when never seen or seen more than the threshold ago.
-    pub fn classify(&self, last_seen: Option<SystemTime>, now: SystemTime) -> Status {
+    pub fn classify(&self, last_seen: Option<SystemTime>, now: SystemTime) -> HeartbeatStatus {
         match last_seen.map(|t| now.duration_since(t)) {
-            None => Status::Stale,
-            Some(Ok(age)) if age > self.stale_after => Status::Stale,
+            None => HeartbeatStatus::Stale,
+            Some(Ok(age)) if age > self.stale_after => HeartbeatStatus::Stale,
             // At or within the threshold, or in the future (clock skew).
-            Some(_) => Status::Alive,
+            Some(_) => HeartbeatStatus::Alive,
         }
     }
 
@@ -376,7 +371,7 @@ impl<S: LivenessStore> Liveness<S> {
         id: &str,
         durable_last_seen: Option<SystemTime>,
         now: SystemTime,
-    ) -> Status {
+    ) -> HeartbeatStatus {
         let last_seen = match self.store.last_seen(id).await {
             // `None < Some`, so a missing key defers to the durable time.
             Ok(seen) => seen.max(durable_last_seen),
@@ -426,13 +421,13 @@ impl<S: LivenessStore> Liveness<S> {
         for ((id, durable), seen) in entities.into_iter().zip(fast) {
             // As in `check`; after a failure `seen` is None and the durable time alone counts.
             match self.classify(seen.max(durable), now) {
-                Status::Alive => out.alive.push(id),
-                Status::Stale => out.stale.push(id),
+                HeartbeatStatus::Alive => out.alive.push(id),
+                HeartbeatStatus::Stale => out.stale.push(id),
             }
         }
         for (status, n) in [
-            (Status::Alive, out.alive.len()),
-            (Status::Stale, out.stale.len()),
+            (HeartbeatStatus::Alive, out.alive.len()),
+            (HeartbeatStatus::Stale, out.stale.len()),
         ] {
             if let Some(attrs) = self.status_attrs.get(status.index()) {
                 self.count.record(n as u64, attrs);

@@ -14,7 +14,7 @@
 //! # async fn run() -> Result<(), vigil::process::Error> {
 //! use vigil::process::{Sampler, Workers};
 //! let workers = Workers::new();
-//! let sampler = Sampler::builder().with_workers(workers.clone()).start()?;
+//! let sampler = Sampler::builder().with_workers(workers.clone()).build().start()?;
 //! // Supervisor: workers.register(child.id(), "slot-3"); workers.mark_active(pid); ...
 //! let zombies: Vec<u32> = sampler.snapshot().zombies().map(|w| w.pid).collect();
 //! # Ok(()) }
@@ -61,6 +61,7 @@
 //! zombies and leaves the decision to the supervisor. Tokio figures are the
 //! ones the stable API gives (no `tokio_unstable`).
 
+mod clock;
 mod cpu;
 mod instruments;
 mod procfs;
@@ -69,7 +70,7 @@ mod snapshot;
 mod workers;
 
 pub use sampler::{
-    Builder, DEFAULT_INTERVAL, DEFAULT_MAX_WORKERS, DEFAULT_WORKER_ATTRIBUTE, Error, Sampler,
+    Builder, DEFAULT_INTERVAL, DEFAULT_MAX_WORKERS, DEFAULT_WORKER_ATTRIBUTE, Error, Handle, Sampler,
 };
 pub use snapshot::{ProcessStats, RuntimeStats, Snapshot, WorkerStats};
 pub use workers::{DEFAULT_REAP_TTL, Workers};

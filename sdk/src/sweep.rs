@@ -21,6 +21,7 @@
 //! let handle = Sweeper::builder("pending_uploads_gc")
 //!     .with_interval(Duration::from_secs(300))
 //!     .with_jitter(Duration::from_secs(10))
+//!     .build()
 //!     .start(move || async move {
 //!         let mut items = Items::new();
 //!         // `DELETE … LIMIT cap.limit()` returned this many rows:
@@ -134,7 +135,7 @@ enum ErrorKind {
 // === impl Builder ===
 
 /// Configures a [`Sweeper`]; from [`Sweeper::builder`].
-#[must_use = "call start() or build()"]
+#[must_use = "call build()"]
 pub struct Builder<O> {
     name: String,
     interval: Duration,
@@ -205,44 +206,17 @@ impl<O: Label> Builder<O> {
         self
     }
 
-    /// Build the instruments without starting a loop, to drive runs with
-    /// [`Sweeper::run_once`] from a loop of your own.
+    /// Build the instruments. Start the loop with [`Sweeper::start`], or
+    /// drive runs with [`Sweeper::run_once`] from a loop of your own.
     pub fn build(self) -> Sweeper<O> {
         Sweeper::new(self)
-    }
-
-    /// Start the loop on the current tokio runtime: `job` runs at once, then
-    /// every interval, until the returned [`Handle`] is stopped or dropped.
-    ///
-    /// Fails only outside a tokio runtime.
-    pub fn start<F, Fut, E>(self, job: F) -> Result<Handle, Error>
-    where
-        F: FnMut() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Items<O>, E>> + Send + 'static,
-        E: Display + Send + 'static,
-    {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return Err(Error {
-                kind: ErrorKind::NoRuntime { name: self.name },
-            });
-        };
-        let token = self
-            .shutdown
-            .as_ref()
-            .map_or_else(CancellationToken::new, CancellationToken::child_token);
-        let schedule = Schedule::new(&self.name, self.interval, self.jitter);
-        let stop_timeout = self.stop_timeout;
-        let trigger = Arc::new(Notify::new());
-        let sweeper = self.build();
-        let task = runtime.spawn(sweeper.run_loop(job, schedule, token.clone(), trigger.clone()));
-        Ok(Handle::new(token, task, trigger, stop_timeout))
     }
 }
 
 // === impl Sweeper ===
 
-/// A named sweeper's instruments; [`Builder::start`] runs one in a loop.
-/// Cheap to clone.
+/// A named sweeper: its instruments and schedule; [`Sweeper::start`] runs
+/// it in a loop. Cheap to clone.
 pub struct Sweeper<O: Label> {
     inner: Arc<Inner>,
     _outcome: PhantomData<fn(O)>,
@@ -277,6 +251,10 @@ struct Inner {
     backlog: Gauge<u64>,
     attrs: [KeyValue; 1],
     clock: Clock,
+    interval: Duration,
+    jitter: Duration,
+    stop_timeout: Option<Duration>,
+    shutdown: Option<CancellationToken>,
 }
 
 impl<O: Label> Sweeper<O> {
@@ -304,58 +282,52 @@ impl<O: Label> Sweeper<O> {
             Some(ns) if !ns.is_empty() => format!("{ns}.sweep.{suffix}"),
             _ => format!("sweep.{suffix}"),
         };
-        let register = |name: &str, limit: usize, boundaries: Option<&[f64]>| {
-            // Sweepers with other outcome types share these streams: never shrink a limit.
-            let previous = views::lookup(name).and_then(|s| s.cardinality_limit);
-            let limit = limit.max(previous.unwrap_or(0)).min(MAX_LIMIT);
-            views::register(
-                name,
-                Spec {
-                    boundaries: boundaries.map(<[f64]>::to_vec),
-                    cardinality_limit: Some(limit),
-                },
-            );
+        // Sweepers with other outcome types share these streams; the
+        // registry keeps the largest limit asked for.
+        let register = |name: &str, limit: usize| {
+            views::register(name, Spec::cardinality(limit.min(MAX_LIMIT)));
         };
         let sweeper = KeyValue::new("sweeper", b.name.clone());
         let with = |kv: KeyValue| [sweeper.clone(), kv];
 
         let runs_name = name("runs");
-        register(&runs_name, SWEEPERS * RunResult::VALUES.len(), None);
+        register(&runs_name, SWEEPERS * RunResult::VALUES.len());
         let runs = meter
             .u64_counter(runs_name)
             .with_unit("{run}")
             .with_description("Sweeper runs, by result.")
             .build();
         let items_name = name("items");
-        register(&items_name, SWEEPERS * O::VALUES.len().max(OUTCOMES), None);
+        register(&items_name, SWEEPERS * O::VALUES.len().max(OUTCOMES));
         let items = meter
             .u64_counter(items_name)
             .with_unit("{item}")
             .with_description("Items handled by sweeper runs, by outcome.")
             .build();
         let duration_name = name("run.duration");
-        register(&duration_name, SWEEPERS, Some(SECONDS_BOUNDARIES));
+        register(&duration_name, SWEEPERS);
         let duration = meter
             .f64_histogram(duration_name)
             .with_unit("s")
+            .with_boundaries(SECONDS_BOUNDARIES.to_vec())
             .with_description("How long sweeper runs take.")
             .build();
         let last_name = name("last_success");
-        register(&last_name, SWEEPERS, None);
+        register(&last_name, SWEEPERS);
         let last_success = meter
             .f64_gauge(last_name)
             .with_unit("s")
             .with_description("Unix time at which the sweeper's last successful run ended.")
             .build();
         let backlog_name = name("backlog");
-        register(&backlog_name, SWEEPERS, None);
+        register(&backlog_name, SWEEPERS);
         let backlog = meter
             .u64_gauge(backlog_name)
             .with_unit("{item}")
             .with_description("Items a capped sweeper left for later runs.")
             .build();
         let capped_name = name("capped");
-        register(&capped_name, SWEEPERS, None);
+        register(&capped_name, SWEEPERS);
         let capped = meter
             .u64_counter(capped_name)
             .with_unit("{run}")
@@ -378,6 +350,10 @@ impl<O: Label> Sweeper<O> {
             clock: b.clock.unwrap_or_else(|| Arc::new(SystemTime::now)),
             name: b.name.into(),
             attrs: [sweeper],
+            interval: b.interval,
+            jitter: b.jitter,
+            stop_timeout: b.stop_timeout,
+            shutdown: b.shutdown,
         };
         Sweeper {
             inner: Arc::new(inner),
@@ -388,6 +364,36 @@ impl<O: Label> Sweeper<O> {
     /// The sweeper's name.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// Start the loop on the current tokio runtime: `job` runs at once, then
+    /// every interval, until the returned [`Handle`] is stopped or dropped.
+    /// Each call starts its own loop: start a sweeper once.
+    ///
+    /// Fails only outside a tokio runtime.
+    pub fn start<F, Fut, E>(self, job: F) -> Result<Handle, Error>
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Items<O>, E>> + Send + 'static,
+        E: Display + Send + 'static,
+    {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Err(Error {
+                kind: ErrorKind::NoRuntime {
+                    name: self.inner.name.to_string(),
+                },
+            });
+        };
+        let inner = &self.inner;
+        let token = inner
+            .shutdown
+            .as_ref()
+            .map_or_else(CancellationToken::new, CancellationToken::child_token);
+        let schedule = Schedule::new(&inner.name, inner.interval, inner.jitter);
+        let stop_timeout = inner.stop_timeout;
+        let trigger = Arc::new(Notify::new());
+        let task = runtime.spawn(self.run_loop(job, schedule, token.clone(), trigger.clone()));
+        Ok(Handle::new(token, task, trigger, stop_timeout))
     }
 
     /// Run one sweep: await `run` inside a `sweep` span, catch a panic, and

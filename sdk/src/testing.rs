@@ -14,6 +14,11 @@
 //! cumulative export. Label matching is exact: the series must have exactly
 //! the given attributes; values compare as text, so `("http.response.status_code", "200")`
 //! matches the integer 200.
+//!
+//! Behind the `testing` feature, for dev-dependencies:
+//! `vigil = { version = "…", features = ["testing"] }` under
+//! `[dev-dependencies]`. Normal builds leave it (and the OpenTelemetry SDK's
+//! own `testing` feature, which it needs) out.
 
 use std::time::Duration;
 
@@ -204,8 +209,11 @@ mod tests {
         assert_eq!(v.sum, 7.02);
         assert_eq!(
             v.bounds,
-            crate::views::SECONDS_BOUNDARIES.to_vec(),
-            "seconds get second-scale buckets"
+            vec![
+                0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0,
+                5000.0, 7500.0, 10000.0
+            ],
+            "the SDK's default boundaries: a unit does not change them"
         );
         assert_eq!(v.buckets.iter().sum::<u64>(), 2);
         h.assert_nothing_recorded("never");

@@ -8,7 +8,7 @@
 use opentelemetry::metrics::{Counter, Gauge};
 use vigil::genai::GenAi;
 use vigil::init::metric_name;
-use vigil::lifecycle::{self, Lifecycle};
+use vigil::lifecycle::Lifecycle;
 
 vigil::label! {
     /// A task's stage: `state` on `orchestrator.task.lifecycle.count`.
@@ -68,7 +68,7 @@ impl Instruments {
     pub(crate) fn new() -> Self {
         let meter = vigil::init::meter();
         Instruments {
-            tasks: lifecycle::builder("task").build(),
+            tasks: Lifecycle::builder("task").build(),
             jobs: meter
                 .i64_gauge(metric_name("queue.jobs"))
                 .with_unit("{job}")

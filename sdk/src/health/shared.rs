@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Builder, Callback, CheckResult, LABEL_VALUES, MAX_LIMIT, Status, TARGETS, Target};
+use super::{Builder, Callback, CheckResult, LABEL_VALUES, MAX_LIMIT, TargetHealth, TARGETS, Target};
 use crate::labels::{Free, Label};
 use crate::views::{self, Spec};
 
@@ -77,15 +77,9 @@ impl Shared {
             gauge_keys.push("target");
             series *= TARGETS;
         }
+        // The registry keeps the largest limit asked for by any checker.
         let register = |name: &str, limit: usize| {
-            let previous = views::lookup(name).and_then(|s| s.cardinality_limit);
-            views::register(
-                name,
-                Spec {
-                    boundaries: None,
-                    cardinality_limit: Some(limit.max(previous.unwrap_or(0)).min(MAX_LIMIT)),
-                },
-            );
+            views::register(name, Spec::cardinality(limit.min(MAX_LIMIT)));
         };
         let checks_name = name("checks");
         register(
@@ -202,8 +196,8 @@ impl Shared {
         removed
     }
 
-    pub(super) fn status(&self, id: &str) -> Option<Status> {
-        self.lock_targets().get(id).map(|e| Status {
+    pub(super) fn status(&self, id: &str) -> Option<TargetHealth> {
+        self.lock_targets().get(id).map(|e| TargetHealth {
             healthy: !e.lost,
             consecutive_failures: e.consecutive,
         })

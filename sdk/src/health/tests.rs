@@ -72,8 +72,8 @@ fn builder(h: &Harness) -> Builder {
         .with_timeout(Duration::from_secs(2))
 }
 
-fn status(healthy: bool, consecutive_failures: u32) -> Option<Status> {
-    Some(Status {
+fn status(healthy: bool, consecutive_failures: u32) -> Option<TargetHealth> {
+    Some(TargetHealth {
         healthy,
         consecutive_failures,
     })
@@ -90,7 +90,7 @@ async fn the_threshold_fires_once_per_loss_and_a_pass_recovers() {
         .on_lost(lost.hook())
         .on_recovered(recovered.hook())
         .with_targets([Target::new("w1")])
-        .start(fake.probe())
+        .build().start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(MS).await;
     assert_eq!(checker.status("w1"), status(true, 1));
@@ -126,7 +126,7 @@ async fn a_probe_that_times_out_is_a_failure() {
     fake.set("w1", Act::Hang);
     let checker = builder(&h)
         .with_targets([Target::new("w1")])
-        .start(fake.probe())
+        .build().start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(Duration::from_secs(2) - MS).await;
     assert_eq!(h.counter(CHECKS, &[("result", "fail")]), Some(0.0));
@@ -146,7 +146,7 @@ async fn a_probe_cancelled_by_shutdown_is_not_a_failure() {
         .with_threshold(1)
         .on_lost(lost.hook())
         .with_targets([Target::new("w1")])
-        .start(fake.probe())
+        .build().start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(Duration::from_secs(1)).await;
     checker.stop().await;
@@ -164,7 +164,7 @@ async fn a_probe_that_fails_because_of_the_shutdown_is_not_a_failure() {
     let checker = builder(&h)
         .with_shutdown(shutdown.clone())
         .with_targets([Target::new("w1")])
-        .start(move |_| {
+        .build().start(move |_| {
             let token = token.clone();
             async move {
                 token.cancelled().await;
@@ -186,20 +186,26 @@ async fn a_loss_records_a_lifecycle_transition() {
     crate::label! {
         enum State = "state" { Ready = "ready", Lost = "lost" }
     }
+    crate::label! {
+        enum Image = "image" { Duckdb = "duckdb:1.2", Other = "other" }
+    }
     let h = Harness::new();
-    let lifecycle = crate::lifecycle::builder("worker")
+    let lifecycle = crate::lifecycle::Lifecycle::<Op, State>::builder("worker")
         .with_meter(h.meter())
         .with_namespace("app")
-        .with_labels(&["image"])
-        .build::<Op, State>();
+        .with_labels::<Image>()
+        .build();
     let fake = Fake::default();
     fake.set("w1", Act::Fail);
     let checker = builder(&h)
         .with_threshold(2)
         .with_label("image")
-        .with_lifecycle(lifecycle, Op::MarkLost)
+        .with_lifecycle(lifecycle, Op::MarkLost, |t: &Target| match t.label() {
+            "duckdb:1.2" => Image::Duckdb,
+            _ => Image::Other,
+        })
         .with_targets([Target::new("w1").with_label("duckdb:1.2")])
-        .start(fake.probe())
+        .build().start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(4 * TICK + MS).await;
     let transition = [
@@ -232,7 +238,7 @@ async fn targets_sharing_a_label_aggregate_to_the_worst() {
             Target::new("b").with_label("img"),
             Target::new("c").with_label("other"),
         ])
-        .start(fake.probe())
+        .build().start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(TICK + MS).await;
     assert_eq!(h.gauge(STATUS, &[("image", "img")]), Some(0.0));
@@ -259,7 +265,7 @@ async fn targets_come_and_go_at_run_time() {
     let checker = builder(&h)
         .with_target_attribute()
         .with_targets([Target::new("a")])
-        .start(fake.probe())
+        .build().start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(MS).await;
     assert!(checker.add_target(Target::new("b")));
@@ -298,7 +304,7 @@ async fn a_removed_and_re_added_target_ignores_the_old_probe() {
     fake.set("a", Act::Hang);
     let checker = builder(&h)
         .with_targets([Target::new("a")])
-        .start(fake.probe())
+        .build().start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(MS).await;
     assert!(checker.remove_target("a"));
@@ -322,7 +328,7 @@ async fn panicking_probes_fail_and_panicking_callbacks_do_not_stop_the_checker()
         .with_threshold(1)
         .on_lost(|_| panic!("callback bug"))
         .with_targets([Target::new("a")])
-        .start(fake.probe())
+        .build().start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(2 * TICK + MS).await;
     assert_eq!(h.counter(CHECKS, &[("result", "fail")]), Some(3.0));
@@ -334,7 +340,7 @@ async fn panicking_probes_fail_and_panicking_callbacks_do_not_stop_the_checker()
 fn starting_outside_a_runtime_is_an_error_not_a_panic() {
     let h = Harness::new();
     let error = builder(&h)
-        .start(Fake::default().probe())
+        .build().start(Fake::default().probe())
         .expect_err("no runtime");
     assert_eq!(
         error.to_string(),

@@ -16,14 +16,14 @@
 //! - enums are case-insensitive; an unknown value is ignored with a warning.
 //!
 //! Where the specification leaves the choice open (malformed headers or
-//! endpoints) the functions return an [`Error`] naming the variable: a
+//! endpoints) the functions return an [`InitError`] naming the variable: a
 //! missing authentication header or a wrong URL would otherwise fail every
 //! export silently. Warnings are collected in a `Vec<String>` and logged by
 //! the builder once the `tracing` subscriber is installed.
 
 use std::time::Duration;
 
-use super::Error;
+use super::InitError;
 
 /// Looks an environment variable up: the process environment in production,
 /// a table in tests.
@@ -257,7 +257,7 @@ pub(crate) fn timeout(signal: Signal, lookup: Lookup<'_>, warnings: &mut Vec<Str
 /// names that are not HTTP tokens, empty values and values that decode to
 /// anything but visible ASCII are errors naming the variable and the header
 /// (never the value: headers usually carry credentials).
-pub(crate) fn headers(signal: Signal, lookup: Lookup<'_>) -> Result<Vec<(String, String)>, Error> {
+pub(crate) fn headers(signal: Signal, lookup: Lookup<'_>) -> Result<Vec<(String, String)>, InitError> {
     let vars = signal.vars();
     let (name, raw) = match var(lookup, vars.headers) {
         Some(raw) => (vars.headers, raw),
@@ -266,16 +266,16 @@ pub(crate) fn headers(signal: Signal, lookup: Lookup<'_>) -> Result<Vec<(String,
             None => return Ok(Vec::new()),
         },
     };
-    let pairs = parse_key_values(&raw).map_err(|reason| Error::invalid_variable(name, reason))?;
+    let pairs = parse_key_values(&raw).map_err(|reason| InitError::invalid_variable(name, reason))?;
     for (key, value) in &pairs {
         if !key.bytes().all(is_token_byte) {
-            return Err(Error::invalid_variable(
+            return Err(InitError::invalid_variable(
                 name,
                 format!("header name {key:?} is not a valid HTTP header name"),
             ));
         }
         if value.is_empty() {
-            return Err(Error::invalid_variable(
+            return Err(InitError::invalid_variable(
                 name,
                 format!("header {key:?} has an empty value"),
             ));
@@ -284,7 +284,7 @@ pub(crate) fn headers(signal: Signal, lookup: Lookup<'_>) -> Result<Vec<(String,
             .bytes()
             .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
         {
-            return Err(Error::invalid_variable(
+            return Err(InitError::invalid_variable(
                 name,
                 format!("header {key:?} has a value that is not visible ASCII once decoded"),
             ));

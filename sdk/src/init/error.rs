@@ -12,10 +12,10 @@ use std::time::Duration;
 ///
 /// `Display` is one line naming the setting, the value as it was written and
 /// how to fix it. `Debug` prints the same message followed by its causes,
-/// so `fn main() -> Result<(), vigil::Error>` shows something readable.
+/// so `fn main() -> Result<(), vigil::InitError>` shows something readable.
 #[derive(thiserror::Error)]
 #[error(transparent)]
-pub struct Error {
+pub struct InitError {
     kind: Box<ErrorKind>,
 }
 
@@ -128,11 +128,11 @@ impl fmt::Display for Failures<'_> {
     }
 }
 
-// === impl Error ===
+// === impl InitError ===
 
-impl Error {
+impl InitError {
     fn new(kind: ErrorKind) -> Self {
-        Error {
+        InitError {
             kind: Box::new(kind),
         }
     }
@@ -231,9 +231,9 @@ impl Error {
     }
 }
 
-impl fmt::Debug for Error {
+impl fmt::Debug for InitError {
     /// The message and its chain of causes, as `anyhow` prints them: what
-    /// `fn main() -> Result<(), vigil::Error>` shows on failure.
+    /// `fn main() -> Result<(), vigil::InitError>` shows on failure.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{self}")?;
         let mut source = std::error::Error::source(self);
@@ -254,7 +254,7 @@ mod tests {
 
     #[test]
     fn debug_is_the_message_and_its_causes() {
-        let error = Error::invalid_value(
+        let error = InitError::invalid_value(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "127.0.0.1:14317",
             "has no scheme",
@@ -265,7 +265,7 @@ mod tests {
         assert_eq!(error.to_string(), expected);
         assert_eq!(format!("{error:?}"), expected);
 
-        let error = Error::tls_file(
+        let error = InitError::tls_file(
             "with_certificate",
             "/nowhere/ca.pem",
             "cannot be read",

@@ -21,7 +21,7 @@ use opentelemetry_otlp::{
     MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
 
-use super::Error;
+use super::InitError;
 use super::env::{self, Endpoint, Lookup, Protocol, Signal};
 use super::http_client::Transport;
 use super::report::{ExportLog, Recorded, Reporter, TransportError};
@@ -54,7 +54,7 @@ impl Target {
         lookup: Lookup<'_>,
         code: CodeSettings<'_>,
         warnings: &mut Vec<String>,
-    ) -> Result<Target, Error> {
+    ) -> Result<Target, InitError> {
         let protocol = env::protocol(signal, lookup, code.protocol, warnings);
         let endpoint = env::endpoint(signal, protocol, lookup, code.endpoint, warnings)?;
         let tls = tls::resolve(signal, &endpoint, code.tls, lookup, warnings)?;
@@ -96,14 +96,14 @@ impl Plan {
         &self,
         metrics_log: Arc<ExportLog>,
         traces_log: Arc<ExportLog>,
-    ) -> Result<Exporters, Error> {
+    ) -> Result<Exporters, InitError> {
         let runtime = if self.metrics.needs_runtime() || self.traces.needs_runtime() {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("vigil-otlp")
                 .enable_all()
                 .build()
-                .map_err(Error::runtime)?;
+                .map_err(InitError::runtime)?;
             Some(runtime)
         } else {
             None
@@ -163,8 +163,8 @@ fn http_client(
     signal: Signal,
     runtime: Option<tokio::runtime::Handle>,
     last_error: TransportError,
-) -> Result<Transport, Error> {
-    let fail = |reason: String| Error::exporter(signal.name(), &target.endpoint.url, reason);
+) -> Result<Transport, InitError> {
+    let fail = |reason: String| InitError::exporter(signal.name(), &target.endpoint.url, reason);
     match (&target.tls, runtime) {
         (Some(tls), Some(runtime)) => {
             let config = tls.rustls().map_err(fail)?;
@@ -179,7 +179,7 @@ fn metric_exporter(
     target: &Target,
     runtime: Option<tokio::runtime::Handle>,
     last_error: TransportError,
-) -> Result<MetricExporter, Error> {
+) -> Result<MetricExporter, InitError> {
     let signal = Signal::Metrics;
     match target.protocol {
         Protocol::Grpc => {
@@ -201,14 +201,14 @@ fn metric_exporter(
             .with_http_client(http_client(target, signal, runtime, last_error)?)
             .build(),
     }
-    .map_err(|source| Error::exporter(signal.name(), &target.endpoint.url, source))
+    .map_err(|source| InitError::exporter(signal.name(), &target.endpoint.url, source))
 }
 
 fn span_exporter(
     target: &Target,
     runtime: Option<tokio::runtime::Handle>,
     last_error: TransportError,
-) -> Result<SpanExporter, Error> {
+) -> Result<SpanExporter, InitError> {
     let signal = Signal::Traces;
     match target.protocol {
         Protocol::Grpc => {
@@ -230,7 +230,7 @@ fn span_exporter(
             .with_http_client(http_client(target, signal, runtime, last_error)?)
             .build(),
     }
-    .map_err(|source| Error::exporter(signal.name(), &target.endpoint.url, source))
+    .map_err(|source| InitError::exporter(signal.name(), &target.endpoint.url, source))
 }
 
 fn header_map(headers: &[(String, String)]) -> HashMap<String, String> {

@@ -22,7 +22,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetryLayer;
 
-use super::Error;
+use super::InitError;
 use super::error::Failure;
 use super::report::{ExportLog, describe};
 
@@ -121,7 +121,7 @@ impl Guard {
     ///
     /// Blocks the calling thread (safe inside any tokio runtime, but it does
     /// stall a current-thread runtime for the duration).
-    pub fn force_flush(&self) -> Result<(), Error> {
+    pub fn force_flush(&self) -> Result<(), InitError> {
         match &self.active {
             Some(active) => active.run(Operation::Flush, self.timeout),
             None => Ok(()),
@@ -133,7 +133,7 @@ impl Guard {
     ///
     /// Blocks the calling thread like [`force_flush`](Guard::force_flush); in
     /// async code prefer [`shutdown_async`](Guard::shutdown_async).
-    pub fn shutdown(mut self) -> Result<(), Error> {
+    pub fn shutdown(mut self) -> Result<(), InitError> {
         match self.active.take() {
             Some(active) => active.shut_down(self.timeout),
             None => Ok(()),
@@ -143,7 +143,7 @@ impl Guard {
     /// [`shutdown`](Guard::shutdown) without blocking the executor: the work
     /// runs on a separate thread and this future waits for its answer. Works
     /// on any executor, not only tokio.
-    pub async fn shutdown_async(mut self) -> Result<(), Error> {
+    pub async fn shutdown_async(mut self) -> Result<(), InitError> {
         let Some(active) = self.active.take() else {
             return Ok(());
         };
@@ -156,7 +156,7 @@ impl Guard {
             });
         match spawned {
             Ok(_) => rx.await.unwrap_or_else(|_| {
-                Err(Error::incomplete(
+                Err(InitError::incomplete(
                     Operation::Shutdown.name(),
                     vec![Failure {
                         signal: "all",
@@ -164,7 +164,7 @@ impl Guard {
                     }],
                 ))
             }),
-            Err(error) => Err(Error::incomplete(
+            Err(error) => Err(InitError::incomplete(
                 Operation::Shutdown.name(),
                 vec![Failure {
                     signal: "all",
@@ -202,11 +202,11 @@ type Task = Box<dyn FnOnce() -> OTelSdkResult + Send>;
 
 impl Active {
     /// Shuts the providers down, then (on drop) the exporters' runtime.
-    fn shut_down(self, timeout: Duration) -> Result<(), Error> {
+    fn shut_down(self, timeout: Duration) -> Result<(), InitError> {
         self.run(Operation::Shutdown, timeout)
     }
 
-    fn run(&self, operation: Operation, timeout: Duration) -> Result<(), Error> {
+    fn run(&self, operation: Operation, timeout: Duration) -> Result<(), InitError> {
         let meter_provider = self.meter_provider.clone();
         let tracer_provider = self.tracer_provider.clone();
         let tasks: Vec<(&'static str, Task)> = match operation {
@@ -248,7 +248,7 @@ impl Active {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(Error::incomplete(operation.name(), failures))
+            Err(InitError::incomplete(operation.name(), failures))
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use super::Error;
+use super::InitError;
 
 static NAMESPACE: OnceLock<String> = OnceLock::new();
 
@@ -27,28 +27,28 @@ pub fn metric_name(name: &str) -> String {
 
 /// Checks the OpenTelemetry instrument-name syntax, `[A-Za-z][A-Za-z0-9_./-]*`,
 /// leaving room for the names appended to it.
-pub(crate) fn validate(namespace: &str) -> Result<(), Error> {
+pub(crate) fn validate(namespace: &str) -> Result<(), InitError> {
     let mut chars = namespace.chars();
     if !chars.next().is_some_and(|c| c.is_ascii_alphabetic()) {
-        return Err(Error::invalid_namespace(
+        return Err(InitError::invalid_namespace(
             namespace,
             "it must start with an ASCII letter",
         ));
     }
     if !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/')) {
-        return Err(Error::invalid_namespace(
+        return Err(InitError::invalid_namespace(
             namespace,
             "only A-Z, a-z, 0-9, _ . - / are allowed",
         ));
     }
     if namespace.ends_with('.') {
-        return Err(Error::invalid_namespace(
+        return Err(InitError::invalid_namespace(
             namespace,
             "it must not end with a dot",
         ));
     }
     if namespace.len() > 128 {
-        return Err(Error::invalid_namespace(
+        return Err(InitError::invalid_namespace(
             namespace,
             "it is longer than 128 characters",
         ));
@@ -57,16 +57,16 @@ pub(crate) fn validate(namespace: &str) -> Result<(), Error> {
 }
 
 /// Sets the process-wide namespace once; setting the same one again is fine.
-pub(crate) fn claim(requested: &str) -> Result<(), Error> {
+pub(crate) fn claim(requested: &str) -> Result<(), InitError> {
     claim_in(&NAMESPACE, requested)
 }
 
-fn claim_in(cell: &OnceLock<String>, requested: &str) -> Result<(), Error> {
+fn claim_in(cell: &OnceLock<String>, requested: &str) -> Result<(), InitError> {
     let current = cell.get_or_init(|| requested.to_string());
     if current == requested {
         Ok(())
     } else {
-        Err(Error::namespace_conflict(current, requested))
+        Err(InitError::namespace_conflict(current, requested))
     }
 }
 

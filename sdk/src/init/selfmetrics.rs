@@ -83,6 +83,7 @@ impl Instruments {
         let duration = meter
             .f64_histogram("otel.sdk.exporter.operation.duration")
             .with_unit("s")
+            .with_boundaries(crate::views::SECONDS_BOUNDARIES.to_vec())
             .with_description("The duration of exporting a batch of telemetry records.")
             .build();
         let mut attributes = vec![

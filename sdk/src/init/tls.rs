@@ -30,7 +30,7 @@ use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig, I
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::Error;
+use super::InitError;
 use super::env::{self, Endpoint, Lookup, Signal, TlsOption};
 
 /// TLS files set in code, for both signals.
@@ -101,7 +101,7 @@ pub(crate) fn resolve(
     code: &CodeTls,
     lookup: Lookup<'_>,
     warnings: &mut Vec<String>,
-) -> Result<Option<Tls>, Error> {
+) -> Result<Option<Tls>, InitError> {
     let ca = pick(
         signal,
         TlsOption::Certificate,
@@ -147,7 +147,7 @@ pub(crate) fn resolve(
     let identity = match (cert, key) {
         (None, None) => None,
         (Some(file), None) => {
-            return Err(Error::tls_file(
+            return Err(InitError::tls_file(
                 file.setting,
                 &file.path,
                 "is a client certificate without a client key; mutual TLS needs both \
@@ -156,7 +156,7 @@ pub(crate) fn resolve(
             ));
         }
         (None, Some(file)) => {
-            return Err(Error::tls_file(
+            return Err(InitError::tls_file(
                 file.setting,
                 &file.path,
                 "is a client key without a client certificate; mutual TLS needs both \
@@ -169,7 +169,7 @@ pub(crate) fn resolve(
             let key_pem = read(&key)?;
             let chain = certificates(&cert, &cert_pem)?;
             let parsed = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
-                Error::tls_file(
+                InitError::tls_file(
                     key.setting,
                     &key.path,
                     "holds no PEM private key (PKCS#8, PKCS#1 or SEC1)",
@@ -187,22 +187,22 @@ pub(crate) fn resolve(
     Ok(Some(Tls { ca, identity }))
 }
 
-fn read(file: &FileSetting) -> Result<Vec<u8>, Error> {
+fn read(file: &FileSetting) -> Result<Vec<u8>, InitError> {
     std::fs::read(&file.path)
-        .map_err(|error| Error::tls_file(file.setting, &file.path, "cannot be read", Some(error)))
+        .map_err(|error| InitError::tls_file(file.setting, &file.path, "cannot be read", Some(error)))
 }
 
-fn certificates(file: &FileSetting, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {
+fn certificates(file: &FileSetting, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, InitError> {
     let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem).collect();
     match certs {
         Ok(certs) if !certs.is_empty() => Ok(certs),
-        Ok(_) => Err(Error::tls_file(
+        Ok(_) => Err(InitError::tls_file(
             file.setting,
             &file.path,
             "holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
             None,
         )),
-        Err(error) => Err(Error::tls_file(
+        Err(error) => Err(InitError::tls_file(
             file.setting,
             &file.path,
             format!("is not valid PEM: {error}"),

@@ -57,11 +57,11 @@ impl LivenessStore for Flaky {
 }
 
 fn liveness<S: LivenessStore>(h: &Harness, store: S) -> Liveness<S> {
-    Liveness::builder("runtime")
+    Liveness::builder("runtime", store)
         .with_meter(h.meter())
         .with_namespace("app")
         .with_stale_after(THRESHOLD)
-        .build(store)
+        .build()
 }
 
 #[test]
@@ -70,12 +70,12 @@ fn the_stale_threshold_is_exclusive() {
     let l = liveness(&h, InMemoryStore::new());
     let just_over = now() - THRESHOLD - Duration::from_nanos(1);
     let cases = [
-        (None, Status::Stale),
-        (ago(0), Status::Alive),
-        (ago(30), Status::Alive),
-        (Some(just_over), Status::Stale),
-        (ago(3_600), Status::Stale),
-        (Some(now() + Duration::from_secs(5)), Status::Alive),
+        (None, HeartbeatStatus::Stale),
+        (ago(0), HeartbeatStatus::Alive),
+        (ago(30), HeartbeatStatus::Alive),
+        (Some(just_over), HeartbeatStatus::Stale),
+        (ago(3_600), HeartbeatStatus::Stale),
+        (Some(now() + Duration::from_secs(5)), HeartbeatStatus::Alive),
     ];
     for (last_seen, want) in cases {
         assert_eq!(l.classify(last_seen, now()), want, "{last_seen:?}");
@@ -93,13 +93,13 @@ async fn a_store_answer_and_the_durable_time_count_whichever_is_later() {
         .await
         .expect("memory");
     let cases = [
-        ("fresh", None, Status::Alive),
-        ("fresh", ago(600), Status::Alive),
-        ("old", ago(10), Status::Alive),
-        ("old", ago(600), Status::Stale),
+        ("fresh", None, HeartbeatStatus::Alive),
+        ("fresh", ago(600), HeartbeatStatus::Alive),
+        ("old", ago(10), HeartbeatStatus::Alive),
+        ("old", ago(600), HeartbeatStatus::Stale),
         // A store that lost the key defers to the durable time.
-        ("missing", ago(10), Status::Alive),
-        ("missing", None, Status::Stale),
+        ("missing", ago(10), HeartbeatStatus::Alive),
+        ("missing", None, HeartbeatStatus::Stale),
     ];
     for (id, durable, want) in cases {
         assert_eq!(l.check(id, durable, now()).await, want, "{id} {durable:?}");
@@ -113,13 +113,13 @@ async fn a_failing_store_falls_back_to_the_durable_time() {
     let l = liveness(&h, Flaky::default());
     l.heartbeat("rt", now()).await.expect("store up");
     l.store().fail(true);
-    assert_eq!(l.check("rt", ago(10), now()).await, Status::Alive);
+    assert_eq!(l.check("rt", ago(10), now()).await, HeartbeatStatus::Alive);
     assert_eq!(
         l.check("rt", ago(600), now()).await,
-        Status::Stale,
+        HeartbeatStatus::Stale,
         "the store's fresh time is out of reach"
     );
-    assert_eq!(l.check("rt", None, now()).await, Status::Stale);
+    assert_eq!(l.check("rt", None, now()).await, HeartbeatStatus::Stale);
     assert_eq!(h.counter(FALLBACKS, &[]), Some(3.0));
     assert!(
         l.heartbeat("rt", now()).await.is_err(),
@@ -254,6 +254,7 @@ async fn a_sweeper_job_can_evaluate_liveness() {
     let handle = Sweeper::builder("runtime_sweeper")
         .with_meter(h.meter())
         .with_namespace("app")
+        .build()
         .start(job)
         .expect("in a runtime");
     tokio::time::sleep(Duration::from_millis(1)).await;

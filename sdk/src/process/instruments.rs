@@ -60,10 +60,7 @@ impl Instruments {
         let register = |name: &str, limit: usize| {
             views::register(
                 name,
-                views::Spec {
-                    boundaries: None,
-                    cardinality_limit: Some(limit.max(1)),
-                },
+                views::Spec::cardinality(limit.max(1)),
             );
         };
 
@@ -183,10 +180,7 @@ impl Instruments {
         let n = name("worker.idle");
         views::register(
             &n,
-            views::Spec {
-                boundaries: None,
-                cardinality_limit: Some(self.max_workers.max(1)),
-            },
+            views::Spec::cardinality(self.max_workers.max(1)),
         );
         let (s, a) = (shared.clone(), attrs.clone());
         meter
@@ -266,10 +260,7 @@ fn register_runtime(meter: &Meter, name: &dyn Fn(&str) -> String, shared: &Arc<S
 
 /// Settings of an instrument with one series and no attributes.
 fn single_series() -> views::Spec {
-    views::Spec {
-        boundaries: None,
-        cardinality_limit: Some(1),
-    }
+    views::Spec::cardinality(1)
 }
 
 /// Observes a count, saturating at `i64::MAX`.

@@ -15,16 +15,6 @@
 
 use std::time::Duration;
 
-/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit of `utime` and
-/// `stime` in `/proc/<pid>/stat`.
-///
-/// Calling `sysconf` needs `unsafe` (forbidden here) or a new dependency.
-/// The kernel exports `USER_HZ` to user space, and it is 100 on every
-/// architecture Vigil targets (x86, x86-64, arm, arm64, riscv, powerpc,
-/// s390); only ia64 and alpha ever differed. The orchestrator Vigil replaces
-/// published the same constant as `clk_tck`.
-pub(crate) const CLK_TCK: u64 = 100;
-
 /// The figures of `/proc/<pid>/stat` the sampler uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Stat {
@@ -59,15 +49,19 @@ impl Stat {
     }
 }
 
-/// `n` clock ticks as a duration.
+/// `n` clock ticks as a duration, at the system's tick rate.
 fn ticks(n: u64) -> Duration {
-    let secs = n / CLK_TCK;
-    let rem = n % CLK_TCK;
-    // rem < CLK_TCK, so the nanoseconds are below one second.
-    Duration::new(
-        secs,
-        u32::try_from(rem * (1_000_000_000 / CLK_TCK)).unwrap_or(0),
-    )
+    ticks_at(n, super::clock::clk_tck())
+}
+
+/// `n` ticks of `hz` a second as a duration (`hz` > 0).
+fn ticks_at(n: u64, hz: u64) -> Duration {
+    let hz = hz.max(1);
+    let secs = n / hz;
+    let rem = n % hz;
+    // rem < hz, so the nanoseconds are below one second.
+    let nanos = u128::from(rem) * 1_000_000_000 / u128::from(hz);
+    Duration::new(secs, u32::try_from(nanos).unwrap_or(0))
 }
 
 /// Parses `/proc/<pid>/stat`.
@@ -118,7 +112,7 @@ pub(crate) struct Status {
 /// out.
 ///
 /// Memory comes from `VmRSS` in kB, which needs no page size (reading the
-/// page size needs `sysconf`, see [`CLK_TCK`]).
+/// page size needs `sysconf`, or `AT_PAGESZ` from the auxiliary vector as in `clock.rs`).
 pub(crate) fn parse_status(text: &str) -> Status {
     let mut status = Status::default();
     for line in text.lines() {
@@ -318,9 +312,10 @@ mod tests {
 
     #[test]
     fn ticks_convert_exactly() {
-        assert_eq!(ticks(0), Duration::ZERO);
-        assert_eq!(ticks(1), Duration::from_millis(10));
-        assert_eq!(ticks(250), Duration::from_millis(2500));
-        assert_eq!(ticks(u64::MAX).as_secs(), u64::MAX / CLK_TCK);
+        assert_eq!(ticks_at(0, 100), Duration::ZERO);
+        assert_eq!(ticks_at(1, 100), Duration::from_millis(10));
+        assert_eq!(ticks_at(250, 100), Duration::from_millis(2500));
+        assert_eq!(ticks_at(u64::MAX, 100).as_secs(), u64::MAX / 100);
+        assert_eq!(ticks_at(375, 250), Duration::from_millis(1500));
     }
 }

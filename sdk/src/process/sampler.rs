@@ -35,7 +35,7 @@ pub const DEFAULT_WORKER_ATTRIBUTE: &str = "worker";
 
 /// Configures a [`Sampler`]; see [`Sampler::builder`].
 #[derive(Debug)]
-#[must_use = "call start() to begin sampling"]
+#[must_use = "call build()"]
 pub struct Builder {
     meter: Option<Meter>,
     namespace: Option<String>,
@@ -132,10 +132,30 @@ impl Builder {
     }
 
     /// The runtime to spawn the sampler on and to report (default: the
-    /// current one). Lets [`Builder::start`] be called outside a runtime.
+    /// current one). Lets [`Sampler::start`] be called outside a runtime.
     pub fn with_runtime(mut self, handle: tokio::runtime::Handle) -> Self {
         self.runtime = Some(handle);
         self
+    }
+
+    /// The configured sampler; [`Sampler::start`] starts it.
+    pub fn build(self) -> Sampler {
+        Sampler { config: self }
+    }
+}
+
+/// A configured process sampler, not yet sampling; [`Sampler::start`]
+/// starts it and returns the [`Handle`] that reads and stops it.
+#[derive(Debug)]
+#[must_use = "call start() to begin sampling"]
+pub struct Sampler {
+    config: Builder,
+}
+
+impl Sampler {
+    /// A builder with the defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
     }
 
     /// Registers the instruments and spawns the sampling task. The first
@@ -146,7 +166,14 @@ impl Builder {
     /// one. Start one sampler per meter provider: the OpenTelemetry API has no
     /// way to unregister callbacks, so a stopped sampler's callbacks stay
     /// (reporting nothing) until the provider is dropped.
-    pub fn start(self) -> Result<Sampler, Error> {
+    pub fn start(self) -> Result<Handle, Error> {
+        let config = self.config;
+        config.spawn()
+    }
+}
+
+impl Builder {
+    fn spawn(self) -> Result<Handle, Error> {
         let runtime = match self.runtime.clone() {
             Some(handle) => handle,
             None => tokio::runtime::Handle::try_current().map_err(|source| Error { source })?,
@@ -173,7 +200,7 @@ impl Builder {
         )));
         let (stop, stopped) = oneshot::channel();
         runtime.spawn(run(state.clone(), shared.clone(), self.interval, stopped));
-        Ok(Sampler {
+        Ok(Handle {
             shared,
             state,
             workers: self.workers,
@@ -183,10 +210,11 @@ impl Builder {
     }
 }
 
-/// A running sampler; dropping it (or [`Sampler::stop`]) stops the task and
+/// A running sampler; dropping it (or [`Handle::stop`]) stops the task and
 /// the instruments stop reporting.
 #[derive(Debug)]
-pub struct Sampler {
+#[must_use = "dropping the handle stops the sampler"]
+pub struct Handle {
     shared: Arc<Shared>,
     state: Arc<Mutex<State>>,
     workers: Option<Workers>,
@@ -195,12 +223,7 @@ pub struct Sampler {
     _stop: oneshot::Sender<()>,
 }
 
-impl Sampler {
-    /// A builder with the defaults.
-    pub fn builder() -> Builder {
-        Builder::default()
-    }
-
+impl Handle {
     /// The latest sample (empty before the first one and after a stop).
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.shared.load()
@@ -228,7 +251,7 @@ impl Sampler {
     }
 }
 
-impl Drop for Sampler {
+impl Drop for Handle {
     fn drop(&mut self) {
         self.shared.stop();
     }

@@ -161,6 +161,7 @@ fn without_proc_nothing_is_reported() {
 fn start_outside_a_runtime_is_an_error() {
     let error = Sampler::builder()
         .with_meter(Harness::new().meter())
+        .build()
         .start()
         .unwrap_err();
     assert!(error.to_string().contains("tokio runtime"), "{error}");
@@ -252,6 +253,7 @@ async fn instruments_report_the_snapshot_through_the_harness() {
         .with_interval(Duration::from_secs(3600))
         .with_workers(workers.clone())
         .with_max_workers(4)
+        .build()
         .start()
         .unwrap();
     sampler.refresh().await;
@@ -339,6 +341,7 @@ async fn worker_pid_is_an_opt_in_attribute_with_a_chosen_key() {
         .with_worker_attribute("slot")
         .with_worker_pid(true)
         .with_runtime_metrics(false)
+        .build()
         .start()
         .unwrap();
     let snapshot = sampler.refresh().await;

@@ -7,7 +7,7 @@
 //! result remembers what was written and where, to quote it back in errors,
 //! start-up warnings and export warnings.
 
-use super::{Error, GENERIC, Lookup, Protocol, Signal, SignalVars, bool_var, var};
+use super::{InitError, GENERIC, Lookup, Protocol, Signal, SignalVars, bool_var, var};
 
 /// A resolved endpoint and where it came from, to quote it back in errors
 /// and warnings as the user wrote it.
@@ -68,7 +68,7 @@ pub(crate) fn endpoint(
     lookup: Lookup<'_>,
     code: Option<&str>,
     warnings: &mut Vec<String>,
-) -> Result<Endpoint, Error> {
+) -> Result<Endpoint, InitError> {
     let vars = signal.vars();
     let code = code.map(str::trim).filter(|c| !c.is_empty());
     let (raw, setting, per_signal) = if let Some(code) = code {
@@ -111,7 +111,7 @@ pub(crate) fn endpoint(
             }
         }
         (Protocol::HttpProtobuf, None) => {
-            return Err(Error::invalid_value(
+            return Err(InitError::invalid_value(
                 setting,
                 &raw,
                 "has no scheme",
@@ -124,7 +124,7 @@ pub(crate) fn endpoint(
     };
 
     let Some((scheme, rest)) = split_scheme(&url) else {
-        return Err(Error::invalid_value(
+        return Err(InitError::invalid_value(
             setting,
             &raw,
             "has no scheme",
@@ -134,7 +134,7 @@ pub(crate) fn endpoint(
     let scheme = scheme.to_ascii_lowercase();
     let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
     if authority.is_empty() || authority.contains(char::is_whitespace) {
-        return Err(Error::invalid_value(
+        return Err(InitError::invalid_value(
             setting,
             &raw,
             "has no valid host",
@@ -142,7 +142,7 @@ pub(crate) fn endpoint(
         ));
     }
     if scheme != "http" && scheme != "https" {
-        return Err(Error::invalid_value(
+        return Err(InitError::invalid_value(
             setting,
             &raw,
             format!("has scheme {scheme:?}, which OTLP does not use"),

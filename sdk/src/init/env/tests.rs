@@ -382,7 +382,7 @@ fn endpoint_errors_quote_what_was_written_and_the_fix() {
         let error = endpoint(Signal::Metrics, *protocol, &env, *code, &mut Vec::new()).unwrap_err();
         assert_eq!(error.setting(), Some(*setting), "{vars:?}");
         assert_eq!(error.to_string(), *message, "{vars:?}");
-        // Debug is what `fn main() -> Result<(), vigil::Error>` prints.
+        // Debug is what `fn main() -> Result<(), vigil::InitError>` prints.
         assert_eq!(format!("{error:?}"), *message, "{vars:?}");
     }
 }
