@@ -330,7 +330,11 @@ async fn prometheus_scrapes_the_collector_and_promql_sees_rates_and_quantiles() 
             .with_labels::<Image>()
             .with_count_labels::<(Image, Binding)>()
             .build();
-    lc.move_state(None, Some(WorkerState::Idle), (Image::Duckdb1, Binding::Unbound));
+    lc.move_state(
+        None,
+        Some(WorkerState::Idle),
+        (Image::Duckdb1, Binding::Unbound),
+    );
     let recorder = tokio::spawn({
         let lc = lc.clone();
         async move {

@@ -46,8 +46,18 @@ fn record(meter: opentelemetry::metrics::Meter) {
         Image::Duckdb1,
         Some(Duration::from_millis(80)),
     );
-    lc.record(WorkerOp::Drain, Outcome::Cancelled, "", Image::Duckdb1, None);
-    lc.move_state(None, Some(WorkerState::Idle), (Image::Duckdb1, Binding::Unbound));
+    lc.record(
+        WorkerOp::Drain,
+        Outcome::Cancelled,
+        "",
+        Image::Duckdb1,
+        None,
+    );
+    lc.move_state(
+        None,
+        Some(WorkerState::Idle),
+        (Image::Duckdb1, Binding::Unbound),
+    );
     let genai = GenAi::builder()
         .with_meter(meter)
         .with_namespace("duckgres")

@@ -288,11 +288,8 @@ impl Daemon {
             let started = Instant::now();
             rt.state = RuntimeState::Offline;
             rt.offline_since = Some(now);
-            self.runtime_lc.move_state(
-                Some(RuntimeState::Online),
-                Some(RuntimeState::Offline),
-                (),
-            );
+            self.runtime_lc
+                .move_state(Some(RuntimeState::Online), Some(RuntimeState::Offline), ());
             self.mark_offline
                 .record(Outcome::Success, started.elapsed());
             items.add(Swept::MarkedOffline, 1);

@@ -822,7 +822,9 @@ impl Pool {
                         .iter()
                         .filter(|w| w.state() == state && w.image == image && w.binding == binding)
                         .count();
-                    self.m.lifecycle.set_count(state, (image, binding), n as i64);
+                    self.m
+                        .lifecycle
+                        .set_count(state, (image, binding), n as i64);
                 }
             }
         }
@@ -883,9 +885,7 @@ impl Pool {
         image: Image,
         took: Option<Duration>,
     ) {
-        self.m
-            .lifecycle
-            .record(op, outcome, origin, image, took);
+        self.m.lifecycle.record(op, outcome, origin, image, took);
         self.totals.bump(op, outcome);
     }
 }

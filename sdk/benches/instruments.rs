@@ -67,7 +67,15 @@ fn bench(c: &mut Criterion) {
     // `record` without a handle: a lookup in the lifecycle's bounded cache
     // of bound counters (origin string hash + read lock), then a bound add.
     g.bench_function("vigil_lifecycle_record_cached", |b| {
-        b.iter(|| lc.record(black_box(Op::Spawn), Outcome::Success, black_box("pool"), (), None))
+        b.iter(|| {
+            lc.record(
+                black_box(Op::Spawn),
+                Outcome::Success,
+                black_box("pool"),
+                (),
+                None,
+            )
+        })
     });
     g.finish();
 

@@ -267,10 +267,7 @@ impl<S: LivenessStore> Builder<S> {
             ))
             .build();
         let fallbacks_name = name("fallbacks");
-        views::register(
-            &fallbacks_name,
-            Spec::cardinality(1),
-        );
+        views::register(&fallbacks_name, Spec::cardinality(1));
         let fallbacks = meter
             .u64_counter(fallbacks_name)
             .with_unit("{check}")

@@ -70,7 +70,8 @@ mod snapshot;
 mod workers;
 
 pub use sampler::{
-    Builder, DEFAULT_INTERVAL, DEFAULT_MAX_WORKERS, DEFAULT_WORKER_ATTRIBUTE, Error, Handle, Sampler,
+    Builder, DEFAULT_INTERVAL, DEFAULT_MAX_WORKERS, DEFAULT_WORKER_ATTRIBUTE, Error, Handle,
+    Sampler,
 };
 pub use snapshot::{ProcessStats, RuntimeStats, Snapshot, WorkerStats};
 pub use workers::{DEFAULT_REAP_TTL, Workers};

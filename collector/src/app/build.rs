@@ -68,6 +68,7 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
             Exporter::Prometheus(s) => {
                 let store = Arc::new(Store::new(Options {
                     expire_after: s.metric_expiration,
+                    max_future_skew: s.max_future_skew,
                 }));
                 let listener = receiver::bind(s.endpoint).await?;
                 stores.push(StoreExporter {

@@ -187,7 +187,7 @@ mod tests {
     fn probing_finds_a_structs_keys() {
         assert_eq!(
             keys("exporters", "prometheus", ""),
-            ["endpoint", "metric_expiration"]
+            ["endpoint", "metric_expiration", "max_future_skew"]
         );
         assert_eq!(
             keys("receivers", "otlp", "protocols.grpc"),

@@ -27,6 +27,7 @@
 //! once per (family, type).
 
 mod attrs;
+mod checks;
 mod current;
 pub mod otlp;
 mod series;
@@ -41,6 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use attrs::{AttrError, AttrValue, Attributes, OwnedAttrs, OwnedValue};
+pub use checks::DEFAULT_MAX_FUTURE_SKEW;
 pub use current::Current;
 pub use series::{
     Applied, ExpBuckets, ExpHistogram, ExpHistogramPoint, Histogram, HistogramPoint, Number,
@@ -60,12 +62,15 @@ use crate::translate::{self, MetricName, OtelKind, PromType};
 pub struct Options {
     /// Drop a series not updated for this long.
     pub expire_after: Duration,
+    /// Refuse points stamped further than this in the future.
+    pub max_future_skew: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             expire_after: Duration::from_secs(300),
+            max_future_skew: DEFAULT_MAX_FUTURE_SKEW,
         }
     }
 }
@@ -224,6 +229,16 @@ pub enum Refusal {
         /// The metric.
         metric: String,
     },
+    /// A name with no letter or digit: nothing is left of it on a page.
+    UnusableName {
+        /// The metric.
+        metric: String,
+    },
+    /// A name that becomes `target_info`, the resources' own series.
+    ReservedName {
+        /// The metric.
+        metric: String,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -247,12 +262,20 @@ impl std::fmt::Display for Refusal {
                 incoming.as_str()
             ),
             Refusal::NoData { metric } => write!(f, "metric {metric:?} has no data"),
+            Refusal::UnusableName { metric } => write!(
+                f,
+                "metric {metric:?}: the name has no letter or digit, so no Prometheus name is left"
+            ),
+            Refusal::ReservedName { metric } => write!(
+                f,
+                "metric {metric:?}: target_info is reserved for the resources' own series"
+            ),
         }
     }
 }
 
 /// Why one data point was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum PointError {
     /// The attribute set repeats a key.
     DuplicateAttribute,
@@ -271,6 +294,22 @@ pub enum PointError {
     Overlap,
     /// A point of another kind than its metric (cannot happen with OTLP framing).
     KindMismatch,
+    /// A point stamped further in the future than the store allows.
+    Future {
+        /// The allowed skew.
+        skew: Duration,
+    },
+    /// A monotonic sum whose value is negative or NaN.
+    NotACount,
+    /// A summary quantile outside [0, 1].
+    BadQuantile(f64),
+    /// A histogram whose count is not the sum of its buckets.
+    CountMismatch {
+        /// The point's count.
+        count: u64,
+        /// The sum of its bucket counts.
+        buckets: u64,
+    },
 }
 
 impl std::fmt::Display for PointError {
@@ -289,6 +328,17 @@ impl std::fmt::Display for PointError {
                 write!(f, "delta point overlaps the previous point of its series")
             }
             PointError::KindMismatch => write!(f, "data point kind differs from its metric"),
+            PointError::Future { skew } => {
+                write!(f, "data point is stamped more than {skew:?} in the future")
+            }
+            PointError::NotACount => {
+                write!(f, "a monotonic sum's value must be a number at least 0")
+            }
+            PointError::BadQuantile(q) => write!(f, "summary quantile {q} is outside [0, 1]"),
+            PointError::CountMismatch { count, buckets } => write!(
+                f,
+                "histogram count {count} is not the sum of its bucket counts ({buckets})"
+            ),
         }
     }
 }
@@ -617,6 +667,7 @@ impl Ingest<'_> {
             }
         };
         let prom = translate::metric_name(name, unit, kind.otel_kind());
+        checks::name(name, &prom)?;
         let names = reserved_names(&prom);
         let owner = prom.openmetrics_family.as_str();
         let clash = names.iter().find_map(|n| {
@@ -791,6 +842,10 @@ impl Ingest<'_> {
         if time == 0 { self.now_ns } else { time }
     }
 
+    fn check_time(&self, time: u64) -> Result<(), PointError> {
+        checks::time(time, self.now_ns, self.store.options.max_future_skew)
+    }
+
     /// A Sum or Gauge point.
     pub fn number<A: Attributes + ?Sized>(
         &mut self,
@@ -804,6 +859,10 @@ impl Ingest<'_> {
             time: self.stamp(point.time),
             ..point
         };
+        self.check_time(p.time)?;
+        if !no_value && let Some(m) = self.inner.metrics.get(metric.0) {
+            checks::number(m.kind, p.value)?;
+        }
         self.upsert(
             metric,
             attrs,
@@ -842,6 +901,10 @@ impl Ingest<'_> {
             time: self.stamp(point.time),
             ..point
         };
+        self.check_time(p.time)?;
+        if !no_value {
+            checks::histogram_count(p.count, p.counts)?;
+        }
         self.upsert(
             metric,
             attrs,
@@ -871,6 +934,7 @@ impl Ingest<'_> {
             time: self.stamp(point.time),
             ..point
         };
+        self.check_time(p.time)?;
         self.upsert(
             metric,
             attrs,
@@ -893,6 +957,10 @@ impl Ingest<'_> {
             time: self.stamp(point.time),
             ..point
         };
+        self.check_time(p.time)?;
+        if !no_value {
+            checks::quantiles(p.quantiles)?;
+        }
         self.upsert(
             metric,
             attrs,

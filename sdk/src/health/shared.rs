@@ -15,7 +15,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Builder, Callback, CheckResult, LABEL_VALUES, MAX_LIMIT, TargetHealth, TARGETS, Target};
+use super::{
+    Builder, Callback, CheckResult, LABEL_VALUES, MAX_LIMIT, TARGETS, Target, TargetHealth,
+};
 use crate::labels::{Free, Label};
 use crate::views::{self, Spec};
 

@@ -90,7 +90,8 @@ async fn the_threshold_fires_once_per_loss_and_a_pass_recovers() {
         .on_lost(lost.hook())
         .on_recovered(recovered.hook())
         .with_targets([Target::new("w1")])
-        .build().start(fake.probe())
+        .build()
+        .start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(MS).await;
     assert_eq!(checker.status("w1"), status(true, 1));
@@ -126,7 +127,8 @@ async fn a_probe_that_times_out_is_a_failure() {
     fake.set("w1", Act::Hang);
     let checker = builder(&h)
         .with_targets([Target::new("w1")])
-        .build().start(fake.probe())
+        .build()
+        .start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(Duration::from_secs(2) - MS).await;
     assert_eq!(h.counter(CHECKS, &[("result", "fail")]), Some(0.0));
@@ -146,7 +148,8 @@ async fn a_probe_cancelled_by_shutdown_is_not_a_failure() {
         .with_threshold(1)
         .on_lost(lost.hook())
         .with_targets([Target::new("w1")])
-        .build().start(fake.probe())
+        .build()
+        .start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(Duration::from_secs(1)).await;
     checker.stop().await;
@@ -164,7 +167,8 @@ async fn a_probe_that_fails_because_of_the_shutdown_is_not_a_failure() {
     let checker = builder(&h)
         .with_shutdown(shutdown.clone())
         .with_targets([Target::new("w1")])
-        .build().start(move |_| {
+        .build()
+        .start(move |_| {
             let token = token.clone();
             async move {
                 token.cancelled().await;
@@ -205,7 +209,8 @@ async fn a_loss_records_a_lifecycle_transition() {
             _ => Image::Other,
         })
         .with_targets([Target::new("w1").with_label("duckdb:1.2")])
-        .build().start(fake.probe())
+        .build()
+        .start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(4 * TICK + MS).await;
     let transition = [
@@ -238,7 +243,8 @@ async fn targets_sharing_a_label_aggregate_to_the_worst() {
             Target::new("b").with_label("img"),
             Target::new("c").with_label("other"),
         ])
-        .build().start(fake.probe())
+        .build()
+        .start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(TICK + MS).await;
     assert_eq!(h.gauge(STATUS, &[("image", "img")]), Some(0.0));
@@ -265,7 +271,8 @@ async fn targets_come_and_go_at_run_time() {
     let checker = builder(&h)
         .with_target_attribute()
         .with_targets([Target::new("a")])
-        .build().start(fake.probe())
+        .build()
+        .start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(MS).await;
     assert!(checker.add_target(Target::new("b")));
@@ -304,7 +311,8 @@ async fn a_removed_and_re_added_target_ignores_the_old_probe() {
     fake.set("a", Act::Hang);
     let checker = builder(&h)
         .with_targets([Target::new("a")])
-        .build().start(fake.probe())
+        .build()
+        .start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(MS).await;
     assert!(checker.remove_target("a"));
@@ -328,7 +336,8 @@ async fn panicking_probes_fail_and_panicking_callbacks_do_not_stop_the_checker()
         .with_threshold(1)
         .on_lost(|_| panic!("callback bug"))
         .with_targets([Target::new("a")])
-        .build().start(fake.probe())
+        .build()
+        .start(fake.probe())
         .expect("in a runtime");
     tokio::time::sleep(2 * TICK + MS).await;
     assert_eq!(h.counter(CHECKS, &[("result", "fail")]), Some(3.0));
@@ -340,7 +349,8 @@ async fn panicking_probes_fail_and_panicking_callbacks_do_not_stop_the_checker()
 fn starting_outside_a_runtime_is_an_error_not_a_panic() {
     let h = Harness::new();
     let error = builder(&h)
-        .build().start(Fake::default().probe())
+        .build()
+        .start(Fake::default().probe())
         .expect_err("no runtime");
     assert_eq!(
         error.to_string(),

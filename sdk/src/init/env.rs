@@ -257,7 +257,10 @@ pub(crate) fn timeout(signal: Signal, lookup: Lookup<'_>, warnings: &mut Vec<Str
 /// names that are not HTTP tokens, empty values and values that decode to
 /// anything but visible ASCII are errors naming the variable and the header
 /// (never the value: headers usually carry credentials).
-pub(crate) fn headers(signal: Signal, lookup: Lookup<'_>) -> Result<Vec<(String, String)>, InitError> {
+pub(crate) fn headers(
+    signal: Signal,
+    lookup: Lookup<'_>,
+) -> Result<Vec<(String, String)>, InitError> {
     let vars = signal.vars();
     let (name, raw) = match var(lookup, vars.headers) {
         Some(raw) => (vars.headers, raw),
@@ -266,7 +269,8 @@ pub(crate) fn headers(signal: Signal, lookup: Lookup<'_>) -> Result<Vec<(String,
             None => return Ok(Vec::new()),
         },
     };
-    let pairs = parse_key_values(&raw).map_err(|reason| InitError::invalid_variable(name, reason))?;
+    let pairs =
+        parse_key_values(&raw).map_err(|reason| InitError::invalid_variable(name, reason))?;
     for (key, value) in &pairs {
         if !key.bytes().all(is_token_byte) {
             return Err(InitError::invalid_variable(

@@ -188,8 +188,9 @@ pub(crate) fn resolve(
 }
 
 fn read(file: &FileSetting) -> Result<Vec<u8>, InitError> {
-    std::fs::read(&file.path)
-        .map_err(|error| InitError::tls_file(file.setting, &file.path, "cannot be read", Some(error)))
+    std::fs::read(&file.path).map_err(|error| {
+        InitError::tls_file(file.setting, &file.path, "cannot be read", Some(error))
+    })
 }
 
 fn certificates(file: &FileSetting, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, InitError> {

@@ -19,7 +19,6 @@ const ORIGINS: usize = 32;
 /// Cap on any one stream's cardinality limit.
 const MAX_LIMIT: usize = 10_000;
 
-
 /// Builds a [`Lifecycle`]; from [`Lifecycle::builder`].
 ///
 /// `L` and `C` are the user label sets of the transitions counter and of the

@@ -54,7 +54,10 @@ fn transitions_are_counted_with_typed_labels_and_unknown_for_an_empty_origin() {
         h.counter(T, &labels("success", "pool", "duckdb:1")),
         Some(2.0)
     );
-    assert_eq!(h.counter(T, &labels("failure", "unknown", "img")), Some(1.0));
+    assert_eq!(
+        h.counter(T, &labels("failure", "unknown", "img")),
+        Some(1.0)
+    );
     let d = h
         .histogram(D, &[("operation", "spawn")])
         .expect("duration recorded");
@@ -86,7 +89,10 @@ fn typed_labels_record_exactly_their_own_keys() {
         .collect();
     assert_eq!(recorded, expected);
     assert_eq!(
-        h.gauge(C, &[("state", "idle"), ("image", "img"), ("binding", "bound")]),
+        h.gauge(
+            C,
+            &[("state", "idle"), ("image", "img"), ("binding", "bound")]
+        ),
         Some(1.0)
     );
 }
@@ -99,7 +105,13 @@ fn a_million_distinct_origins_keep_the_cache_at_its_bound_and_still_count() {
         .with_namespace("bounded")
         .build();
     for i in 0..1_000_000u32 {
-        lc.record(Op::Spawn, Outcome::Success, &format!("origin-{i}"), (), None);
+        lc.record(
+            Op::Spawn,
+            Outcome::Success,
+            &format!("origin-{i}"),
+            (),
+            None,
+        );
     }
     assert_eq!(lc.cached_len(), DEFAULT_CACHE_LIMIT);
     // A cached key and one past the bound both count.

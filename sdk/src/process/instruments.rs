@@ -58,10 +58,7 @@ impl Instruments {
             pid: self.worker_pid,
         });
         let register = |name: &str, limit: usize| {
-            views::register(
-                name,
-                views::Spec::cardinality(limit.max(1)),
-            );
+            views::register(name, views::Spec::cardinality(limit.max(1)));
         };
 
         let n = name("process.cpu.time");
@@ -178,10 +175,7 @@ impl Instruments {
             .build();
 
         let n = name("worker.idle");
-        views::register(
-            &n,
-            views::Spec::cardinality(self.max_workers.max(1)),
-        );
+        views::register(&n, views::Spec::cardinality(self.max_workers.max(1)));
         let (s, a) = (shared.clone(), attrs.clone());
         meter
             .f64_observable_gauge(n)

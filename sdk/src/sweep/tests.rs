@@ -48,7 +48,10 @@ fn counting(
 async fn runs_once_at_start_then_every_interval() {
     let h = Harness::new();
     let calls = Arc::new(AtomicU64::new(0));
-    let handle = builder(&h).build().start(counting(&calls)).expect("in a runtime");
+    let handle = builder(&h)
+        .build()
+        .start(counting(&calls))
+        .expect("in a runtime");
     tokio::time::sleep(MINUTE - MS).await;
     assert_eq!(calls.load(Ordering::SeqCst), 1, "only the start-up run");
     tokio::time::sleep(2 * MS).await;
@@ -73,7 +76,8 @@ async fn a_panicking_run_is_counted_and_the_loop_goes_on() {
     let calls = Arc::new(AtomicU64::new(0));
     let seen = calls.clone();
     let handle = builder(&h)
-        .build().start(move || {
+        .build()
+        .start(move || {
             let n = seen.fetch_add(1, Ordering::SeqCst);
             async move {
                 if n == 0 {
@@ -102,7 +106,8 @@ async fn a_job_that_panics_before_returning_its_future_is_caught_too() {
     let calls = Arc::new(AtomicU64::new(0));
     let seen = calls.clone();
     let handle = builder(&h)
-        .build().start(move || {
+        .build()
+        .start(move || {
             assert!(
                 seen.fetch_add(1, Ordering::SeqCst) > 0,
                 "first call explodes"
@@ -190,7 +195,8 @@ async fn stop_waits_for_the_run_in_flight() {
     let (release, released) = oneshot::channel::<()>();
     let released = Arc::new(Mutex::new(Some(released)));
     let handle = builder(&h)
-        .build().start(move || {
+        .build()
+        .start(move || {
             let released = released.lock().expect("lock").take();
             async move {
                 if let Some(rx) = released {
@@ -226,7 +232,8 @@ async fn a_stop_timeout_drops_a_stuck_run_unrecorded() {
     let h = Harness::new();
     let handle = builder(&h)
         .with_stop_timeout(Duration::from_secs(5))
-        .build().start(|| async {
+        .build()
+        .start(|| async {
             std::future::pending::<()>().await;
             Ok::<Items<Gc>, String>(Items::new())
         })
@@ -242,7 +249,10 @@ async fn a_stop_timeout_drops_a_stuck_run_unrecorded() {
 async fn run_now_runs_at_once_and_restarts_the_interval() {
     let h = Harness::new();
     let calls = Arc::new(AtomicU64::new(0));
-    let handle = builder(&h).build().start(counting(&calls)).expect("in a runtime");
+    let handle = builder(&h)
+        .build()
+        .start(counting(&calls))
+        .expect("in a runtime");
     tokio::time::sleep(Duration::from_secs(30)).await;
     handle.run_now();
     tokio::time::sleep(MS).await;
@@ -259,12 +269,18 @@ async fn run_now_runs_at_once_and_restarts_the_interval() {
 async fn dropping_the_handle_stops_the_loop_and_detach_keeps_it() {
     let h = Harness::new();
     let dropped = Arc::new(AtomicU64::new(0));
-    drop(builder(&h).build().start(counting(&dropped)).expect("in a runtime"));
+    drop(
+        builder(&h)
+            .build()
+            .start(counting(&dropped))
+            .expect("in a runtime"),
+    );
     let detached = Arc::new(AtomicU64::new(0));
     Sweeper::builder("other")
         .with_meter(h.meter())
         .with_interval(MINUTE)
-        .build().start(counting(&detached))
+        .build()
+        .start(counting(&detached))
         .expect("in a runtime")
         .detach();
     tokio::time::sleep(3 * MINUTE + MS).await;
@@ -279,7 +295,8 @@ async fn a_shutdown_token_stops_the_loop() {
     let calls = Arc::new(AtomicU64::new(0));
     let handle = builder(&h)
         .with_shutdown(shutdown.clone())
-        .build().start(counting(&calls))
+        .build()
+        .start(counting(&calls))
         .expect("in a runtime");
     tokio::time::sleep(MINUTE + MS).await;
     shutdown.cancel();
@@ -294,7 +311,8 @@ async fn jittered_runs_start_between_interval_and_interval_plus_jitter() {
     let calls = Arc::new(AtomicU64::new(0));
     let handle = builder(&h)
         .with_jitter(Duration::from_secs(10))
-        .build().start(counting(&calls))
+        .build()
+        .start(counting(&calls))
         .expect("in a runtime");
     tokio::time::sleep(MINUTE - MS).await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -388,7 +406,10 @@ fn items_sum_and_saturate() {
 fn starting_outside_a_runtime_is_an_error_not_a_panic() {
     let h = Harness::new();
     let calls = Arc::new(AtomicU64::new(0));
-    let error = builder(&h).build().start(counting(&calls)).expect_err("no runtime");
+    let error = builder(&h)
+        .build()
+        .start(counting(&calls))
+        .expect_err("no runtime");
     assert_eq!(
         error.to_string(),
         "sweeper \"gc\" must be started inside a tokio runtime"

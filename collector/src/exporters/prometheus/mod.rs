@@ -27,6 +27,9 @@ pub struct Config {
     /// A series not updated for this long is dropped (Go duration, e.g. `5m`).
     #[serde(default = "default_expiration")]
     pub metric_expiration: String,
+    /// Points stamped further than this in the future are refused (Vigil's key; default `10m`).
+    #[serde(default)]
+    pub max_future_skew: Option<String>,
 }
 
 impl Default for Config {
@@ -34,6 +37,7 @@ impl Default for Config {
         Config {
             endpoint: default_endpoint(),
             metric_expiration: default_expiration(),
+            max_future_skew: None,
         }
     }
 }
@@ -53,6 +57,8 @@ pub struct Settings {
     pub endpoint: SocketAddr,
     /// Series expiry. Greater than zero and at most [`MAX_EXPIRATION`].
     pub metric_expiration: Duration,
+    /// Points stamped further than this in the future are refused.
+    pub max_future_skew: Duration,
 }
 
 impl Settings {
@@ -61,6 +67,7 @@ impl Settings {
         Settings {
             endpoint: DEFAULT_PROMETHEUS_ENDPOINT,
             metric_expiration: DEFAULT_EXPIRE_AFTER,
+            max_future_skew: crate::store::DEFAULT_MAX_FUTURE_SKEW,
         }
     }
 }
@@ -74,6 +81,10 @@ impl Config {
                 &format!("{path}.metric_expiration"),
                 &self.metric_expiration,
             )?,
+            max_future_skew: match &self.max_future_skew {
+                None => crate::store::DEFAULT_MAX_FUTURE_SKEW,
+                Some(v) => expiration(&format!("{path}.max_future_skew"), v)?,
+            },
         })
     }
 }

@@ -131,6 +131,7 @@ impl RemoteWrite {
             id: id.to_owned(),
             store: Store::new(Options {
                 expire_after: EXPIRE_AFTER,
+                ..Options::default()
             }),
             naming: Naming::new(settings),
             protocol: settings.protocol,

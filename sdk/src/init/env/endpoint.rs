@@ -7,7 +7,7 @@
 //! result remembers what was written and where, to quote it back in errors,
 //! start-up warnings and export warnings.
 
-use super::{InitError, GENERIC, Lookup, Protocol, Signal, SignalVars, bool_var, var};
+use super::{GENERIC, InitError, Lookup, Protocol, Signal, SignalVars, bool_var, var};
 
 /// A resolved endpoint and where it came from, to quote it back in errors
 /// and warnings as the user wrote it.
