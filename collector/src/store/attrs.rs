@@ -400,16 +400,12 @@ impl OwnedAttrs {
     }
 }
 
-/// The store's hasher: fixed keys, so hashes are stable within a process and
-/// the store's behaviour is reproducible in tests and benchmarks.
+/// The store's hasher: keys drawn at random once per process, so hashes are stable within a
+/// process (the tables' invariant) but a sender cannot choose attribute sets that collide on
+/// purpose (hash flooding would turn every lookup into a scan of one long chain).
 pub(crate) fn hasher() -> impl Hasher {
-    ahash::RandomState::with_seeds(
-        0x243f_6a88_85a3_08d3,
-        0x1319_8a2e_0370_7344,
-        0xa409_3822_299f_31d0,
-        0x082e_fa98_ec4e_6c89,
-    )
-    .build_hasher()
+    static KEYS: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
+    KEYS.get_or_init(ahash::RandomState::new).build_hasher()
 }
 
 /// Hash of a sequence of strings (metric and scope identities).
@@ -435,6 +431,26 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn hash_keys_are_drawn_per_process_not_fixed() {
+        // Stable within the process...
+        assert_eq!(hash_strs(7, &["a", "b"]), hash_strs(7, &["a", "b"]));
+        // ...but not the keys a sender could know: those of a fixed-seed build.
+        let mut fixed = ahash::RandomState::with_seeds(
+            0x243f_6a88_85a3_08d3,
+            0x1319_8a2e_0370_7344,
+            0xa409_3822_299f_31d0,
+            0x082e_fa98_ec4e_6c89,
+        )
+        .build_hasher();
+        fixed.write_u64(7);
+        for p in ["a", "b"] {
+            fixed.write(p.as_bytes());
+            fixed.write_u8(0xff);
+        }
+        assert_ne!(hash_strs(7, &["a", "b"]), fixed.finish());
     }
 
     #[test]
