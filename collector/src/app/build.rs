@@ -28,6 +28,7 @@ pub(super) struct StoreExporter {
     pub(super) id: ComponentId,
     pub(super) store: Arc<Store>,
     pub(super) listener: TcpListener,
+    pub(super) tls: Option<Arc<crate::server::tls::ServerTls>>,
 }
 
 /// A forwarding exporter: its queue and consumers (if `sending_queue` is enabled) and counters.
@@ -71,10 +72,22 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                     max_future_skew: s.max_future_skew,
                 }));
                 let listener = receiver::bind(s.endpoint).await?;
+                let tls = match &s.tls {
+                    None => None,
+                    Some(tls) => Some(Arc::new(
+                        crate::server::tls::ServerTls::new(tls, &[b"h2", b"http/1.1"]).map_err(
+                            |message| Error::Exporter {
+                                id: id.to_string(),
+                                message,
+                            },
+                        )?,
+                    )),
+                };
                 stores.push(StoreExporter {
                     id: id.clone(),
                     store: store.clone(),
                     listener,
+                    tls,
                 });
                 let target = Target::Store {
                     id: id.to_string(),

@@ -199,7 +199,14 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         let stop = rest_stop.clone();
         let id = exporter.id.clone();
         rest.push(tokio::spawn(async move {
-            if let Err(e) = server::serve(exporter.listener, state, stop.cancelled_owned()).await {
+            if let Err(e) = server::serve_with(
+                exporter.listener,
+                state,
+                exporter.tls,
+                stop.cancelled_owned(),
+            )
+            .await
+            {
                 tracing::error!(exporter = %id, error = %e, "admin server failed");
             }
         }));

@@ -27,7 +27,7 @@ const COMPONENTS: &[(&str, &str, &[&str])] = &[
     ("processors", "resource", &["attributes.[]"]),
     ("processors", "attributes", &["actions.[]"]),
     ("processors", "filter", &["metrics", "metrics.include"]),
-    ("exporters", "prometheus", &[]),
+    ("exporters", "prometheus", &["tls"]),
     (
         "exporters",
         "otlp",
@@ -187,7 +187,7 @@ mod tests {
     fn probing_finds_a_structs_keys() {
         assert_eq!(
             keys("exporters", "prometheus", ""),
-            ["endpoint", "metric_expiration", "max_future_skew"]
+            ["endpoint", "metric_expiration", "max_future_skew", "tls"]
         );
         assert_eq!(
             keys("receivers", "otlp", "protocols.grpc"),

@@ -145,3 +145,38 @@ fn a_missing_certificate_file_is_a_configuration_error_naming_the_key() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_pages_are_served_over_tls_when_the_prometheus_exporter_has_tls() {
+    use http_body_util::BodyExt;
+    let pki = TestPki::new();
+    let yaml = format!(
+        "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:0\n\
+         exporters:\n  prometheus:\n    endpoint: 127.0.0.1:0\n    tls:\n      cert_file: {}\n      key_file: {}\n\
+         service:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheus]\n",
+        pki.server_cert_file, pki.server_key_file
+    );
+    let vigil = app::start(&Config::from_yaml_str(&yaml, "tls pages").unwrap())
+        .await
+        .unwrap();
+    let tls: crate::exporters::common::TlsConfig =
+        serde_yaml::from_str(&format!("ca_file: {}", pki.ca_file)).unwrap();
+    let settings = tls
+        .validate(crate::exporters::common::Alpn::Http11)
+        .unwrap();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, http_body_util::Empty<Bytes>>(
+        crate::exporters::common::connector::Connector::new(Some(&settings)),
+    );
+    let url: http::Uri = format!("https://{}/healthz", vigil.listen_addr.unwrap())
+        .parse()
+        .unwrap();
+    let response = client.get(url).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"ok\n");
+    // Plaintext gets nothing.
+    let plain = reqwest::get(format!("http://{}/healthz", vigil.listen_addr.unwrap())).await;
+    assert!(plain.is_err(), "{plain:?}");
+    vigil.shutdown().await;
+}

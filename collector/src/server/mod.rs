@@ -60,8 +60,18 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// [`serve`] over `tls` when given.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    tls: Option<Arc<tls::ServerTls>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     // The same connection cap and timeouts as an OTLP/HTTP receiver's defaults.
-    conn::serve(listener, router(state), conn::Limits::HTTP, None, shutdown).await
+    conn::serve(listener, router(state), conn::Limits::HTTP, tls, shutdown).await
 }
 
 async fn render(

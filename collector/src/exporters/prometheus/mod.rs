@@ -30,6 +30,9 @@ pub struct Config {
     /// Points stamped further than this in the future are refused (Vigil's key; default `10m`).
     #[serde(default)]
     pub max_future_skew: Option<String>,
+    /// Serve the pages over TLS.
+    #[serde(default)]
+    pub tls: Option<crate::server::tls::ServerTlsConfig>,
 }
 
 impl Default for Config {
@@ -38,6 +41,7 @@ impl Default for Config {
             endpoint: default_endpoint(),
             metric_expiration: default_expiration(),
             max_future_skew: None,
+            tls: None,
         }
     }
 }
@@ -59,6 +63,8 @@ pub struct Settings {
     pub metric_expiration: Duration,
     /// Points stamped further than this in the future are refused.
     pub max_future_skew: Duration,
+    /// TLS for the pages.
+    pub tls: Option<crate::server::tls::ServerTlsSettings>,
 }
 
 impl Settings {
@@ -68,6 +74,7 @@ impl Settings {
             endpoint: DEFAULT_PROMETHEUS_ENDPOINT,
             metric_expiration: DEFAULT_EXPIRE_AFTER,
             max_future_skew: crate::store::DEFAULT_MAX_FUTURE_SKEW,
+            tls: None,
         }
     }
 }
@@ -84,6 +91,16 @@ impl Config {
             max_future_skew: match &self.max_future_skew {
                 None => crate::store::DEFAULT_MAX_FUTURE_SKEW,
                 Some(v) => expiration(&format!("{path}.max_future_skew"), v)?,
+            },
+            tls: match &self.tls {
+                None => None,
+                Some(tls) => Some(tls.validate().map_err(|message| {
+                    let (sub, rest) = message.split_once(": ").unwrap_or(("tls", &message));
+                    Error::Invalid {
+                        key: format!("{path}.{sub}"),
+                        message: rest.to_owned(),
+                    }
+                })?),
             },
         })
     }
