@@ -192,10 +192,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         listen_addr = listen_addr.or(addr);
         first_store.get_or_insert_with(|| exporter.store.clone());
         tracing::info!(exporter = %exporter.id, "metrics at http://{}/metrics", addr.map(|a| a.to_string()).unwrap_or_default());
-        let state = AppState {
-            store: exporter.store.clone(),
-            readiness: readiness.clone(),
-        };
+        let state = AppState::new(exporter.store.clone(), readiness.clone());
         let stop = rest_stop.clone();
         let id = exporter.id.clone();
         rest.push(tokio::spawn(async move {

@@ -8,7 +8,8 @@
 //! | `GET /readyz` | 200 once the receivers are bound and serving, 503 before |
 //!
 //! Every handler takes a snapshot of the store (a short copy under its lock)
-//! and renders it with the lock released, on a blocking thread.
+//! and renders it with the lock released, on a blocking thread; at most
+//! [`MAX_RENDERS`] at once, so concurrent reads cannot multiply memory without bound.
 
 pub mod conn;
 pub mod tls;
@@ -36,6 +37,29 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// Receiver readiness.
     pub readiness: Arc<Readiness>,
+    /// Renders allowed at once (see [`MAX_RENDERS`]).
+    pub renders: Arc<tokio::sync::Semaphore>,
+    /// How long a read waits for a render slot ([`RENDER_WAIT`]).
+    pub render_wait: std::time::Duration,
+}
+
+/// Pages rendered at once. A render holds a copy of the part of the store it shows while it
+/// formats it, so concurrent reads multiply memory: past this many, a read waits up to
+/// [`RENDER_WAIT`], then gets 503 with `Retry-After`.
+pub const MAX_RENDERS: usize = 2;
+/// How long a read waits for a render slot.
+pub const RENDER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl AppState {
+    /// The state of one store's pages.
+    pub fn new(store: Arc<Store>, readiness: Arc<Readiness>) -> AppState {
+        AppState {
+            store,
+            readiness,
+            renders: Arc::new(tokio::sync::Semaphore::new(MAX_RENDERS)),
+            render_wait: RENDER_WAIT,
+        }
+    }
 }
 
 /// The admin routes.
@@ -75,10 +99,20 @@ pub async fn serve_with(
 }
 
 async fn render(
-    store: Arc<Store>,
+    state: &AppState,
     filter: Filter,
     encoder: impl Encoder + Send + 'static,
 ) -> Response {
+    let slot = tokio::time::timeout(state.render_wait, state.renders.clone().acquire_owned()).await;
+    let Ok(Ok(_slot)) = slot else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            "too many reads at once; retry later\n",
+        )
+            .into_response();
+    };
+    let store = state.store.clone();
     let content_type = encoder.content_type();
     let body = tokio::task::spawn_blocking(move || encoder.encode(&store.snapshot(&filter))).await;
     match body {
@@ -97,7 +131,7 @@ async fn render(
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::from_accept(accept);
-    render(state.store, Filter::default(), export::Prometheus(format)).await
+    render(&state, Filter::default(), export::Prometheus(format)).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,8 +154,8 @@ async fn snapshot(
         metric_prefix: q.metric,
     };
     match q.format.as_deref() {
-        None | Some("vigil") => render(state.store, filter, export::Json).await,
-        Some("otlp") => render(state.store, filter, export::OtlpJson).await,
+        None | Some("vigil") => render(&state, filter, export::Json).await,
+        Some("otlp") => render(&state, filter, export::OtlpJson).await,
         Some(other) => (
             StatusCode::BAD_REQUEST,
             format!(
@@ -141,5 +175,41 @@ async fn ready(State(state): State<AppState>) -> Response {
             "receivers not serving yet\n",
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn reads_past_the_render_slots_get_503_and_health_stays_up() {
+        let store = Arc::new(Store::new(crate::store::Options::default()));
+        let state = AppState {
+            renders: Arc::new(tokio::sync::Semaphore::new(1)),
+            render_wait: std::time::Duration::from_millis(50),
+            ..AppState::new(store, Arc::new(Readiness::waiting_for(0)))
+        };
+        // The one slot is taken (a slow render elsewhere).
+        let _held = state.renders.clone().acquire_owned().await.unwrap();
+        let app = router(state.clone());
+        let get = |path: &str| {
+            axum::http::Request::builder()
+                .uri(path)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let response = app.clone().oneshot(get("/metrics")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let response = app.clone().oneshot(get("/api/v1/snapshot")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let response = app.clone().oneshot(get("/healthz")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        drop(_held);
+        let response = app.oneshot(get("/metrics")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
     }
 }
