@@ -19,6 +19,7 @@ use crate::pipeline::consumer::{Deliverer, ExporterStats};
 use crate::pipeline::graph::{self, Chain, Export, Target};
 use crate::pipeline::lane::{Lane, Storage};
 use crate::pipeline::{Entry, Sender, Work};
+use crate::processors::memory_limiter::{self, MemoryLimiter};
 use crate::processors::{Transform, attributes, filter, resource};
 use crate::receiver;
 use crate::store::{Options, Store};
@@ -145,6 +146,16 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
         forwarding.extend(handle);
     }
 
+    // One limiter per memory_limiter processor, shared by the pipelines that list it.
+    let mut limiters: BTreeMap<ComponentId, Arc<MemoryLimiter>> = BTreeMap::new();
+    for (id, processor) in &config.processors {
+        if let Processor::MemoryLimiter(s) = processor {
+            let limiter =
+                MemoryLimiter::new(id.as_str(), *s, Arc::new(memory_limiter::resident_bytes));
+            limiter.spawn(stop.clone());
+            limiters.insert(id.clone(), limiter);
+        }
+    }
     let mut batchers = Vec::new();
     let mut entries: BTreeMap<ComponentId, Entry> = BTreeMap::new();
     for pipeline in &config.pipelines {
@@ -161,10 +172,13 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
         let stages: Vec<Stage> = pipeline
             .processors
             .iter()
-            .filter_map(|id| config.processors.get(id))
-            .filter_map(|processor| {
+            .filter_map(|id| config.processors.get(id).map(|p| (id, p)))
+            .filter_map(|(id, processor)| {
                 let stage: Arc<dyn Transform> = match processor {
                     Processor::Batch(s) => return Some(Stage::Batch(*s)),
+                    Processor::MemoryLimiter(_) => {
+                        return limiters.get(id).cloned().map(Stage::Limit);
+                    }
                     Processor::Resource(s) => Arc::new(resource::Resource::new(s.clone())),
                     Processor::Attributes(s) => Arc::new(attributes::Attributes::new(s.clone())),
                     Processor::Filter(s) => Arc::new(filter::Filter::new(s.clone())),
@@ -177,9 +191,9 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
         // The first step decodes: a transform, or with no processor an exporter that decodes
         // (one that converts or routes). The prometheus exporter's store reads the bytes as
         // received (`decode`), so it needs only the receiver's scan.
-        let decodes = match stages.first() {
+        let decodes = match stages.iter().find(|s| !matches!(s, Stage::Limit(_))) {
             Some(Stage::Transform(_)) => true,
-            Some(Stage::Batch(_)) => false,
+            Some(Stage::Batch(_)) | Some(Stage::Limit(_)) => false,
             None => pipeline
                 .exporters
                 .iter()
@@ -201,6 +215,7 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                     batch_stage(batcher)
                 }
                 Stage::Transform(t) => graph::transform(t, chain),
+                Stage::Limit(limiter) => limit_stage(limiter, chain),
             };
         }
         for id in &pipeline.receivers {
@@ -224,6 +239,15 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
 enum Stage {
     Batch(crate::processors::batch::Settings),
     Transform(Arc<dyn Transform>),
+    Limit(Arc<MemoryLimiter>),
+}
+
+/// A `memory_limiter` in front of `next`: refuses while memory is above the limit.
+fn limit_stage(limiter: Arc<MemoryLimiter>, next: Chain) -> Chain {
+    Arc::new(move |work: Work| match limiter.admit() {
+        Ok(()) => next(work),
+        Err(refused) => Box::pin(async move { Err(refused) }),
+    })
 }
 
 fn batch_stage(batcher: Batcher) -> Chain {

@@ -27,6 +27,7 @@ const COMPONENTS: &[(&str, &str, &[&str])] = &[
     ("processors", "resource", &["attributes.[]"]),
     ("processors", "attributes", &["actions.[]"]),
     ("processors", "filter", &["metrics", "metrics.include"]),
+    ("processors", "memory_limiter", &[]),
     ("exporters", "prometheus", &["tls"]),
     (
         "exporters",

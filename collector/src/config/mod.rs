@@ -112,6 +112,8 @@ pub enum Processor {
     Attributes(attributes::Settings),
     /// `filter`.
     Filter(filter::Settings),
+    /// `memory_limiter`.
+    MemoryLimiter(crate::processors::memory_limiter::Settings),
 }
 
 /// A validated exporter.

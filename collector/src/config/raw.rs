@@ -119,6 +119,8 @@ pub(super) enum Processor {
     Attributes(attributes::Config),
     /// `filter`.
     Filter(filter::Config),
+    /// `memory_limiter`.
+    MemoryLimiter(crate::processors::memory_limiter::Config),
 }
 
 /// An exporter's configuration, by type.
@@ -185,13 +187,20 @@ impl ComponentKind for Receiver {
 
 impl ComponentKind for Processor {
     const SECTION: &'static str = "processors";
-    const TYPES: &'static [&'static str] = &["attributes", "batch", "filter", "resource"];
+    const TYPES: &'static [&'static str] = &[
+        "attributes",
+        "batch",
+        "filter",
+        "memory_limiter",
+        "resource",
+    ];
     fn read<'de, A: MapAccess<'de>>(ty: &str, map: &mut A) -> Result<Self, A::Error> {
         match ty {
             "batch" => value(map).map(Processor::Batch),
             "resource" => value(map).map(Processor::Resource),
             "attributes" => value(map).map(Processor::Attributes),
             "filter" => value(map).map(Processor::Filter),
+            "memory_limiter" => value(map).map(Processor::MemoryLimiter),
             _ => Err(de::Error::custom("unreachable: type checked by the caller")),
         }
     }

@@ -24,6 +24,10 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
             raw::Processor::Resource(c) => Processor::Resource(c.validate().map_err(invalid)?),
             raw::Processor::Attributes(c) => Processor::Attributes(c.validate().map_err(invalid)?),
             raw::Processor::Filter(c) => Processor::Filter(c.validate().map_err(invalid)?),
+            raw::Processor::MemoryLimiter(c) => Processor::MemoryLimiter(
+                c.validate(crate::processors::memory_limiter::available_bytes)
+                    .map_err(invalid)?,
+            ),
         };
         processors.insert(id, settings);
     }

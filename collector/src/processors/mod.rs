@@ -1,6 +1,6 @@
 //! Processors: steps a pipeline runs over each batch between its receivers and its exporters.
 //!
-//! Two kinds exist. A [`Transform`] (`resource`, `attributes`, `filter`) changes decoded OTLP
+//! Three kinds exist. `memory_limiter` refuses batches while memory is above its limit. A [`Transform`] (`resource`, `attributes`, `filter`) changes decoded OTLP
 //! messages in place; the pipeline decodes a batch for the first transform, runs every
 //! transform in order, and encodes it once at the end. The `batch` processor is not a
 //! transform: it groups encoded batches (see `crate::pipeline::batch`), never decoding them.
@@ -12,6 +12,7 @@
 pub mod attributes;
 pub mod batch;
 pub mod filter;
+pub mod memory_limiter;
 pub mod resource;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
