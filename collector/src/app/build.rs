@@ -30,6 +30,7 @@ pub(super) struct StoreExporter {
     pub(super) store: Arc<Store>,
     pub(super) listener: TcpListener,
     pub(super) tls: Option<Arc<crate::server::tls::ServerTls>>,
+    pub(super) auth: Option<Arc<crate::extensions::auth::Authenticator>>,
 }
 
 /// A forwarding exporter: its queue and consumers (if `sending_queue` is enabled) and counters.
@@ -84,11 +85,20 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                         )?,
                     )),
                 };
+                let auth =
+                    s.auth
+                        .as_deref()
+                        .and_then(ComponentId::parse)
+                        .and_then(|a| match config.extensions.get(&a) {
+                            Some(Extension::Auth(auth)) => Some(auth.clone()),
+                            _ => None,
+                        });
                 stores.push(StoreExporter {
                     id: id.clone(),
                     store: store.clone(),
                     listener,
                     tls,
+                    auth,
                 });
                 let target = Target::Store {
                     id: id.to_string(),
@@ -325,7 +335,10 @@ pub(super) fn storage_settings(
 ) -> Result<StorageSettings, Error> {
     ComponentId::parse(storage)
         .and_then(|sid| config.extensions.get(&sid))
-        .map(|Extension::FileStorage(s)| s.clone())
+        .and_then(|e| match e {
+            Extension::FileStorage(s) => Some(s.clone()),
+            Extension::Auth(_) => None,
+        })
         .ok_or_else(|| Error::Exporter {
             id: id.to_string(),
             message: format!("storage extension {storage:?} is not configured"),

@@ -154,7 +154,8 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
             let tls = server_tls(&id, g.tls.as_ref(), &[b"h2"])?;
             let server = receiver::grpc::Grpc::new(pipeline.clone(), g.max_recv_msg_size)
                 .with_limits(g.limits, g.max_concurrent_streams)
-                .with_tls(tls);
+                .with_tls(tls)
+                .with_auth(authenticator(config, g.auth.as_deref()));
             let stop = receivers_stop.clone();
             let ready = readiness.clone();
             receiver_tasks.push(tokio::spawn(async move {
@@ -171,7 +172,8 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
                 h.max_request_body_size,
                 h.limits,
             )
-            .with_tls(tls);
+            .with_tls(tls)
+            .with_auth(authenticator(config, h.auth.as_deref()));
             let stop = receivers_stop.clone();
             let ready = readiness.clone();
             receiver_tasks.push(tokio::spawn(async move {
@@ -192,7 +194,8 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         listen_addr = listen_addr.or(addr);
         first_store.get_or_insert_with(|| exporter.store.clone());
         tracing::info!(exporter = %exporter.id, "metrics at http://{}/metrics", addr.map(|a| a.to_string()).unwrap_or_default());
-        let state = AppState::new(exporter.store.clone(), readiness.clone());
+        let mut state = AppState::new(exporter.store.clone(), readiness.clone());
+        state.auth = exporter.auth.clone();
         let stop = rest_stop.clone();
         let id = exporter.id.clone();
         rest.push(tokio::spawn(async move {
@@ -241,6 +244,18 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         batchers: built.batchers,
         rest,
     })
+}
+
+/// The authenticator extension `id` names (validation made sure it exists and is one).
+fn authenticator(
+    config: &Config,
+    id: Option<&str>,
+) -> Option<Arc<crate::extensions::auth::Authenticator>> {
+    let id = ComponentId::parse(id?)?;
+    match config.extensions.get(&id)? {
+        crate::config::Extension::Auth(a) => Some(a.clone()),
+        _ => None,
+    }
 }
 
 /// A listener's TLS, loaded from its files at start.

@@ -19,8 +19,10 @@ const COMPONENTS: &[(&str, &str, &[&str])] = &[
             "protocols.grpc.keepalive",
             "protocols.grpc.keepalive.server_parameters",
             "protocols.grpc.tls",
+            "protocols.grpc.auth",
             "protocols.http",
             "protocols.http.tls",
+            "protocols.http.auth",
         ],
     ),
     ("processors", "batch", &[]),
@@ -28,7 +30,7 @@ const COMPONENTS: &[(&str, &str, &[&str])] = &[
     ("processors", "attributes", &["actions.[]"]),
     ("processors", "filter", &["metrics", "metrics.include"]),
     ("processors", "memory_limiter", &[]),
-    ("exporters", "prometheus", &["tls"]),
+    ("exporters", "prometheus", &["tls", "auth"]),
     (
         "exporters",
         "otlp",
@@ -67,6 +69,8 @@ const COMPONENTS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     ("extensions", "file_storage", &[]),
+    ("extensions", "bearertokenauth", &[]),
+    ("extensions", "basicauth", &["htpasswd"]),
 ];
 
 /// Keys a struct names only to refuse them with a better message than "unknown field" (the
@@ -188,7 +192,13 @@ mod tests {
     fn probing_finds_a_structs_keys() {
         assert_eq!(
             keys("exporters", "prometheus", ""),
-            ["endpoint", "metric_expiration", "max_future_skew", "tls"]
+            [
+                "endpoint",
+                "metric_expiration",
+                "max_future_skew",
+                "tls",
+                "auth"
+            ]
         );
         assert_eq!(
             keys("receivers", "otlp", "protocols.grpc"),
@@ -199,7 +209,8 @@ mod tests {
                 "max_connections",
                 "keepalive",
                 "read_timeout",
-                "tls"
+                "tls",
+                "auth"
             ]
         );
     }

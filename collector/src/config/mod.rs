@@ -158,6 +158,8 @@ impl Exporter {
 pub enum Extension {
     /// `file_storage`.
     FileStorage(file_storage::Settings),
+    /// `bearertokenauth` or `basicauth`.
+    Auth(std::sync::Arc<crate::extensions::auth::Authenticator>),
 }
 
 /// One `service.pipelines` entry.

@@ -143,6 +143,10 @@ pub(super) enum Exporter {
 pub(super) enum Extension {
     /// `file_storage`.
     FileStorage(file_storage::Config),
+    /// `bearertokenauth`.
+    BearerTokenAuth(crate::extensions::auth::BearerConfig),
+    /// `basicauth`.
+    BasicAuth(crate::extensions::auth::BasicConfig),
 }
 
 /// One section: component ids, as written, with their configuration, in file order.
@@ -233,10 +237,12 @@ impl ComponentKind for Exporter {
 
 impl ComponentKind for Extension {
     const SECTION: &'static str = "extensions";
-    const TYPES: &'static [&'static str] = &["file_storage"];
+    const TYPES: &'static [&'static str] = &["basicauth", "bearertokenauth", "file_storage"];
     fn read<'de, A: MapAccess<'de>>(ty: &str, map: &mut A) -> Result<Self, A::Error> {
         match ty {
             "file_storage" => value(map).map(Extension::FileStorage),
+            "bearertokenauth" => value(map).map(Extension::BearerTokenAuth),
+            "basicauth" => value(map).map(Extension::BasicAuth),
             _ => Err(de::Error::custom("unreachable: type checked by the caller")),
         }
     }

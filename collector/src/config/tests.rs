@@ -204,12 +204,12 @@ fn an_unknown_key_is_rejected_naming_it_and_its_line() {
             "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpiont: 127.0.0.1:1\n",
             "test.yaml: invalid configuration: receivers.otlp.protocols.grpc: unknown field `endpiont`, expected one \
              of `endpoint`, `max_recv_msg_size_mib`, `max_concurrent_streams`, `max_connections`, \
-             `keepalive`, `read_timeout`, `tls` at line 5 column 9",
+             `keepalive`, `read_timeout`, `tls`, `auth` at line 5 column 9",
         ),
         (
             "exporters:\n  prometheus:\n    const_labels: {a: b}\n",
             "test.yaml: invalid configuration: exporters.prometheus: unknown field `const_labels`, expected \
-             one of `endpoint`, `metric_expiration`, `max_future_skew`, `tls` at line 3 column 5",
+             one of `endpoint`, `metric_expiration`, `max_future_skew`, `tls`, `auth` at line 3 column 5",
         ),
         (
             "receivers:\n  jaeger: {}\n",
@@ -376,6 +376,7 @@ fn substitutes_variables_with_and_without_defaults() {
             limits: crate::server::conn::Limits::GRPC,
             max_concurrent_streams: crate::receiver::config::DEFAULT_MAX_CONCURRENT_STREAMS,
             tls: None,
+            auth: None,
         })
     );
     let err = parse(&text).unwrap_err();
@@ -446,6 +447,7 @@ fn a_flag_serves_a_protocol_the_file_left_out() {
             max_request_body_size: 20 * 1024 * 1024,
             limits: crate::server::conn::Limits::HTTP,
             tls: None,
+            auth: None,
         })
     );
 }
@@ -508,7 +510,7 @@ fn display_is_the_message_and_alternate_display_adds_the_causes() {
     assert_eq!(
         cause.as_deref(),
         Some(
-            "exporters.prometheus: unknown field `ttl`, expected one of `endpoint`, `metric_expiration`, `max_future_skew`, `tls` at line 3 column 5"
+            "exporters.prometheus: unknown field `ttl`, expected one of `endpoint`, `metric_expiration`, `max_future_skew`, `tls`, `auth` at line 3 column 5"
         )
     );
 }

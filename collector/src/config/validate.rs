@@ -51,9 +51,19 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
     let mut extensions = BTreeMap::new();
     for (id, x) in raw.extensions.0 {
         let (id, path) = component_id("extensions", &id)?;
-        let raw::Extension::FileStorage(c) = x;
-        let settings = c.validate().map_err(|m| component_error(&path, m))?;
-        extensions.insert(id, Extension::FileStorage(settings));
+        let invalid = |m: String| component_error(&path, m);
+        let settings = match x {
+            raw::Extension::FileStorage(c) => {
+                Extension::FileStorage(c.validate().map_err(invalid)?)
+            }
+            raw::Extension::BearerTokenAuth(c) => Extension::Auth(std::sync::Arc::new(
+                c.validate(id.as_str()).map_err(invalid)?,
+            )),
+            raw::Extension::BasicAuth(c) => Extension::Auth(std::sync::Arc::new(
+                c.validate(id.as_str()).map_err(invalid)?,
+            )),
+        };
+        extensions.insert(id, settings);
     }
 
     let service = raw.service.ok_or(Error::NoPipelines)?;
@@ -160,6 +170,52 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
                     ),
                 });
             }
+        }
+    }
+
+    // Every `auth.authenticator` names a started authenticator extension.
+    let mut auth_refs: Vec<(String, &str)> = Vec::new();
+    for (id, r) in &receivers {
+        let Receiver::Otlp(r) = r;
+        if let Some(a) = r.grpc.as_ref().and_then(|g| g.auth.as_deref()) {
+            auth_refs.push((
+                format!("receivers.{id}.protocols.grpc.auth.authenticator"),
+                a,
+            ));
+        }
+        if let Some(a) = r.http.as_ref().and_then(|h| h.auth.as_deref()) {
+            auth_refs.push((
+                format!("receivers.{id}.protocols.http.auth.authenticator"),
+                a,
+            ));
+        }
+    }
+    for (id, e) in &exporters {
+        if let Exporter::Prometheus(p) = e
+            && let Some(a) = p.auth.as_deref()
+        {
+            auth_refs.push((format!("exporters.{id}.auth.authenticator"), a));
+        }
+    }
+    for (key, auth) in auth_refs {
+        let sid = reference(&key, auth)?;
+        match extensions.get(&sid) {
+            None => return Err(missing(key, "extension", &sid)),
+            Some(Extension::Auth(_)) => {}
+            Some(_) => {
+                return Err(Error::Invalid {
+                    key,
+                    message: format!(
+                        "extension {sid:?} is not an authenticator (bearertokenauth or basicauth)"
+                    ),
+                });
+            }
+        }
+        if !service_extensions.contains(&sid) {
+            return Err(Error::Invalid {
+                key,
+                message: format!("extension {sid:?} is not started: add it to service.extensions"),
+            });
         }
     }
 

@@ -67,6 +67,9 @@ pub struct Grpc {
     /// Serve over TLS.
     #[serde(default)]
     pub tls: Option<ServerTlsConfig>,
+    /// Require credentials (`authenticator`: a `bearertokenauth`/`basicauth` extension).
+    #[serde(default)]
+    pub auth: Option<crate::extensions::auth::AuthRef>,
 }
 
 /// `keepalive` of the gRPC protocol.
@@ -110,6 +113,9 @@ pub struct Http {
     /// Serve over TLS.
     #[serde(default)]
     pub tls: Option<ServerTlsConfig>,
+    /// Require credentials (`authenticator`: a `bearertokenauth`/`basicauth` extension).
+    #[serde(default)]
+    pub auth: Option<crate::extensions::auth::AuthRef>,
 }
 
 impl Default for Grpc {
@@ -122,6 +128,7 @@ impl Default for Grpc {
             keepalive: None,
             read_timeout: None,
             tls: None,
+            auth: None,
         }
     }
 }
@@ -136,6 +143,7 @@ impl Default for Http {
             idle_timeout: None,
             max_connections: None,
             tls: None,
+            auth: None,
         }
     }
 }
@@ -182,6 +190,8 @@ pub struct GrpcReceiver {
     pub max_concurrent_streams: u32,
     /// TLS, when served over it.
     pub tls: Option<ServerTlsSettings>,
+    /// The authenticator extension's id, when credentials are required.
+    pub auth: Option<String>,
 }
 
 /// Concurrent calls per gRPC connection by default (grpc-go's default is unlimited).
@@ -198,6 +208,8 @@ pub struct HttpReceiver {
     pub limits: Limits,
     /// TLS, when served over it.
     pub tls: Option<ServerTlsSettings>,
+    /// The authenticator extension's id, when credentials are required.
+    pub auth: Option<String>,
 }
 
 impl OtlpReceiver {
@@ -210,12 +222,14 @@ impl OtlpReceiver {
                 limits: Limits::GRPC,
                 max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
                 tls: None,
+                auth: None,
             }),
             http: Some(HttpReceiver {
                 endpoint: DEFAULT_HTTP_ENDPOINT,
                 max_request_body_size: DEFAULT_HTTP_MAX_REQUEST_BODY_SIZE as usize,
                 limits: Limits::HTTP,
                 tls: None,
+                auth: None,
             }),
         }
     }
@@ -261,6 +275,7 @@ impl Config {
                         Some(n) => n,
                     },
                     tls: server_tls(&key, g.tls.as_ref())?,
+                    auth: g.auth.as_ref().map(|a| a.authenticator.clone()),
                 })
             }
             None => None,
@@ -293,6 +308,7 @@ impl Config {
                         )?,
                     },
                     tls: server_tls(&key, h.tls.as_ref())?,
+                    auth: h.auth.as_ref().map(|a| a.authenticator.clone()),
                 })
             }
             None => None,

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
+use crate::extensions::auth::Authenticator;
 use crate::receiver::config::DEFAULT_MAX_CONCURRENT_STREAMS;
 use crate::server::conn::{Incoming, Limits};
 use crate::server::tls::ServerTls;
@@ -38,6 +39,7 @@ pub struct Grpc {
     limits: Limits,
     max_concurrent_streams: u32,
     tls: Option<Arc<ServerTls>>,
+    auth: Option<Arc<Authenticator>>,
 }
 
 impl Grpc {
@@ -49,7 +51,14 @@ impl Grpc {
             limits: Limits::GRPC,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
             tls: None,
+            auth: None,
         }
+    }
+
+    /// Every call must carry credentials `auth` accepts (`UNAUTHENTICATED` otherwise).
+    pub fn with_auth(mut self, auth: Option<Arc<Authenticator>>) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// Served over `tls` (which offers `h2`).
@@ -78,9 +87,17 @@ impl Grpc {
         tonic::transport::Server::builder()
             .timeout(self.limits.read_timeout)
             .max_concurrent_streams(self.max_concurrent_streams)
-            .add_service(Export::<Metrics>::new(self.pipeline.clone(), limit))
-            .add_service(Export::<Traces>::new(self.pipeline.clone(), limit))
-            .add_service(Export::<Logs>::new(self.pipeline, limit))
+            .add_service(Export::<Metrics>::new(
+                self.pipeline.clone(),
+                limit,
+                self.auth.clone(),
+            ))
+            .add_service(Export::<Traces>::new(
+                self.pipeline.clone(),
+                limit,
+                self.auth.clone(),
+            ))
+            .add_service(Export::<Logs>::new(self.pipeline, limit, self.auth))
             // Small responses to large requests: without TCP_NODELAY, Nagle's algorithm and the
             // peer's delayed ACK stall a response by up to 40 ms.
             // The connection cap and idle rule (and TCP_NODELAY): `conn::Incoming`.
@@ -94,6 +111,7 @@ impl Grpc {
 struct Export<S> {
     pipeline: Pipeline,
     limit: usize,
+    auth: Option<Arc<Authenticator>>,
     signal: PhantomData<fn() -> S>,
 }
 
@@ -102,16 +120,18 @@ impl<S> Clone for Export<S> {
         Export {
             pipeline: self.pipeline.clone(),
             limit: self.limit,
+            auth: self.auth.clone(),
             signal: PhantomData,
         }
     }
 }
 
 impl<S: Signal> Export<S> {
-    fn new(pipeline: Pipeline, limit: usize) -> Self {
+    fn new(pipeline: Pipeline, limit: usize, auth: Option<Arc<Authenticator>>) -> Self {
         Export {
             pipeline,
             limit,
+            auth,
             signal: PhantomData,
         }
     }
@@ -147,6 +167,17 @@ where
             return Box::pin(async move {
                 Ok(Status::unimplemented(format!("no method {path}")).into_http())
             });
+        }
+        if let Some(auth) = &self.auth {
+            let presented = req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            if !auth.check(presented) {
+                return Box::pin(async {
+                    Ok(Status::unauthenticated("unauthenticated").into_http())
+                });
+            }
         }
         let handler = Handler::<S> {
             pipeline: self.pipeline.clone(),

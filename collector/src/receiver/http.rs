@@ -456,6 +456,14 @@ impl Http {
         self
     }
 
+    /// Every request must carry credentials `auth` accepts (401 otherwise).
+    pub fn with_auth(mut self, auth: Option<Arc<crate::extensions::auth::Authenticator>>) -> Self {
+        if let Some(auth) = auth {
+            self.router = crate::extensions::auth::require(self.router, auth);
+        }
+        self
+    }
+
     /// Serve on a bound listener until `shutdown` resolves; `on_ready` runs once serving.
     pub async fn serve(
         self,

@@ -41,6 +41,8 @@ pub struct AppState {
     pub renders: Arc<tokio::sync::Semaphore>,
     /// How long a read waits for a render slot ([`RENDER_WAIT`]).
     pub render_wait: std::time::Duration,
+    /// Credentials the pages require (`/healthz` and `/readyz` stay open).
+    pub auth: Option<Arc<crate::extensions::auth::Authenticator>>,
 }
 
 /// Pages rendered at once. A render holds a copy of the part of the store it shows while it
@@ -58,15 +60,21 @@ impl AppState {
             readiness,
             renders: Arc::new(tokio::sync::Semaphore::new(MAX_RENDERS)),
             render_wait: RENDER_WAIT,
+            auth: None,
         }
     }
 }
 
 /// The admin routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let pages = Router::new()
         .route("/metrics", get(metrics))
-        .route("/api/v1/snapshot", get(snapshot))
+        .route("/api/v1/snapshot", get(snapshot));
+    let pages = match &state.auth {
+        Some(auth) => crate::extensions::auth::require(pages, auth.clone()),
+        None => pages,
+    };
+    pages
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .fallback(|| async {

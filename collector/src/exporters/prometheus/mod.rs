@@ -33,6 +33,9 @@ pub struct Config {
     /// Serve the pages over TLS.
     #[serde(default)]
     pub tls: Option<crate::server::tls::ServerTlsConfig>,
+    /// Require credentials for the pages (not for `/healthz`, `/readyz`).
+    #[serde(default)]
+    pub auth: Option<crate::extensions::auth::AuthRef>,
 }
 
 impl Default for Config {
@@ -42,6 +45,7 @@ impl Default for Config {
             metric_expiration: default_expiration(),
             max_future_skew: None,
             tls: None,
+            auth: None,
         }
     }
 }
@@ -65,6 +69,8 @@ pub struct Settings {
     pub max_future_skew: Duration,
     /// TLS for the pages.
     pub tls: Option<crate::server::tls::ServerTlsSettings>,
+    /// The authenticator extension's id, when the pages require credentials.
+    pub auth: Option<String>,
 }
 
 impl Settings {
@@ -75,6 +81,7 @@ impl Settings {
             metric_expiration: DEFAULT_EXPIRE_AFTER,
             max_future_skew: crate::store::DEFAULT_MAX_FUTURE_SKEW,
             tls: None,
+            auth: None,
         }
     }
 }
@@ -102,6 +109,7 @@ impl Config {
                     }
                 })?),
             },
+            auth: self.auth.as_ref().map(|a| a.authenticator.clone()),
         })
     }
 }
