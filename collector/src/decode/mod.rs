@@ -3,9 +3,9 @@
 //! The generic path decodes a request with prost into `ExportMetricsServiceRequest`, building
 //! every string and every `Vec<KeyValue>` of every point, only for the store to hash and compare
 //! them and drop them again. This reader walks the [protobuf encoding] instead and hands the
-//! store's [`Ingest`](crate::store::Ingest) API views of the bytes: names, keys and string
+//! store's [`Ingest`] API views of the bytes: names, keys and string
 //! values borrowed (UTF-8 checked once, as they are read), attribute lists as a reused list of
-//! borrowed pairs ([`attrs`]), bucket counts and bounds decoded into reused vectors (packed
+//! borrowed pairs (`attrs`), bucket counts and bounds decoded into reused vectors (packed
 //! fixed-width values may sit at any alignment). Nothing is allocated per point except for
 //! what is rare: an array or key-value-list attribute value and exemplars are decoded with
 //! prost, so the store sees exactly the values the prost path gives it.

@@ -5,7 +5,7 @@
 //! received, when it arrived as protobuf) plus its item count. A pipeline runs its processors
 //! over the batch and hands it to every exporter it lists. A queue-backed exporter (otlp,
 //! otlphttp) admits a batch into its own [`Queue`] and a pool of consumers sends it with its
-//! [`Sender`], retrying per [`retry`]; the prometheus exporter ingests it into the store at once.
+//! [`Sender`], retrying per `retry_on_failure`; the prometheus exporter ingests it into the store at once.
 //!
 //! Three rules hold everywhere, and the rest of the collector is built around them:
 //!

@@ -3,7 +3,7 @@
 //! prefix is over the limit, `RESOURCE_EXHAUSTED` when a compressed message inflates past it.
 //!
 //! The services are written by hand over tonic's server machinery rather than generated, for
-//! one reason: the request message is taken as raw bytes ([`RawCodec`]), checked and counted by
+//! one reason: the request message is taken as raw bytes (`RawCodec`), checked and counted by
 //! `pipeline::scan`, and forwarded as received; it is decoded only where a pipeline needs the
 //! messages. Responses are the ordinary `Export*ServiceResponse` messages. A request that does not
 //! scan as the signal's message is answered `INVALID_ARGUMENT`.

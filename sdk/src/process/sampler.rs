@@ -97,7 +97,7 @@ impl Builder {
 
     /// The most workers with their own series (default 256): each instrument's
     /// cardinality limit is sized for this many plus this process. Workers
-    /// beyond it are still in [`Sampler::snapshot`], but their series share
+    /// beyond it are still in [`Handle::snapshot`], but their series share
     /// the `otel.metric.overflow` series.
     pub fn with_max_workers(mut self, max_workers: usize) -> Self {
         self.max_workers = max_workers;

@@ -5,7 +5,7 @@
 //! exporter's own ([`crate::store`], the same rules as the `prometheus` exporter's `/metrics`:
 //! deltas folded into cumulative values, resets, out-of-order and overlapping points) and what
 //! is written is each point's result there ([`crate::store::Current`]), named and labelled by
-//! the same translation as `/metrics` ([`convert`]). Series idle for 5 minutes are forgotten,
+//! the same translation as `/metrics` (`convert`). Series idle for 5 minutes are forgotten,
 //! as the store's `metric_expiration` default does: a delta series that comes back after that
 //! starts its count again, a counter reset that `rate()` handles.
 //!
@@ -21,7 +21,7 @@
 //! exporter's own store (the delta state) is in memory, and after a restart a delta series
 //! starts its count again. Requests are batched by bytes (`max_batch_size_bytes`, before
 //! compression); the frames of one OTLP batch travel together as one queued batch
-//! ([`wire`]).
+//! (`wire`).
 
 mod config;
 mod convert;
