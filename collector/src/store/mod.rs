@@ -20,8 +20,7 @@
 //! same sweep, never in the middle of an ingest session, so the ids a session
 //! hands out stay valid for the whole session.
 //!
-//! Type conflicts: Prometheus families are keyed by their OpenMetrics family
-//! name (so both formats stay valid). The first Prometheus type seen for a
+//! Type conflicts (see `families.rs`): the first Prometheus type seen for a
 //! family wins; a metric that would put another type under the same name is
 //! refused, its points reported as rejected, counted in [`Stats`], and logged
 //! once per (family, type).
@@ -29,6 +28,8 @@
 mod attrs;
 mod checks;
 mod current;
+mod families;
+mod labels;
 pub mod otlp;
 mod refusal;
 mod series;
@@ -55,9 +56,10 @@ pub use snapshot::{Filter, MetricSnap, SeriesSnap, SnapValue, Snapshot};
 use attrs::{KeyCache, SortedView, hash_strs};
 use opentelemetry_proto::tonic::metrics::v1::Exemplar;
 use series::Series;
+use families::Families;
 use table::Table;
 
-use crate::translate::{self, MetricName, OtelKind, PromType};
+use crate::translate::{self, MetricName, OtelKind};
 
 /// Store settings.
 #[derive(Clone, Debug)]
@@ -222,7 +224,7 @@ struct Metric {
     scope: u32,
     kind: Kind,
     desc: Arc<MetricDesc>,
-    /// Sample names this metric's family uses on either page (see [`reserved_names`]).
+    /// Sample names this metric's family uses on either page (see [`Families::reserve`]).
     names: Box<[Box<str>]>,
     series: Table<Series>,
     /// Last histogram layout seen: shared by series with the same bounds.
@@ -231,20 +233,12 @@ struct Metric {
     keys: KeyCache,
 }
 
-/// A name on the page, held by one family (its OpenMetrics name is `owner`).
-struct Family {
-    prom_type: PromType,
-    owner: Box<str>,
-    metrics: usize,
-}
-
 #[derive(Default)]
 struct Inner {
     resources: Table<Resource>,
     scopes: Table<Scope>,
     metrics: Table<Metric>,
-    families: HashMap<Box<str>, Family>,
-    conflicts_logged: HashSet<(Box<str>, PromType)>,
+    families: Families,
 }
 
 /// The aggregated store. Cheap to share behind an `Arc`.
@@ -264,8 +258,6 @@ pub struct ScopeId(u32);
 /// Id of a metric within an ingest session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MetricId(u32);
-
-const LOGGED_CONFLICTS_MAX: usize = 1024;
 
 // === impl Store ===
 
@@ -365,22 +357,11 @@ impl Store {
 }
 
 impl Inner {
-    fn release_names(&mut self, names: &[Box<str>]) {
-        for n in names {
-            if let Some(f) = self.families.get_mut(n) {
-                f.metrics = f.metrics.saturating_sub(1);
-                if f.metrics == 0 {
-                    self.families.remove(n);
-                }
-            }
-        }
-    }
-
     fn collect_empty(&mut self) {
         let empty_metrics = self.metrics.ids_where(|m| m.series.len() == 0);
         for id in empty_metrics {
             if let Some(m) = self.metrics.remove(id) {
-                self.release_names(&m.names);
+                self.families.release(&m.names);
             }
         }
         let mut live_scopes = HashSet::new();
@@ -431,20 +412,7 @@ impl Ingest<'_> {
         {
             return Ok(ResourceId(id));
         }
-        let owned = view.to_owned_attrs();
-        let pairs = owned.label_pairs();
-        let (job, instance) = translate::job_instance(&pairs);
-        let target = translate::target_info_labels(&pairs);
-        let has_more = target.iter().any(|(k, _)| k != "job" && k != "instance");
-        let target_info_labels = has_more.then(|| labels_text(&target).into_boxed_str());
-        drop(pairs);
-        let info = ResourceInfo {
-            attrs: owned,
-            schema_url: schema_url.into(),
-            job: job.map(String::into_boxed_str),
-            instance: instance.map(String::into_boxed_str),
-            target_info_labels,
-        };
+        let info = labels::resource_info(view.to_owned_attrs(), schema_url);
         let id = self.inner.resources.insert(
             hash,
             Resource {
@@ -532,47 +500,7 @@ impl Ingest<'_> {
         };
         let prom = translate::metric_name(name, unit, kind.otel_kind());
         checks::name(name, &prom)?;
-        let names = reserved_names(&prom);
-        let owner = prom.openmetrics_family.as_str();
-        let clash = names.iter().find_map(|n| {
-            self.inner
-                .families
-                .get(&**n)
-                .filter(|f| f.prom_type != prom.prom_type || &*f.owner != owner)
-                .map(|f| (n.clone(), f.prom_type))
-        });
-        if let Some((name_taken, existing)) = clash {
-            let refusal = Refusal::TypeConflict {
-                family: prom.family.clone(),
-                existing,
-                incoming: prom.prom_type,
-            };
-            let inner = &mut *self.inner;
-            if inner.conflicts_logged.len() < LOGGED_CONFLICTS_MAX
-                && inner.conflicts_logged.insert((name_taken, prom.prom_type))
-            {
-                tracing::warn!(
-                    metric = name,
-                    "{refusal}; further conflicts for this family are counted, not logged"
-                );
-            }
-            return Err(refusal);
-        }
-        for n in names.iter() {
-            match self.inner.families.get_mut(&**n) {
-                Some(f) => f.metrics += 1,
-                None => {
-                    self.inner.families.insert(
-                        n.clone(),
-                        Family {
-                            prom_type: prom.prom_type,
-                            owner: owner.into(),
-                            metrics: 1,
-                        },
-                    );
-                }
-            }
-        }
+        let names = self.inner.families.reserve(name, &prom)?;
         let desc = MetricDesc {
             name: name.into(),
             description: description.into(),
@@ -603,7 +531,7 @@ impl Ingest<'_> {
             .get(metric.0)
             .is_some_and(|m| m.series.len() == 0);
         if empty && let Some(m) = self.inner.metrics.remove(metric.0) {
-            self.inner.release_names(&m.names);
+            self.inner.families.release(&m.names);
         }
     }
 
@@ -676,7 +604,7 @@ impl Ingest<'_> {
             }
             None => {
                 let (start, time, value) = create(&mut m.layout);
-                let meta = Arc::new(build_meta(
+                let meta = Arc::new(labels::build_meta(
                     &inner.resources,
                     &inner.scopes,
                     (m.resource, m.scope),
@@ -840,81 +768,6 @@ impl Ingest<'_> {
             |s, _, _| s.apply_summary(&p),
         )
     }
-}
-
-/// Every name a family puts on either page: its text and OpenMetrics family
-/// names and its sample names (`_total`, `_created`, `_bucket`, `_count`,
-/// `_sum`). Two families may not share any of them, or one page would carry
-/// two `# TYPE` lines or samples of one family inside another.
-fn reserved_names(prom: &MetricName) -> Box<[Box<str>]> {
-    let base = prom.openmetrics_family.as_str();
-    let suffixes: &[&str] = match prom.prom_type {
-        PromType::Counter => &["", "_total", "_created"],
-        PromType::Histogram => &["", "_bucket", "_count", "_sum", "_created"],
-        PromType::Summary => &["", "_count", "_sum", "_created"],
-        PromType::Info => &["", "_info"],
-        PromType::Gauge | PromType::Unknown => &[""],
-    };
-    let mut names: Vec<Box<str>> = suffixes
-        .iter()
-        .map(|s| format!("{base}{s}").into_boxed_str())
-        .collect();
-    if !names.iter().any(|n| **n == *prom.family) {
-        names.push(prom.family.as_str().into());
-    }
-    names.into_boxed_slice()
-}
-
-/// Build a new series' attributes and label text (once per series).
-fn build_meta<A: Attributes + ?Sized>(
-    resources: &Table<Resource>,
-    scopes: &Table<Scope>,
-    (resource, scope): (u32, u32),
-    keys: &mut KeyCache,
-    view: &SortedView<'_, A>,
-) -> SeriesMeta {
-    let attrs = view.to_owned_attrs_with(keys);
-    let resource = resources.get(resource).map(|r| r.info.clone());
-    let scope = scopes.get(scope).map(|s| s.info.clone());
-    let pairs = attrs.label_pairs();
-    let empty = OwnedAttrs::default();
-    let scope_info = scope.as_deref();
-    let scope_pairs = scope_info
-        .map(|s| s.attrs.label_pairs())
-        .unwrap_or_else(|| empty.label_pairs());
-    let tscope = translate::Scope {
-        name: scope_info.map(|s| &*s.name).unwrap_or(""),
-        version: scope_info.map(|s| &*s.version).unwrap_or(""),
-        schema_url: scope_info.map(|s| &*s.schema_url).unwrap_or(""),
-        attributes: &scope_pairs,
-    };
-    let labels = translate::series_labels(
-        resource.as_ref().and_then(|r| r.job.as_deref()),
-        resource.as_ref().and_then(|r| r.instance.as_deref()),
-        &tscope,
-        &pairs,
-    );
-    let text = labels_text(&labels);
-    drop(pairs);
-    SeriesMeta {
-        attrs,
-        labels: text.into_boxed_str(),
-    }
-}
-
-/// `k="v",k2="v2"` with values escaped.
-fn labels_text(labels: &[(String, String)]) -> String {
-    let mut out = String::new();
-    for (i, (k, v)) in labels.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(k);
-        out.push_str("=\"");
-        translate::escape_label_value(v, &mut out);
-        out.push('"');
-    }
-    out
 }
 
 /// Nanoseconds since the Unix epoch.
