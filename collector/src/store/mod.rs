@@ -43,6 +43,7 @@
 mod attrs;
 mod checks;
 mod current;
+mod exp_merge;
 mod families;
 mod ingest;
 mod labels;
@@ -53,6 +54,7 @@ mod snapshot;
 mod table;
 #[cfg(test)]
 mod tests;
+mod values;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,11 +66,12 @@ pub use checks::DEFAULT_MAX_FUTURE_SKEW;
 pub use current::Current;
 pub use ingest::{Ingest, MetricId, ResourceId, ScopeId};
 pub use refusal::{PointError, Refusal};
-pub use series::{
-    Applied, ExpBuckets, ExpHistogram, ExpHistogramPoint, Histogram, HistogramPoint, Number,
-    NumberPoint, SeriesMeta, StoredExemplar, Summary, SummaryPoint, Value,
-};
+pub use series::Applied;
 pub use snapshot::{Filter, MetricSnap, SeriesSnap, SnapValue, Snapshot};
+pub use values::{
+    ExpBuckets, ExpHistogram, ExpHistogramPoint, Histogram, HistogramPoint, Number, NumberPoint,
+    SeriesMeta, StoredExemplar, Summary, SummaryPoint, Value,
+};
 
 use attrs::KeyCache;
 use families::Families;
