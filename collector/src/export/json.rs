@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value as Json};
 use vigil_proto::snapshot::{self as doc, float};
 
-use super::prometheus::exp_buckets;
+use super::buckets::{self, Classic};
 use crate::store::{MetricSnap, Number, OwnedAttrs, OwnedValue, SnapValue, Snapshot};
 use crate::translate::OtelKind;
 
@@ -117,42 +117,18 @@ fn series(snap: &Snapshot, s: &crate::store::SeriesSnap) -> doc::Series {
             max,
         } => {
             let counts = snap.counts.get(counts.clone()).unwrap_or(&[]);
-            let mut cumulative = 0u64;
-            let mut buckets: Vec<doc::Bucket> = Vec::with_capacity(counts.len());
-            for (i, c) in counts.iter().enumerate() {
-                cumulative = cumulative.saturating_add(*c);
-                let le = bounds
-                    .get(i)
-                    .map(|b| float(*b))
-                    .unwrap_or_else(|| float(f64::INFINITY));
-                buckets.push(doc::Bucket {
-                    le,
-                    count: cumulative,
-                });
-            }
+            out.buckets = Some(classic_json(buckets::explicit(bounds, counts, *count)));
             out.count = Some(*count);
             out.sum = sum.map(float);
             out.min = min.map(float);
             out.max = max.map(float);
-            out.buckets = Some(buckets);
         }
         SnapValue::Exp(e) => {
             out.count = Some(e.count);
             out.sum = e.sum.map(float);
             out.min = e.min.map(float);
             out.max = e.max.map(float);
-            let mut buckets: Vec<doc::Bucket> = exp_buckets(e)
-                .into_iter()
-                .map(|(le, count)| doc::Bucket {
-                    le: float(le),
-                    count,
-                })
-                .collect();
-            buckets.push(doc::Bucket {
-                le: float(f64::INFINITY),
-                count: e.count,
-            });
-            out.buckets = Some(buckets);
+            out.buckets = Some(classic_json(buckets::exponential(e)));
             out.exponential = Some(doc::Exponential {
                 scale: e.scale,
                 zero_count: e.zero_count,
@@ -183,6 +159,22 @@ fn series(snap: &Snapshot, s: &crate::store::SeriesSnap) -> doc::Series {
             );
         }
     }
+    out
+}
+
+/// Classic buckets as the snapshot lists them: cumulative, `+Inf` last.
+fn classic_json(classic: Classic<impl Iterator<Item = buckets::Bucket>>) -> Vec<doc::Bucket> {
+    let mut out: Vec<doc::Bucket> = classic
+        .finite
+        .map(|b| doc::Bucket {
+            le: float(b.le),
+            count: b.cumulative,
+        })
+        .collect();
+    out.push(doc::Bucket {
+        le: float(f64::INFINITY),
+        count: classic.inf,
+    });
     out
 }
 
