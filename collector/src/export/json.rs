@@ -13,7 +13,7 @@ use vigil_proto::snapshot::{self as doc, float};
 
 use super::buckets::{self, Classic};
 use crate::store::{MetricSnap, Number, OwnedAttrs, OwnedValue, SnapValue, Snapshot};
-use crate::translate::OtelKind;
+use crate::translate::{self, OtelKind};
 
 /// Encode the snapshot document.
 pub fn encode(snap: &Snapshot) -> Vec<u8> {
@@ -178,7 +178,8 @@ fn classic_json(classic: Classic<impl Iterator<Item = buckets::Bucket>>) -> Vec<
     out
 }
 
-/// Attributes as a JSON object, values keeping their OTel types.
+/// Attributes as a JSON object, values keeping their OTel types; bytes are Base64, as in labels
+/// (see [`translate::bytes_text`]).
 pub fn attrs_json(attrs: &OwnedAttrs) -> Map<String, Json> {
     attrs
         .0
@@ -189,9 +190,7 @@ pub fn attrs_json(attrs: &OwnedAttrs) -> Map<String, Json> {
                 OwnedValue::Bool(b) => Json::Bool(*b),
                 OwnedValue::Int(i) => Json::from(*i),
                 OwnedValue::Double(d) => float(*d),
-                OwnedValue::Bytes(b) => {
-                    Json::String(b.iter().map(|x| format!("{x:02x}")).collect())
-                }
+                OwnedValue::Bytes(b) => Json::String(translate::bytes_text(b)),
                 OwnedValue::Complex(any) => super::otlp_json::any_value_plain_json(any),
                 OwnedValue::Empty => Json::Null,
             };
@@ -203,4 +202,52 @@ pub fn attrs_json(attrs: &OwnedAttrs) -> Map<String, Json> {
 /// RFC 3339 in UTC with nanoseconds.
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_nanos(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, any_value};
+    use serde_json::json;
+
+    use super::*;
+    use crate::export::prometheus::{Format, render};
+    use crate::store::{AttrValue, Filter, Kind, Number, NumberPoint, Options, Store, unix_nanos};
+
+    #[test]
+    fn bytes_attributes_are_base64_on_the_page_and_in_the_snapshot() {
+        // Regression (issue 9): the snapshot spelled bytes in hex (`fffe`), the page in Base64.
+        let list = AnyValue {
+            value: Some(any_value::Value::ArrayValue(ArrayValue {
+                values: vec![AnyValue {
+                    value: Some(any_value::Value::BytesValue(b"hi".to_vec())),
+                }],
+            })),
+        };
+        let attrs: &[(&str, AttrValue<'_>)] = &[
+            ("blob", AttrValue::Bytes(&[0xff, 0xfe])),
+            ("list", AttrValue::Complex(&list)),
+        ];
+        let empty: &[(&str, AttrValue<'_>)] = &[];
+        let store = Store::new(Options::default());
+        let mut ingest = store.ingest();
+        let r = ingest.resource(empty, "").unwrap();
+        let s = ingest.scope(r, "", "", "", empty).unwrap();
+        let m = ingest.metric(s, "g", "", "", Kind::Gauge).unwrap();
+        let p = NumberPoint {
+            start: 0,
+            time: unix_nanos(SystemTime::now()),
+            value: Number::Int(1),
+        };
+        ingest.number(m, attrs, p, false, &[]).unwrap();
+        drop(ingest);
+        let snap = store.snapshot(&Filter::default());
+        let page = render(&snap, Format::Text);
+        let lines: Vec<&str> = page.lines().filter(|l| l.starts_with("g{")).collect();
+        assert_eq!(lines, [r#"g{blob="//4=",list="[\"aGk=\"]"} 1"#]);
+        let doc = build(&snap);
+        assert_eq!(
+            Json::Object(doc.services[0].metrics[0].series[0].attributes.clone()),
+            json!({"blob": "//4=", "list": ["aGk="]})
+        );
+    }
 }
