@@ -19,7 +19,7 @@
 //! bound `base^(i+1)`), then `+Inf`. Empty buckets are left out: cumulative
 //! counts stay exact at every bound that is printed. The JSON snapshot keeps
 //! the exponential form. Classic buckets of both kinds come from
-//! [`buckets`](super::buckets), as in every other output.
+//! [`buckets`], as in every other output.
 
 use std::sync::Arc;
 
