@@ -11,9 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value as Json};
 use vigil_proto::snapshot::{self as doc, float};
 
-use super::prometheus::exp_buckets;
+use super::buckets::{self, Classic};
 use crate::store::{MetricSnap, Number, OwnedAttrs, OwnedValue, SnapValue, Snapshot};
-use crate::translate::OtelKind;
+use crate::translate::{self, OtelKind};
 
 /// Encode the snapshot document.
 pub fn encode(snap: &Snapshot) -> Vec<u8> {
@@ -117,42 +117,18 @@ fn series(snap: &Snapshot, s: &crate::store::SeriesSnap) -> doc::Series {
             max,
         } => {
             let counts = snap.counts.get(counts.clone()).unwrap_or(&[]);
-            let mut cumulative = 0u64;
-            let mut buckets: Vec<doc::Bucket> = Vec::with_capacity(counts.len());
-            for (i, c) in counts.iter().enumerate() {
-                cumulative = cumulative.saturating_add(*c);
-                let le = bounds
-                    .get(i)
-                    .map(|b| float(*b))
-                    .unwrap_or_else(|| float(f64::INFINITY));
-                buckets.push(doc::Bucket {
-                    le,
-                    count: cumulative,
-                });
-            }
+            out.buckets = Some(classic_json(buckets::explicit(bounds, counts, *count)));
             out.count = Some(*count);
             out.sum = sum.map(float);
             out.min = min.map(float);
             out.max = max.map(float);
-            out.buckets = Some(buckets);
         }
         SnapValue::Exp(e) => {
             out.count = Some(e.count);
             out.sum = e.sum.map(float);
             out.min = e.min.map(float);
             out.max = e.max.map(float);
-            let mut buckets: Vec<doc::Bucket> = exp_buckets(e)
-                .into_iter()
-                .map(|(le, count)| doc::Bucket {
-                    le: float(le),
-                    count,
-                })
-                .collect();
-            buckets.push(doc::Bucket {
-                le: float(f64::INFINITY),
-                count: e.count,
-            });
-            out.buckets = Some(buckets);
+            out.buckets = Some(classic_json(buckets::exponential(e)));
             out.exponential = Some(doc::Exponential {
                 scale: e.scale,
                 zero_count: e.zero_count,
@@ -186,7 +162,24 @@ fn series(snap: &Snapshot, s: &crate::store::SeriesSnap) -> doc::Series {
     out
 }
 
-/// Attributes as a JSON object, values keeping their OTel types.
+/// Classic buckets as the snapshot lists them: cumulative, `+Inf` last.
+fn classic_json(classic: Classic<impl Iterator<Item = buckets::Bucket>>) -> Vec<doc::Bucket> {
+    let mut out: Vec<doc::Bucket> = classic
+        .finite
+        .map(|b| doc::Bucket {
+            le: float(b.le),
+            count: b.cumulative,
+        })
+        .collect();
+    out.push(doc::Bucket {
+        le: float(f64::INFINITY),
+        count: classic.inf,
+    });
+    out
+}
+
+/// Attributes as a JSON object, values keeping their OTel types; bytes are Base64, as in labels
+/// (see [`translate::bytes_text`]).
 pub fn attrs_json(attrs: &OwnedAttrs) -> Map<String, Json> {
     attrs
         .0
@@ -197,9 +190,7 @@ pub fn attrs_json(attrs: &OwnedAttrs) -> Map<String, Json> {
                 OwnedValue::Bool(b) => Json::Bool(*b),
                 OwnedValue::Int(i) => Json::from(*i),
                 OwnedValue::Double(d) => float(*d),
-                OwnedValue::Bytes(b) => {
-                    Json::String(b.iter().map(|x| format!("{x:02x}")).collect())
-                }
+                OwnedValue::Bytes(b) => Json::String(translate::bytes_text(b)),
                 OwnedValue::Complex(any) => super::otlp_json::any_value_plain_json(any),
                 OwnedValue::Empty => Json::Null,
             };
@@ -211,4 +202,52 @@ pub fn attrs_json(attrs: &OwnedAttrs) -> Map<String, Json> {
 /// RFC 3339 in UTC with nanoseconds.
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_nanos(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, any_value};
+    use serde_json::json;
+
+    use super::*;
+    use crate::export::prometheus::{Format, render};
+    use crate::store::{AttrValue, Filter, Kind, Number, NumberPoint, Options, Store, unix_nanos};
+
+    #[test]
+    fn bytes_attributes_are_base64_on_the_page_and_in_the_snapshot() {
+        // Regression (issue 9): the snapshot spelled bytes in hex (`fffe`), the page in Base64.
+        let list = AnyValue {
+            value: Some(any_value::Value::ArrayValue(ArrayValue {
+                values: vec![AnyValue {
+                    value: Some(any_value::Value::BytesValue(b"hi".to_vec())),
+                }],
+            })),
+        };
+        let attrs: &[(&str, AttrValue<'_>)] = &[
+            ("blob", AttrValue::Bytes(&[0xff, 0xfe])),
+            ("list", AttrValue::Complex(&list)),
+        ];
+        let empty: &[(&str, AttrValue<'_>)] = &[];
+        let store = Store::new(Options::default());
+        let mut ingest = store.ingest();
+        let r = ingest.resource(empty, "").unwrap();
+        let s = ingest.scope(r, "", "", "", empty).unwrap();
+        let m = ingest.metric(s, "g", "", "", Kind::Gauge).unwrap();
+        let p = NumberPoint {
+            start: 0,
+            time: unix_nanos(SystemTime::now()),
+            value: Number::Int(1),
+        };
+        ingest.number(m, attrs, p, false, &[]).unwrap();
+        drop(ingest);
+        let snap = store.snapshot(&Filter::default());
+        let page = render(&snap, Format::Text);
+        let lines: Vec<&str> = page.lines().filter(|l| l.starts_with("g{")).collect();
+        assert_eq!(lines, [r#"g{blob="//4=",list="[\"aGk=\"]"} 1"#]);
+        let doc = build(&snap);
+        assert_eq!(
+            Json::Object(doc.services[0].metrics[0].series[0].attributes.clone()),
+            json!({"blob": "//4=", "list": ["aGk="]})
+        );
+    }
 }

@@ -4,6 +4,7 @@
 //! tests treat them alike. Encoders never touch the store; they work from a
 //! snapshot that was copied under the store's lock and released.
 
+pub mod buckets;
 pub mod json;
 pub mod otlp_json;
 pub mod prometheus;

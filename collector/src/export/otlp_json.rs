@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde_json::Value as Json;
 
 use crate::store::{MetricSnap, Number, SnapValue, Snapshot};
-use crate::translate::OtelKind;
+use crate::translate::{OtelKind, bytes_text};
 
 /// Encode as OTLP/JSON.
 pub fn encode(snap: &Snapshot) -> Vec<u8> {
@@ -205,9 +205,7 @@ pub fn any_value_plain_json(v: &AnyValue) -> Json {
         Some(any_value::Value::BoolValue(b)) => Json::Bool(*b),
         Some(any_value::Value::IntValue(i)) => Json::from(*i),
         Some(any_value::Value::DoubleValue(d)) => vigil_proto::snapshot::float(*d),
-        Some(any_value::Value::BytesValue(b)) => {
-            Json::String(b.iter().map(|x| format!("{x:02x}")).collect())
-        }
+        Some(any_value::Value::BytesValue(b)) => Json::String(bytes_text(b)),
         Some(any_value::Value::ArrayValue(a)) => {
             Json::Array(a.values.iter().map(any_value_plain_json).collect())
         }

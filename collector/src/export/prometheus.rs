@@ -18,11 +18,13 @@
 //! the zero bucket (upper bound `zero_threshold`), positive buckets (upper
 //! bound `base^(i+1)`), then `+Inf`. Empty buckets are left out: cumulative
 //! counts stay exact at every bound that is printed. The JSON snapshot keeps
-//! the exponential form.
+//! the exponential form. Classic buckets of both kinds come from
+//! [`buckets`], as in every other output.
 
 use std::sync::Arc;
 
-use crate::store::{ExpHistogram, MetricSnap, SeriesSnap, SnapValue, Snapshot, StoredExemplar};
+use super::buckets;
+use crate::store::{MetricSnap, SeriesSnap, SnapValue, Snapshot, StoredExemplar};
 use crate::translate::{self, PromType};
 
 /// Which text format to write.
@@ -289,50 +291,36 @@ fn render_series(
             let base = &prom.family;
             let bucket_name = &scratch.bucket_name;
             scratch.le.update(bounds, om);
-            let mut cumulative = 0u64;
-            for (i, c) in counts.iter().enumerate() {
-                cumulative = cumulative.saturating_add(*c);
-                if bounds.get(i).is_none_or(|le| *le == f64::INFINITY) {
-                    continue;
-                }
-                bucket_sample(out, bucket_name, labels, scratch.le.get(i));
-                push_u64(cumulative, out);
-                if om && let Some((_, e)) = exemplars.iter().find(|(b, _)| *b == i) {
+            let classic = buckets::explicit(bounds, counts, *count);
+            for b in classic.finite {
+                bucket_sample(out, bucket_name, labels, scratch.le.get(b.index));
+                push_u64(b.cumulative, out);
+                if om && let Some((_, e)) = exemplars.iter().find(|(i, _)| *i == b.index) {
                     write_exemplar(e, out);
                 }
                 out.push('\n');
             }
             sample(out, bucket_name, labels, Some(("le", f64::INFINITY, om)));
-            push_u64((*count).max(cumulative), out);
+            push_u64(classic.inf, out);
             if om && let Some((_, e)) = exemplars.iter().find(|(b, _)| *b == bounds.len()) {
                 write_exemplar(e, out);
             }
             out.push('\n');
-            histogram_tail(
-                out,
-                base,
-                labels,
-                *sum,
-                (*count).max(cumulative),
-                om,
-                s.start,
-            );
+            histogram_tail(out, base, labels, *sum, classic.inf, om, s.start);
         }
         SnapValue::Exp(e) => {
             let base = &prom.family;
             let bucket_name = &scratch.bucket_name;
-            let mut last = 0u64;
-            for (le, cumulative) in exp_buckets(e) {
-                sample(out, bucket_name, labels, Some(("le", le, om)));
-                push_u64(cumulative, out);
+            let classic = buckets::exponential(e);
+            for b in classic.finite {
+                sample(out, bucket_name, labels, Some(("le", b.le, om)));
+                push_u64(b.cumulative, out);
                 out.push('\n');
-                last = cumulative;
             }
-            let count = e.count.max(last);
             sample(out, bucket_name, labels, Some(("le", f64::INFINITY, om)));
-            push_u64(count, out);
+            push_u64(classic.inf, out);
             out.push('\n');
-            histogram_tail(out, base, labels, e.sum, count, om, s.start);
+            histogram_tail(out, base, labels, e.sum, classic.inf, om, s.start);
         }
         SnapValue::Summary {
             count,
@@ -380,54 +368,6 @@ fn histogram_tail(
     if om {
         created(out, base, labels, start);
     }
-}
-
-/// `(upper bound, cumulative count)` for the non-empty buckets of an exponential histogram.
-pub fn exp_buckets(e: &ExpHistogram) -> Vec<(f64, u64)> {
-    let base_exp = (-f64::from(e.scale)).exp2(); // log2(base)
-    let bound = |i: i64| (i as f64 * base_exp).exp2();
-    let mut out = Vec::new();
-    let mut cumulative = 0u64;
-    // Negative buckets, most negative first: bucket i covers [-base^(i+1), -base^i).
-    for (k, c) in e.negative.counts.iter().enumerate().rev() {
-        if *c == 0 {
-            continue;
-        }
-        cumulative = cumulative.saturating_add(*c);
-        out.push((-bound(i64::from(e.negative.offset) + k as i64), cumulative));
-    }
-    if e.zero_count > 0 {
-        cumulative = cumulative.saturating_add(e.zero_count);
-        let zero = if e.zero_threshold.is_finite() && e.zero_threshold > 0.0 {
-            e.zero_threshold
-        } else {
-            0.0
-        };
-        out.push((zero, cumulative));
-    }
-    for (k, c) in e.positive.counts.iter().enumerate() {
-        if *c == 0 {
-            continue;
-        }
-        cumulative = cumulative.saturating_add(*c);
-        out.push((
-            bound(i64::from(e.positive.offset) + k as i64 + 1),
-            cumulative,
-        ));
-    }
-    // Extreme indices overflow to infinite bounds: the `+Inf` line covers
-    // them, and the cumulative counts after them already include them.
-    out.retain(|(le, _)| le.is_finite());
-    // Bounds must strictly increase; rounding at extreme scales could repeat one.
-    out.dedup_by(|later, earlier| {
-        if later.0 <= earlier.0 {
-            earlier.1 = later.1;
-            true
-        } else {
-            false
-        }
-    });
-    out
 }
 
 /// `name{labels,le="<le>"} `, with `le` already formatted.

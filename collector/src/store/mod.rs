@@ -20,21 +20,41 @@
 //! same sweep, never in the middle of an ingest session, so the ids a session
 //! hands out stay valid for the whole session.
 //!
-//! Type conflicts: Prometheus families are keyed by their OpenMetrics family
-//! name (so both formats stay valid). The first Prometheus type seen for a
+//! Type conflicts (see `families.rs`): the first Prometheus type seen for a
 //! family wins; a metric that would put another type under the same name is
 //! refused, its points reported as rejected, counted in [`Stats`], and logged
 //! once per (family, type).
+//!
+//! Where things are:
+//!
+//! | module | owns |
+//! |---|---|
+//! | `mod.rs` | [`Store`], its [`Options`] and [`Stats`], what it keeps per resource, scope and metric |
+//! | `ingest.rs` | the [`Ingest`] session: lookups and the point methods |
+//! | `series.rs` | the rules that fold a point into its series |
+//! | `values.rs` | the values a series holds and the points that feed them |
+//! | `exp_merge.rs` | merging exponential-histogram deltas at a common scale |
+//! | `checks.rs`, `refusal.rs` | what is refused, and how the refusal reads |
+//! | `families.rs`, `labels.rs` | Prometheus family names and label text (to move out, issue 9) |
+//! | `attrs.rs`, `table.rs` | borrowed and owned attribute sets; the id-keyed hash tables |
+//! | `snapshot.rs`, `current.rs` | what renderers and the remote-write exporter read |
+//! | `otlp.rs` | the adapter from prost-decoded OTLP requests |
 
 mod attrs;
 mod checks;
 mod current;
+mod exp_merge;
+mod families;
+mod ingest;
+mod labels;
 pub mod otlp;
+mod refusal;
 mod series;
 mod snapshot;
 mod table;
 #[cfg(test)]
 mod tests;
+mod values;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,18 +64,21 @@ use std::time::{Duration, Instant, SystemTime};
 pub use attrs::{AttrError, AttrValue, Attributes, OwnedAttrs, OwnedValue};
 pub use checks::DEFAULT_MAX_FUTURE_SKEW;
 pub use current::Current;
-pub use series::{
-    Applied, ExpBuckets, ExpHistogram, ExpHistogramPoint, Histogram, HistogramPoint, Number,
-    NumberPoint, SeriesMeta, StoredExemplar, Summary, SummaryPoint, Value,
-};
+pub use ingest::{Ingest, MetricId, ResourceId, ScopeId};
+pub use refusal::{PointError, Refusal};
+pub use series::Applied;
 pub use snapshot::{Filter, MetricSnap, SeriesSnap, SnapValue, Snapshot};
+pub use values::{
+    ExpBuckets, ExpHistogram, ExpHistogramPoint, Histogram, HistogramPoint, Number, NumberPoint,
+    SeriesMeta, StoredExemplar, Summary, SummaryPoint, Value,
+};
 
-use attrs::{KeyCache, SortedView, hash_strs};
-use opentelemetry_proto::tonic::metrics::v1::Exemplar;
+use attrs::KeyCache;
+use families::Families;
 use series::Series;
 use table::Table;
 
-use crate::translate::{self, MetricName, OtelKind, PromType};
+use crate::translate::{MetricName, OtelKind};
 
 /// Store settings.
 #[derive(Clone, Debug)]
@@ -205,144 +228,6 @@ pub struct MetricDesc {
     pub prom: MetricName,
 }
 
-/// A metric the store refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// The metric has no name.
-    EmptyName,
-    /// A Sum or Histogram without an aggregation temporality.
-    UnspecifiedTemporality {
-        /// The metric.
-        metric: String,
-    },
-    /// The Prometheus family already exists with another type.
-    TypeConflict {
-        /// The Prometheus family name.
-        family: String,
-        /// The type the family has.
-        existing: PromType,
-        /// The type this metric would give it.
-        incoming: PromType,
-    },
-    /// A metric without data.
-    NoData {
-        /// The metric.
-        metric: String,
-    },
-    /// A name with no letter or digit: nothing is left of it on a page.
-    UnusableName {
-        /// The metric.
-        metric: String,
-    },
-    /// A name that becomes `target_info`, the resources' own series.
-    ReservedName {
-        /// The metric.
-        metric: String,
-    },
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refusal::EmptyName => write!(f, "metric with an empty name"),
-            Refusal::UnspecifiedTemporality { metric } => {
-                write!(
-                    f,
-                    "metric {metric:?}: aggregation temporality is unspecified"
-                )
-            }
-            Refusal::TypeConflict {
-                family,
-                existing,
-                incoming,
-            } => write!(
-                f,
-                "metric family {family:?} already has type {}, refusing {} points",
-                existing.as_str(),
-                incoming.as_str()
-            ),
-            Refusal::NoData { metric } => write!(f, "metric {metric:?} has no data"),
-            Refusal::UnusableName { metric } => write!(
-                f,
-                "metric {metric:?}: the name has no letter or digit, so no Prometheus name is left"
-            ),
-            Refusal::ReservedName { metric } => write!(
-                f,
-                "metric {metric:?}: target_info is reserved for the resources' own series"
-            ),
-        }
-    }
-}
-
-/// Why one data point was refused.
-#[derive(Clone, Debug, PartialEq)]
-pub enum PointError {
-    /// The attribute set repeats a key.
-    DuplicateAttribute,
-    /// A number point without a value.
-    MissingValue,
-    /// Histogram bucket counts do not match the bounds.
-    BucketMismatch {
-        /// Number of bounds.
-        bounds: usize,
-        /// Number of counts.
-        counts: usize,
-    },
-    /// Histogram bounds not strictly increasing, or not finite.
-    BadBounds,
-    /// A delta point overlapping the previous one of its series.
-    Overlap,
-    /// A point of another kind than its metric (cannot happen with OTLP framing).
-    KindMismatch,
-    /// A point stamped further in the future than the store allows.
-    Future {
-        /// The allowed skew.
-        skew: Duration,
-    },
-    /// A monotonic sum whose value is negative or NaN.
-    NotACount,
-    /// A summary quantile outside [0, 1].
-    BadQuantile(f64),
-    /// A histogram whose count is not the sum of its buckets.
-    CountMismatch {
-        /// The point's count.
-        count: u64,
-        /// The sum of its bucket counts.
-        buckets: u64,
-    },
-}
-
-impl std::fmt::Display for PointError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PointError::DuplicateAttribute => write!(f, "data point attributes repeat a key"),
-            PointError::MissingValue => write!(f, "number data point without a value"),
-            PointError::BucketMismatch { bounds, counts } => write!(
-                f,
-                "histogram has {bounds} bounds but {counts} bucket counts (want bounds + 1)"
-            ),
-            PointError::BadBounds => {
-                write!(f, "histogram bounds must be finite and strictly increasing")
-            }
-            PointError::Overlap => {
-                write!(f, "delta point overlaps the previous point of its series")
-            }
-            PointError::KindMismatch => write!(f, "data point kind differs from its metric"),
-            PointError::Future { skew } => {
-                write!(f, "data point is stamped more than {skew:?} in the future")
-            }
-            PointError::NotACount => {
-                write!(f, "a monotonic sum's value must be a number at least 0")
-            }
-            PointError::BadQuantile(q) => write!(f, "summary quantile {q} is outside [0, 1]"),
-            PointError::CountMismatch { count, buckets } => write!(
-                f,
-                "histogram count {count} is not the sum of its bucket counts ({buckets})"
-            ),
-        }
-    }
-}
-
 struct Resource {
     info: Arc<ResourceInfo>,
     series: usize,
@@ -358,7 +243,7 @@ struct Metric {
     scope: u32,
     kind: Kind,
     desc: Arc<MetricDesc>,
-    /// Sample names this metric's family uses on either page (see [`reserved_names`]).
+    /// Sample names this metric's family uses on either page (see [`Families::reserve`]).
     names: Box<[Box<str>]>,
     series: Table<Series>,
     /// Last histogram layout seen: shared by series with the same bounds.
@@ -367,20 +252,12 @@ struct Metric {
     keys: KeyCache,
 }
 
-/// A name on the page, held by one family (its OpenMetrics name is `owner`).
-struct Family {
-    prom_type: PromType,
-    owner: Box<str>,
-    metrics: usize,
-}
-
 #[derive(Default)]
 struct Inner {
     resources: Table<Resource>,
     scopes: Table<Scope>,
     metrics: Table<Metric>,
-    families: HashMap<Box<str>, Family>,
-    conflicts_logged: HashSet<(Box<str>, PromType)>,
+    families: Families,
 }
 
 /// The aggregated store. Cheap to share behind an `Arc`.
@@ -390,18 +267,6 @@ pub struct Store {
     options: Options,
     stats: Stats,
 }
-
-/// Id of a resource within an ingest session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ResourceId(u32);
-/// Id of a scope within an ingest session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ScopeId(u32);
-/// Id of a metric within an ingest session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MetricId(u32);
-
-const LOGGED_CONFLICTS_MAX: usize = 1024;
 
 // === impl Store ===
 
@@ -501,22 +366,11 @@ impl Store {
 }
 
 impl Inner {
-    fn release_names(&mut self, names: &[Box<str>]) {
-        for n in names {
-            if let Some(f) = self.families.get_mut(n) {
-                f.metrics = f.metrics.saturating_sub(1);
-                if f.metrics == 0 {
-                    self.families.remove(n);
-                }
-            }
-        }
-    }
-
     fn collect_empty(&mut self) {
         let empty_metrics = self.metrics.ids_where(|m| m.series.len() == 0);
         for id in empty_metrics {
             if let Some(m) = self.metrics.remove(id) {
-                self.release_names(&m.names);
+                self.families.release(&m.names);
             }
         }
         let mut live_scopes = HashSet::new();
@@ -536,521 +390,6 @@ impl Inner {
             }
         }
     }
-}
-
-/// An ingest session: holds the store's lock.
-pub struct Ingest<'s> {
-    store: &'s Store,
-    inner: MutexGuard<'s, Inner>,
-    now_ms: u64,
-    now_ns: u64,
-    /// The series the last point went into, `(metric, series, reset)`, when it changed it
-    /// (see [`Ingest::current`]).
-    last: Option<(u32, u32, bool)>,
-}
-
-// === impl Ingest ===
-
-impl Ingest<'_> {
-    /// Find or create a resource.
-    pub fn resource<A: Attributes + ?Sized>(
-        &mut self,
-        attrs: &A,
-        schema_url: &str,
-    ) -> Result<ResourceId, AttrError> {
-        let view = SortedView::new(attrs)?;
-        let hash = view.hash(0x7265_736f);
-        if let Some(id) = self
-            .inner
-            .resources
-            .find(hash, |r| view.equals(&r.info.attrs))
-        {
-            return Ok(ResourceId(id));
-        }
-        let owned = view.to_owned_attrs();
-        let pairs = owned.label_pairs();
-        let (job, instance) = translate::job_instance(&pairs);
-        let target = translate::target_info_labels(&pairs);
-        let has_more = target.iter().any(|(k, _)| k != "job" && k != "instance");
-        let target_info_labels = has_more.then(|| labels_text(&target).into_boxed_str());
-        drop(pairs);
-        let info = ResourceInfo {
-            attrs: owned,
-            schema_url: schema_url.into(),
-            job: job.map(String::into_boxed_str),
-            instance: instance.map(String::into_boxed_str),
-            target_info_labels,
-        };
-        let id = self.inner.resources.insert(
-            hash,
-            Resource {
-                info: Arc::new(info),
-                series: 0,
-            },
-        );
-        Ok(ResourceId(id))
-    }
-
-    /// Find or create a scope of a resource.
-    pub fn scope<A: Attributes + ?Sized>(
-        &mut self,
-        resource: ResourceId,
-        name: &str,
-        version: &str,
-        schema_url: &str,
-        attrs: &A,
-    ) -> Result<ScopeId, AttrError> {
-        let view = SortedView::new(attrs)?;
-        let hash = view.hash(hash_strs(
-            u64::from(resource.0),
-            &[name, version, schema_url],
-        ));
-        let found = self.inner.scopes.find(hash, |s| {
-            s.resource == resource.0
-                && &*s.info.name == name
-                && &*s.info.version == version
-                && &*s.info.schema_url == schema_url
-                && view.equals(&s.info.attrs)
-        });
-        if let Some(id) = found {
-            return Ok(ScopeId(id));
-        }
-        let info = ScopeInfo {
-            name: name.into(),
-            version: version.into(),
-            schema_url: schema_url.into(),
-            attrs: view.to_owned_attrs(),
-        };
-        let id = self.inner.scopes.insert(
-            hash,
-            Scope {
-                resource: resource.0,
-                info: Arc::new(info),
-            },
-        );
-        Ok(ScopeId(id))
-    }
-
-    /// Find or create a metric of a scope.
-    pub fn metric(
-        &mut self,
-        scope: ScopeId,
-        name: &str,
-        description: &str,
-        unit: &str,
-        kind: Kind,
-    ) -> Result<MetricId, Refusal> {
-        if name.is_empty() {
-            return Err(Refusal::EmptyName);
-        }
-        let hash = hash_strs(u64::from(scope.0), &[name, unit, kind.tag()]);
-        let found = self.inner.metrics.find(hash, |m| {
-            m.scope == scope.0
-                && &*m.desc.name == name
-                && &*m.desc.unit == unit
-                && m.kind.otel_kind() == kind.otel_kind()
-        });
-        if let Some(id) = found {
-            if let Some(m) = self.inner.metrics.get_mut(id) {
-                // Temporality may change between exports (an SDK restarted with
-                // another preference): the delta rules then treat it as a reset.
-                m.kind = kind;
-            }
-            return Ok(MetricId(id));
-        }
-        let resource = match self.inner.scopes.get(scope.0) {
-            Some(s) => s.resource,
-            None => {
-                return Err(Refusal::NoData {
-                    metric: name.to_string(),
-                });
-            }
-        };
-        let prom = translate::metric_name(name, unit, kind.otel_kind());
-        checks::name(name, &prom)?;
-        let names = reserved_names(&prom);
-        let owner = prom.openmetrics_family.as_str();
-        let clash = names.iter().find_map(|n| {
-            self.inner
-                .families
-                .get(&**n)
-                .filter(|f| f.prom_type != prom.prom_type || &*f.owner != owner)
-                .map(|f| (n.clone(), f.prom_type))
-        });
-        if let Some((name_taken, existing)) = clash {
-            let refusal = Refusal::TypeConflict {
-                family: prom.family.clone(),
-                existing,
-                incoming: prom.prom_type,
-            };
-            let inner = &mut *self.inner;
-            if inner.conflicts_logged.len() < LOGGED_CONFLICTS_MAX
-                && inner.conflicts_logged.insert((name_taken, prom.prom_type))
-            {
-                tracing::warn!(
-                    metric = name,
-                    "{refusal}; further conflicts for this family are counted, not logged"
-                );
-            }
-            return Err(refusal);
-        }
-        for n in names.iter() {
-            match self.inner.families.get_mut(&**n) {
-                Some(f) => f.metrics += 1,
-                None => {
-                    self.inner.families.insert(
-                        n.clone(),
-                        Family {
-                            prom_type: prom.prom_type,
-                            owner: owner.into(),
-                            metrics: 1,
-                        },
-                    );
-                }
-            }
-        }
-        let desc = MetricDesc {
-            name: name.into(),
-            description: description.into(),
-            unit: unit.into(),
-            kind: kind.otel_kind(),
-            prom,
-        };
-        let metric = Metric {
-            resource,
-            scope: scope.0,
-            kind,
-            desc: Arc::new(desc),
-            names,
-            series: Table::default(),
-            layout: Arc::from(&[][..]),
-            keys: KeyCache::default(),
-        };
-        Ok(MetricId(self.inner.metrics.insert(hash, metric)))
-    }
-
-    /// Forget a metric that ended its request with no series (every point
-    /// refused), so it does not hold its family's type until the next sweep.
-    /// Call only when the id is not used again in this session.
-    pub fn release_if_empty(&mut self, metric: MetricId) {
-        let empty = self
-            .inner
-            .metrics
-            .get(metric.0)
-            .is_some_and(|m| m.series.len() == 0);
-        if empty && let Some(m) = self.inner.metrics.remove(metric.0) {
-            self.inner.release_names(&m.names);
-        }
-    }
-
-    /// Count `n` points refused for a metric-level reason.
-    pub fn refuse_points(&self, refusal: &Refusal, n: u64) {
-        self.store
-            .stats
-            .rejected_points
-            .fetch_add(n, Ordering::Relaxed);
-        if matches!(refusal, Refusal::TypeConflict { .. }) {
-            self.store
-                .stats
-                .type_conflict_points
-                .fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
-    /// Count one point refused for a point-level reason.
-    pub fn refuse_point(&self) {
-        self.store
-            .stats
-            .rejected_points
-            .fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Apply a point with `apply`, creating the series with `create` when new.
-    /// `no_value` (the OTLP no-recorded-value flag) removes the series instead.
-    fn upsert<A: Attributes + ?Sized>(
-        &mut self,
-        metric: MetricId,
-        attrs: &A,
-        no_value: bool,
-        exemplars: &[Exemplar],
-        create: impl FnOnce(&mut Arc<[f64]>) -> (u64, u64, Value),
-        apply: impl FnOnce(&mut Series, Kind, &mut Arc<[f64]>) -> Applied,
-    ) -> Result<Applied, PointError> {
-        self.last = None;
-        let view = SortedView::new(attrs).map_err(|_| PointError::DuplicateAttribute)?;
-        let hash = view.hash(u64::from(metric.0));
-        let inner = &mut *self.inner;
-        let Some(m) = inner.metrics.get_mut(metric.0) else {
-            return Err(PointError::KindMismatch);
-        };
-        let stats = &self.store.stats;
-        let found = m.series.find(hash, |s| view.equals(&s.meta.attrs));
-        if no_value {
-            if let Some(id) = found {
-                m.series.remove(id);
-                stats.removed_series.fetch_add(1, Ordering::Relaxed);
-                if let Some(r) = inner.resources.get_mut(m.resource) {
-                    r.series = r.series.saturating_sub(1);
-                }
-            }
-            stats.accepted_points.fetch_add(1, Ordering::Relaxed);
-            return Ok(Applied::Updated);
-        }
-        let kind = m.kind;
-        let outcome = match found.and_then(|id| Some((id, m.series.get_mut(id)?))) {
-            Some((id, series)) => {
-                let applied = apply(series, kind, &mut m.layout);
-                if applied == Applied::Overlap {
-                    return Err(PointError::Overlap);
-                }
-                if applied != Applied::OutOfOrder {
-                    series.touched = self.now_ms;
-                    series.record_exemplars(exemplars);
-                    self.last = Some((metric.0, id, applied == Applied::Reset));
-                }
-                applied
-            }
-            None => {
-                let (start, time, value) = create(&mut m.layout);
-                let meta = Arc::new(build_meta(
-                    &inner.resources,
-                    &inner.scopes,
-                    (m.resource, m.scope),
-                    &mut m.keys,
-                    &view,
-                ));
-                let mut series = Series::new(meta, start, time, self.now_ms, value);
-                series.record_exemplars(exemplars);
-                let id = m.series.insert(hash, series);
-                self.last = Some((metric.0, id, true));
-                if let Some(r) = inner.resources.get_mut(m.resource) {
-                    r.series += 1;
-                }
-                Applied::Updated
-            }
-        };
-        match outcome {
-            Applied::OutOfOrder => stats.out_of_order_points.fetch_add(1, Ordering::Relaxed),
-            Applied::Reset => stats.resets.fetch_add(1, Ordering::Relaxed),
-            _ => 0,
-        };
-        stats.accepted_points.fetch_add(1, Ordering::Relaxed);
-        Ok(outcome)
-    }
-
-    fn stamp(&self, time: u64) -> u64 {
-        if time == 0 { self.now_ns } else { time }
-    }
-
-    fn check_time(&self, time: u64) -> Result<(), PointError> {
-        checks::time(time, self.now_ns, self.store.options.max_future_skew)
-    }
-
-    /// A Sum or Gauge point.
-    pub fn number<A: Attributes + ?Sized>(
-        &mut self,
-        metric: MetricId,
-        attrs: &A,
-        point: NumberPoint,
-        no_value: bool,
-        exemplars: &[Exemplar],
-    ) -> Result<Applied, PointError> {
-        let p = NumberPoint {
-            time: self.stamp(point.time),
-            ..point
-        };
-        self.check_time(p.time)?;
-        if !no_value && let Some(m) = self.inner.metrics.get(metric.0) {
-            checks::number(m.kind, p.value)?;
-        }
-        self.upsert(
-            metric,
-            attrs,
-            no_value,
-            exemplars,
-            |_| (p.start, p.time, Value::Number(p.value)),
-            |s, kind, _| match kind {
-                Kind::Sum { monotonic, delta } => s.apply_sum(&p, delta, monotonic),
-                _ => s.apply_gauge(&p),
-            },
-        )
-    }
-
-    /// An explicit-bucket histogram point.
-    pub fn histogram<A: Attributes + ?Sized>(
-        &mut self,
-        metric: MetricId,
-        attrs: &A,
-        point: HistogramPoint<'_>,
-        no_value: bool,
-        exemplars: &[Exemplar],
-    ) -> Result<Applied, PointError> {
-        if !no_value {
-            if point.counts.len() != point.bounds.len() + 1 {
-                return Err(PointError::BucketMismatch {
-                    bounds: point.bounds.len(),
-                    counts: point.counts.len(),
-                });
-            }
-            let increasing = point.bounds.windows(2).all(|w| w[0] < w[1]);
-            if !increasing || point.bounds.iter().any(|b| !b.is_finite()) {
-                return Err(PointError::BadBounds);
-            }
-        }
-        let p = HistogramPoint {
-            time: self.stamp(point.time),
-            ..point
-        };
-        self.check_time(p.time)?;
-        if !no_value {
-            checks::histogram_count(p.count, p.counts)?;
-        }
-        self.upsert(
-            metric,
-            attrs,
-            no_value,
-            exemplars,
-            |layout| {
-                (
-                    p.start,
-                    p.time,
-                    Value::Histogram(Box::new(series::new_histogram(&p, layout))),
-                )
-            },
-            |s, kind, layout| s.apply_histogram(&p, kind.is_delta(), layout),
-        )
-    }
-
-    /// An exponential histogram point.
-    pub fn exp_histogram<A: Attributes + ?Sized>(
-        &mut self,
-        metric: MetricId,
-        attrs: &A,
-        point: ExpHistogramPoint<'_>,
-        no_value: bool,
-        exemplars: &[Exemplar],
-    ) -> Result<Applied, PointError> {
-        let p = ExpHistogramPoint {
-            time: self.stamp(point.time),
-            ..point
-        };
-        self.check_time(p.time)?;
-        self.upsert(
-            metric,
-            attrs,
-            no_value,
-            exemplars,
-            |_| (p.start, p.time, Value::Exp(Box::new(series::new_exp(&p)))),
-            |s, kind, _| s.apply_exp(&p, kind.is_delta()),
-        )
-    }
-
-    /// A summary point.
-    pub fn summary<A: Attributes + ?Sized>(
-        &mut self,
-        metric: MetricId,
-        attrs: &A,
-        point: SummaryPoint<'_>,
-        no_value: bool,
-    ) -> Result<Applied, PointError> {
-        let p = SummaryPoint {
-            time: self.stamp(point.time),
-            ..point
-        };
-        self.check_time(p.time)?;
-        if !no_value {
-            checks::quantiles(p.quantiles)?;
-        }
-        self.upsert(
-            metric,
-            attrs,
-            no_value,
-            &[],
-            |_| {
-                (
-                    p.start,
-                    p.time,
-                    Value::Summary(Box::new(series::new_summary(&p))),
-                )
-            },
-            |s, _, _| s.apply_summary(&p),
-        )
-    }
-}
-
-/// Every name a family puts on either page: its text and OpenMetrics family
-/// names and its sample names (`_total`, `_created`, `_bucket`, `_count`,
-/// `_sum`). Two families may not share any of them, or one page would carry
-/// two `# TYPE` lines or samples of one family inside another.
-fn reserved_names(prom: &MetricName) -> Box<[Box<str>]> {
-    let base = prom.openmetrics_family.as_str();
-    let suffixes: &[&str] = match prom.prom_type {
-        PromType::Counter => &["", "_total", "_created"],
-        PromType::Histogram => &["", "_bucket", "_count", "_sum", "_created"],
-        PromType::Summary => &["", "_count", "_sum", "_created"],
-        PromType::Info => &["", "_info"],
-        PromType::Gauge | PromType::Unknown => &[""],
-    };
-    let mut names: Vec<Box<str>> = suffixes
-        .iter()
-        .map(|s| format!("{base}{s}").into_boxed_str())
-        .collect();
-    if !names.iter().any(|n| **n == *prom.family) {
-        names.push(prom.family.as_str().into());
-    }
-    names.into_boxed_slice()
-}
-
-/// Build a new series' attributes and label text (once per series).
-fn build_meta<A: Attributes + ?Sized>(
-    resources: &Table<Resource>,
-    scopes: &Table<Scope>,
-    (resource, scope): (u32, u32),
-    keys: &mut KeyCache,
-    view: &SortedView<'_, A>,
-) -> SeriesMeta {
-    let attrs = view.to_owned_attrs_with(keys);
-    let resource = resources.get(resource).map(|r| r.info.clone());
-    let scope = scopes.get(scope).map(|s| s.info.clone());
-    let pairs = attrs.label_pairs();
-    let empty = OwnedAttrs::default();
-    let scope_info = scope.as_deref();
-    let scope_pairs = scope_info
-        .map(|s| s.attrs.label_pairs())
-        .unwrap_or_else(|| empty.label_pairs());
-    let tscope = translate::Scope {
-        name: scope_info.map(|s| &*s.name).unwrap_or(""),
-        version: scope_info.map(|s| &*s.version).unwrap_or(""),
-        schema_url: scope_info.map(|s| &*s.schema_url).unwrap_or(""),
-        attributes: &scope_pairs,
-    };
-    let labels = translate::series_labels(
-        resource.as_ref().and_then(|r| r.job.as_deref()),
-        resource.as_ref().and_then(|r| r.instance.as_deref()),
-        &tscope,
-        &pairs,
-    );
-    let text = labels_text(&labels);
-    drop(pairs);
-    SeriesMeta {
-        attrs,
-        labels: text.into_boxed_str(),
-    }
-}
-
-/// `k="v",k2="v2"` with values escaped.
-fn labels_text(labels: &[(String, String)]) -> String {
-    let mut out = String::new();
-    for (i, (k, v)) in labels.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(k);
-        out.push_str("=\"");
-        translate::escape_label_value(v, &mut out);
-        out.push('"');
-    }
-    out
 }
 
 /// Nanoseconds since the Unix epoch.

@@ -25,234 +25,13 @@
 
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::metrics::v1::{
-    Exemplar, exemplar, summary_data_point::ValueAtQuantile,
+use opentelemetry_proto::tonic::metrics::v1::Exemplar;
+
+use super::exp_merge::merge_exp;
+use super::values::{
+    ExpBuckets, ExpHistogram, ExpHistogramPoint, Histogram, HistogramPoint, NumberPoint,
+    SeriesMeta, StoredExemplar, Summary, SummaryPoint, Value,
 };
-
-use super::attrs::OwnedAttrs;
-
-/// A scalar value as sent: integers stay integers so they render exactly.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Number {
-    /// A 64-bit integer.
-    Int(i64),
-    /// A 64-bit float.
-    Double(f64),
-}
-
-impl Number {
-    /// The value as a float.
-    pub fn as_f64(self) -> f64 {
-        match self {
-            Number::Int(i) => i as f64,
-            Number::Double(d) => d,
-        }
-    }
-
-    fn add(self, other: Number) -> Number {
-        match (self, other) {
-            (Number::Int(a), Number::Int(b)) => match a.checked_add(b) {
-                Some(v) => Number::Int(v),
-                None => Number::Double(a as f64 + b as f64),
-            },
-            (a, b) => Number::Double(a.as_f64() + b.as_f64()),
-        }
-    }
-}
-
-/// A scalar point (Sum or Gauge).
-#[derive(Clone, Copy, Debug)]
-pub struct NumberPoint {
-    /// Start of the aggregation interval, Unix nanoseconds (0 = unknown).
-    pub start: u64,
-    /// Time of the observation, Unix nanoseconds.
-    pub time: u64,
-    /// The value.
-    pub value: Number,
-}
-
-/// An explicit-bucket histogram point, borrowed from the request.
-#[derive(Clone, Copy, Debug)]
-pub struct HistogramPoint<'a> {
-    /// Start of the aggregation interval, Unix nanoseconds.
-    pub start: u64,
-    /// Time of the observation, Unix nanoseconds.
-    pub time: u64,
-    /// Number of observations.
-    pub count: u64,
-    /// Sum of observations, when known.
-    pub sum: Option<f64>,
-    /// Smallest observation, when known.
-    pub min: Option<f64>,
-    /// Largest observation, when known.
-    pub max: Option<f64>,
-    /// Bucket upper bounds (exclusive of +Inf).
-    pub bounds: &'a [f64],
-    /// Per-bucket counts: `bounds.len() + 1` entries.
-    pub counts: &'a [u64],
-}
-
-/// An exponential histogram point, borrowed from the request.
-#[derive(Clone, Copy, Debug)]
-pub struct ExpHistogramPoint<'a> {
-    /// Start of the aggregation interval, Unix nanoseconds.
-    pub start: u64,
-    /// Time of the observation, Unix nanoseconds.
-    pub time: u64,
-    /// Number of observations.
-    pub count: u64,
-    /// Sum of observations, when known.
-    pub sum: Option<f64>,
-    /// Smallest observation, when known.
-    pub min: Option<f64>,
-    /// Largest observation, when known.
-    pub max: Option<f64>,
-    /// Resolution: base = 2^(2^-scale).
-    pub scale: i32,
-    /// Observations in the zero bucket.
-    pub zero_count: u64,
-    /// Width of the zero bucket.
-    pub zero_threshold: f64,
-    /// Positive buckets: index offset and counts.
-    pub positive: (i32, &'a [u64]),
-    /// Negative buckets: index offset and counts.
-    pub negative: (i32, &'a [u64]),
-}
-
-/// A summary point, borrowed from the request.
-#[derive(Clone, Copy, Debug)]
-pub struct SummaryPoint<'a> {
-    /// Start of the aggregation interval, Unix nanoseconds.
-    pub start: u64,
-    /// Time of the observation, Unix nanoseconds.
-    pub time: u64,
-    /// Number of observations.
-    pub count: u64,
-    /// Sum of observations.
-    pub sum: f64,
-    /// Quantile values.
-    pub quantiles: &'a [ValueAtQuantile],
-}
-
-/// What the store knows about a series that never changes: its attributes and
-/// its label text, built once when the series is created.
-#[derive(Debug)]
-pub struct SeriesMeta {
-    /// The OTel attributes, sorted by key.
-    pub attrs: OwnedAttrs,
-    /// Prometheus label text without braces: `job="a",instance="b",k="v",…`.
-    pub labels: Box<str>,
-}
-
-/// An explicit-bucket histogram's state.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Histogram {
-    /// Bucket upper bounds, shared between series with the same layout.
-    pub bounds: Arc<[f64]>,
-    /// Per-bucket (non-cumulative) counts, `bounds.len() + 1` entries.
-    pub counts: Vec<u64>,
-    /// Total observations.
-    pub count: u64,
-    /// Sum of observations (`None` when the source did not send one).
-    pub sum: Option<f64>,
-    /// Smallest observation.
-    pub min: Option<f64>,
-    /// Largest observation.
-    pub max: Option<f64>,
-}
-
-/// One side (positive or negative) of an exponential histogram.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ExpBuckets {
-    /// Index of the first bucket.
-    pub offset: i32,
-    /// Counts from `offset` upwards.
-    pub counts: Vec<u64>,
-}
-
-/// An exponential histogram's state.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ExpHistogram {
-    /// Resolution.
-    pub scale: i32,
-    /// Total observations.
-    pub count: u64,
-    /// Sum of observations.
-    pub sum: Option<f64>,
-    /// Smallest observation.
-    pub min: Option<f64>,
-    /// Largest observation.
-    pub max: Option<f64>,
-    /// Observations in the zero bucket.
-    pub zero_count: u64,
-    /// Width of the zero bucket.
-    pub zero_threshold: f64,
-    /// Positive buckets.
-    pub positive: ExpBuckets,
-    /// Negative buckets.
-    pub negative: ExpBuckets,
-}
-
-/// A summary's state.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Summary {
-    /// Total observations.
-    pub count: u64,
-    /// Sum of observations.
-    pub sum: f64,
-    /// `(quantile, value)` pairs, as sent.
-    pub quantiles: Vec<(f64, f64)>,
-}
-
-/// The value held by a series.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    /// Sum or Gauge.
-    Number(Number),
-    /// Explicit-bucket histogram.
-    Histogram(Box<Histogram>),
-    /// Exponential histogram.
-    Exp(Box<ExpHistogram>),
-    /// Summary.
-    Summary(Box<Summary>),
-}
-
-/// An exemplar kept for OpenMetrics exposition.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StoredExemplar {
-    /// The exemplar's value.
-    pub value: f64,
-    /// When it was observed, Unix nanoseconds (0 = unknown).
-    pub time: u64,
-    /// Trace id (all zero when absent).
-    pub trace_id: [u8; 16],
-    /// Span id (all zero when absent).
-    pub span_id: [u8; 8],
-}
-
-impl StoredExemplar {
-    /// From the wire type; `None` for an exemplar without a value.
-    pub fn from_otlp(e: &Exemplar) -> Option<Self> {
-        let value = match e.value? {
-            exemplar::Value::AsDouble(d) => d,
-            exemplar::Value::AsInt(i) => i as f64,
-        };
-        let mut trace_id = [0u8; 16];
-        let mut span_id = [0u8; 8];
-        if e.trace_id.len() == 16 {
-            trace_id.copy_from_slice(&e.trace_id);
-        }
-        if e.span_id.len() == 8 {
-            span_id.copy_from_slice(&e.span_id);
-        }
-        Some(StoredExemplar {
-            value,
-            time: e.time_unix_nano,
-            trace_id,
-            span_id,
-        })
-    }
-}
 
 /// What applying a point did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -303,7 +82,7 @@ fn delta_step(series_time: u64, start: u64) -> DeltaStep {
     }
 }
 
-fn min_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+pub(super) fn min_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, None) => a,
@@ -311,7 +90,7 @@ fn min_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+pub(super) fn max_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, None) => a,
@@ -625,118 +404,13 @@ fn copy_exp(h: &mut ExpHistogram, p: &ExpHistogramPoint<'_>) {
     }
 }
 
-/// Most buckets one side of an accumulated exponential histogram may span.
-/// Deltas whose ranges are far apart are merged at a coarser scale instead of
-/// growing the bucket array without bound (an index is any `i32` on the wire).
-const MAX_EXP_SPAN: i64 = 4096;
-
-/// Index range `[first, last]` of the non-empty part of `counts` at `offset`,
-/// seen at a scale `shift` steps coarser.
-fn exp_range(offset: i32, counts: &[u64], shift: u32) -> Option<(i64, i64)> {
-    let first = counts.iter().position(|c| *c != 0)? as i64;
-    let last = counts.iter().rposition(|c| *c != 0)? as i64;
-    let shift = shift.min(63);
-    Some((
-        (i64::from(offset) + first) >> shift,
-        (i64::from(offset) + last) >> shift,
-    ))
-}
-
-fn span_at(h: &ExpBuckets, hs: i32, incoming: (i32, &[u64]), ps: i32, scale: i32) -> i64 {
-    let a = exp_range(h.offset, &h.counts, (hs - scale) as u32);
-    let b = exp_range(incoming.0, incoming.1, (ps - scale) as u32);
-    match (a, b) {
-        (Some((a0, a1)), Some((b0, b1))) => a1.max(b1) - a0.min(b0) + 1,
-        (Some((a0, a1)), None) | (None, Some((a0, a1))) => a1 - a0 + 1,
-        (None, None) => 0,
-    }
-}
-
-/// Merge a delta exponential histogram into the state at a common scale: the
-/// coarser of the two, or coarser still when the combined range would span
-/// more than [`MAX_EXP_SPAN`] buckets (bucket `i` at scale `s` becomes bucket
-/// `i >> (s - s')` at scale `s'`).
-fn merge_exp(h: &mut ExpHistogram, p: &ExpHistogramPoint<'_>) {
-    let mut scale = h.scale.min(p.scale);
-    while scale > -10
-        && (span_at(&h.positive, h.scale, p.positive, p.scale, scale) > MAX_EXP_SPAN
-            || span_at(&h.negative, h.scale, p.negative, p.scale, scale) > MAX_EXP_SPAN)
-    {
-        scale -= 1;
-    }
-    if h.scale > scale {
-        let shift = (h.scale - scale) as u32;
-        downscale(&mut h.positive, shift);
-        downscale(&mut h.negative, shift);
-        h.scale = scale;
-    }
-    let shift = (p.scale - scale) as u32;
-    add_buckets(&mut h.positive, p.positive.0, p.positive.1, shift);
-    add_buckets(&mut h.negative, p.negative.0, p.negative.1, shift);
-    h.count = h.count.saturating_add(p.count);
-    h.zero_count = h.zero_count.saturating_add(p.zero_count);
-    h.sum = match (h.sum, p.sum) {
-        (Some(a), Some(b)) => Some(a + b),
-        _ => None,
-    };
-    h.min = min_opt(h.min, p.min);
-    h.max = max_opt(h.max, p.max);
-}
-
-/// Re-bucket at a scale `shift` steps coarser, keeping only the non-empty range.
-fn downscale(b: &mut ExpBuckets, shift: u32) {
-    let Some((first, last)) = exp_range(b.offset, &b.counts, shift) else {
-        b.counts.clear();
-        return;
-    };
-    if shift == 0 {
-        return;
-    }
-    let shift = shift.min(63);
-    let mut out = vec![0u64; (last - first + 1) as usize];
-    for (i, c) in b.counts.iter().enumerate() {
-        if *c == 0 {
-            continue;
-        }
-        let idx = ((i64::from(b.offset) + i as i64) >> shift) - first;
-        if let Some(slot) = out.get_mut(idx as usize) {
-            *slot = slot.saturating_add(*c);
-        }
-    }
-    // `first` is an index shifted right, so it fits the `i32` it came from.
-    b.offset = i32::try_from(first).unwrap_or(i32::MIN);
-    b.counts = out;
-}
-
-/// Add `counts` (at `offset`, `shift` steps finer) into `b`; the caller has
-/// checked that the combined span is bounded.
-fn add_buckets(b: &mut ExpBuckets, offset: i32, counts: &[u64], shift: u32) {
-    let shift = shift.min(63);
-    for (i, c) in counts.iter().enumerate() {
-        if *c == 0 {
-            continue;
-        }
-        let idx = (i64::from(offset) + i as i64) >> shift;
-        if b.counts.is_empty() {
-            b.offset = i32::try_from(idx).unwrap_or(i32::MIN);
-            b.counts.push(0);
-        }
-        let base = i64::from(b.offset);
-        if idx < base {
-            let grow = (base - idx) as usize;
-            b.counts.splice(0..0, std::iter::repeat_n(0, grow));
-            b.offset = i32::try_from(idx).unwrap_or(i32::MIN);
-        }
-        let pos = (idx - i64::from(b.offset)) as usize;
-        if pos >= b.counts.len() {
-            b.counts.resize(pos + 1, 0);
-        }
-        b.counts[pos] = b.counts[pos].saturating_add(*c);
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::metrics::v1::exemplar;
+
+    use super::super::attrs::OwnedAttrs;
+    use super::super::exp_merge::MAX_EXP_SPAN;
+    use super::super::values::Number;
     use super::*;
 
     fn meta() -> Arc<SeriesMeta> {

@@ -9,7 +9,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::series::{ExpHistogram, Number, SeriesMeta, StoredExemplar, Value};
+use super::values::{ExpHistogram, Number, SeriesMeta, StoredExemplar, Value};
 use super::{Inner, Kind, MetricDesc, ResourceInfo, ScopeInfo};
 
 /// Which part of the store to copy.

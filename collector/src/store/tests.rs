@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::export::prometheus::{Format, render};
+use crate::translate::PromType;
 
 const SEC: u64 = 1_000_000_000;
 /// 2023-11-14T22:13:20Z: a fixed start time.

@@ -7,6 +7,12 @@
 //! `-Infinity`, bytes as standard Base64, the empty value as the empty string, arrays and maps as
 //! JSON in which nested bytes are Base64 JSON strings, nested empty values `null`, and nested NaN
 //! and infinities JSON strings. Numbers use the shortest text that reads back to the same value.
+//!
+//! Bytes are written as text in one way only, by [`bytes_text`]: standard Base64, in labels (at
+//! the top level and nested), and in Vigil's JSON snapshot too (attribute values and values
+//! nested in arrays and maps). The snapshot used to spell them in hex, so one attribute read
+//! differently on `/metrics` and in the snapshot; Base64 is what the compatibility specification
+//! prescribes for labels, and one spelling lets a reader match the two (issue 9).
 
 use std::borrow::Cow;
 
@@ -35,11 +41,7 @@ pub fn attr_value_string<'a>(v: &AttrValueRef<'a>) -> Cow<'a, str> {
             Some(word) => Cow::Borrowed(word),
             None => Cow::Owned(ryu::Buffer::new().format_finite(d).to_owned()),
         },
-        AttrValueRef::Bytes(bytes) => {
-            let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-            push_base64(bytes, &mut out);
-            Cow::Owned(out)
-        }
+        AttrValueRef::Bytes(bytes) => Cow::Owned(bytes_text(bytes)),
         AttrValueRef::Empty => Cow::Borrowed(""),
         AttrValueRef::Array(_) | AttrValueRef::Map(_) => {
             let mut out = String::new();
@@ -47,6 +49,14 @@ pub fn attr_value_string<'a>(v: &AttrValueRef<'a>) -> Cow<'a, str> {
             Cow::Owned(out)
         }
     }
+}
+
+/// A bytes value as text: standard Base64 (RFC 4648 §4) with padding. Every place Vigil writes
+/// bytes as text (labels, the JSON snapshot) goes through here.
+pub fn bytes_text(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    push_base64(bytes, &mut out);
+    out
 }
 
 fn non_finite(d: f64) -> Option<&'static str> {

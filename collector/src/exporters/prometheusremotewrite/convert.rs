@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use super::config::{Protocol, Settings};
 use super::wire::{MetricType, Native, RequestWriter};
-use crate::export::prometheus::exp_buckets;
+use crate::export::buckets::{self, Bucket};
 use crate::store::{Current, ExpHistogram, ResourceInfo, Value};
 use crate::translate::{self, PromType};
 
@@ -108,60 +108,38 @@ pub(super) fn point(
         out.float(&labels, value, ts, created_ms, &meta);
     };
     // Classic buckets: `(upper bound, cumulative count)` below `+Inf`, then `+Inf`, sum, count.
-    let classic = |buckets: &mut dyn Iterator<Item = (f64, u64)>,
-                   count: u64,
+    let classic = |finite: &mut dyn Iterator<Item = Bucket>,
+                   inf: u64,
                    sum: Option<f64>,
                    le: &mut String,
                    out: &mut RequestWriter| {
         let bucket = format!("{family}_bucket");
-        let mut last = 0u64;
-        for (bound, cumulative) in buckets {
+        for b in finite {
             le.clear();
-            translate::write_f64(bound, le);
-            emit(&bucket, Some(("le", le)), cumulative as f64, out);
-            last = cumulative;
+            translate::write_f64(b.le, le);
+            emit(&bucket, Some(("le", le)), b.cumulative as f64, out);
         }
-        let count = count.max(last);
-        emit(&bucket, Some(("le", "+Inf")), count as f64, out);
+        emit(&bucket, Some(("le", "+Inf")), inf as f64, out);
         if let Some(sum) = sum {
             emit(&format!("{family}_sum"), None, sum, out);
         }
-        emit(&format!("{family}_count"), None, count as f64, out);
+        emit(&format!("{family}_count"), None, inf as f64, out);
     };
     match c.value {
         Value::Number(n) => emit(&family, None, n.as_f64(), out),
         Value::Histogram(h) => {
-            let total = h.counts.iter().fold(0u64, |a, c| a.saturating_add(*c));
-            let mut buckets = h
-                .counts
-                .iter()
-                .scan(0u64, |cumulative, c| {
-                    *cumulative = cumulative.saturating_add(*c);
-                    Some(*cumulative)
-                })
-                .zip(h.bounds.iter())
-                .filter(|(_, bound)| bound.is_finite())
-                .map(|(cumulative, bound)| (*bound, cumulative));
-            classic(
-                &mut buckets,
-                h.count.max(total),
-                h.sum,
-                &mut scratch.le,
-                out,
-            );
+            let mut cum = buckets::explicit(&h.bounds, &h.counts, h.count);
+            classic(&mut cum.finite, cum.inf, h.sum, &mut scratch.le, out);
         }
         Value::Exp(e) => match native(e) {
             Some(h) if out_is_v2(out) => {
                 let labels = sorted(&base, &family, None);
                 out.native(&labels, &h, ts, created_ms, &meta);
             }
-            _ => classic(
-                &mut exp_buckets(e).into_iter(),
-                e.count,
-                e.sum,
-                &mut scratch.le,
-                out,
-            ),
+            _ => {
+                let mut cum = buckets::exponential(e);
+                classic(&mut cum.finite, cum.inf, e.sum, &mut scratch.le, out)
+            }
         },
         Value::Summary(s) => {
             for (q, v) in &s.quantiles {

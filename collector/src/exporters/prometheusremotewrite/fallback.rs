@@ -12,7 +12,7 @@ use vigil_proto::remote_write::v2;
 
 use super::config::Protocol;
 use super::wire::{self, Frame, Meta, MetricType, RequestWriter};
-use crate::export::prometheus::exp_buckets;
+use crate::export::buckets;
 use crate::store::{ExpBuckets, ExpHistogram};
 use crate::translate;
 
@@ -87,17 +87,15 @@ pub(super) fn to_v1(frame: &Frame, send_metadata: bool) -> Result<Frame, String>
                     ls.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
                 out.float(&view, value, h.timestamp, 0, &meta);
             };
-            let mut last = 0u64;
-            for (bound, cumulative) in exp_buckets(&e) {
+            let classic = buckets::exponential(&e);
+            for b in classic.finite {
                 le.clear();
-                translate::write_f64(bound, &mut le);
-                write("_bucket", Some(("le", &le)), cumulative as f64);
-                last = cumulative;
+                translate::write_f64(b.le, &mut le);
+                write("_bucket", Some(("le", &le)), b.cumulative as f64);
             }
-            let count = h.count_int.max(last);
-            write("_bucket", Some(("le", "+Inf")), count as f64);
+            write("_bucket", Some(("le", "+Inf")), classic.inf as f64);
             write("_sum", None, h.sum);
-            write("_count", None, count as f64);
+            write("_count", None, classic.inf as f64);
         }
     }
     let samples = out.samples;

@@ -1,0 +1,423 @@
+//! The ingest session: how a decoder puts resources, scopes, metrics and points into the store.
+//!
+//! An [`Ingest`] holds the store's lock for one request, so a decoder can look up each
+//! resource, scope and metric once and then feed every point of it without locking again. Each
+//! method takes borrowed data (attribute views, bucket slices) and builds owned state only for
+//! what is new. Checks run before a point touches its series; the folding rules are
+//! [`Series`]'s, the labels of a new series are `labels.rs`'s, the family reservation of a new
+//! metric is `families.rs`'s.
+//!
+//! Ids handed out by a session stay valid for the whole session: empty metrics, scopes and
+//! resources are only collected by [`Store::expire`], which needs the lock the session holds.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard};
+
+use opentelemetry_proto::tonic::metrics::v1::Exemplar;
+
+use super::attrs::{KeyCache, SortedView, hash_strs};
+use super::series::{self, Series};
+use super::table::Table;
+use super::{
+    Applied, AttrError, Attributes, ExpHistogramPoint, HistogramPoint, Inner, Kind, Metric,
+    MetricDesc, NumberPoint, PointError, Refusal, Resource, Scope, ScopeInfo, Store, SummaryPoint,
+    Value, checks, labels,
+};
+use crate::translate;
+
+/// Id of a resource within an ingest session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResourceId(u32);
+/// Id of a scope within an ingest session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScopeId(u32);
+/// Id of a metric within an ingest session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricId(u32);
+
+/// An ingest session: holds the store's lock.
+pub struct Ingest<'s> {
+    pub(super) store: &'s Store,
+    pub(super) inner: MutexGuard<'s, Inner>,
+    pub(super) now_ms: u64,
+    pub(super) now_ns: u64,
+    /// The series the last point went into, `(metric, series, reset)`, when it changed it
+    /// (see [`Ingest::current`]).
+    pub(super) last: Option<(u32, u32, bool)>,
+}
+
+// === impl Ingest ===
+
+impl Ingest<'_> {
+    /// Find or create a resource.
+    pub fn resource<A: Attributes + ?Sized>(
+        &mut self,
+        attrs: &A,
+        schema_url: &str,
+    ) -> Result<ResourceId, AttrError> {
+        let view = SortedView::new(attrs)?;
+        let hash = view.hash(0x7265_736f);
+        if let Some(id) = self
+            .inner
+            .resources
+            .find(hash, |r| view.equals(&r.info.attrs))
+        {
+            return Ok(ResourceId(id));
+        }
+        let info = labels::resource_info(view.to_owned_attrs(), schema_url);
+        let id = self.inner.resources.insert(
+            hash,
+            Resource {
+                info: Arc::new(info),
+                series: 0,
+            },
+        );
+        Ok(ResourceId(id))
+    }
+
+    /// Find or create a scope of a resource.
+    pub fn scope<A: Attributes + ?Sized>(
+        &mut self,
+        resource: ResourceId,
+        name: &str,
+        version: &str,
+        schema_url: &str,
+        attrs: &A,
+    ) -> Result<ScopeId, AttrError> {
+        let view = SortedView::new(attrs)?;
+        let hash = view.hash(hash_strs(
+            u64::from(resource.0),
+            &[name, version, schema_url],
+        ));
+        let found = self.inner.scopes.find(hash, |s| {
+            s.resource == resource.0
+                && &*s.info.name == name
+                && &*s.info.version == version
+                && &*s.info.schema_url == schema_url
+                && view.equals(&s.info.attrs)
+        });
+        if let Some(id) = found {
+            return Ok(ScopeId(id));
+        }
+        let info = ScopeInfo {
+            name: name.into(),
+            version: version.into(),
+            schema_url: schema_url.into(),
+            attrs: view.to_owned_attrs(),
+        };
+        let id = self.inner.scopes.insert(
+            hash,
+            Scope {
+                resource: resource.0,
+                info: Arc::new(info),
+            },
+        );
+        Ok(ScopeId(id))
+    }
+
+    /// Find or create a metric of a scope.
+    pub fn metric(
+        &mut self,
+        scope: ScopeId,
+        name: &str,
+        description: &str,
+        unit: &str,
+        kind: Kind,
+    ) -> Result<MetricId, Refusal> {
+        if name.is_empty() {
+            return Err(Refusal::EmptyName);
+        }
+        let hash = hash_strs(u64::from(scope.0), &[name, unit, kind.tag()]);
+        let found = self.inner.metrics.find(hash, |m| {
+            m.scope == scope.0
+                && &*m.desc.name == name
+                && &*m.desc.unit == unit
+                && m.kind.otel_kind() == kind.otel_kind()
+        });
+        if let Some(id) = found {
+            if let Some(m) = self.inner.metrics.get_mut(id) {
+                // Temporality may change between exports (an SDK restarted with
+                // another preference): the delta rules then treat it as a reset.
+                m.kind = kind;
+            }
+            return Ok(MetricId(id));
+        }
+        let resource = match self.inner.scopes.get(scope.0) {
+            Some(s) => s.resource,
+            None => {
+                return Err(Refusal::NoData {
+                    metric: name.to_string(),
+                });
+            }
+        };
+        let prom = translate::metric_name(name, unit, kind.otel_kind());
+        checks::name(name, &prom)?;
+        let names = self.inner.families.reserve(name, &prom)?;
+        let desc = MetricDesc {
+            name: name.into(),
+            description: description.into(),
+            unit: unit.into(),
+            kind: kind.otel_kind(),
+            prom,
+        };
+        let metric = Metric {
+            resource,
+            scope: scope.0,
+            kind,
+            desc: Arc::new(desc),
+            names,
+            series: Table::default(),
+            layout: Arc::from(&[][..]),
+            keys: KeyCache::default(),
+        };
+        Ok(MetricId(self.inner.metrics.insert(hash, metric)))
+    }
+
+    /// Forget a metric that ended its request with no series (every point
+    /// refused), so it does not hold its family's type until the next sweep.
+    /// Call only when the id is not used again in this session.
+    pub fn release_if_empty(&mut self, metric: MetricId) {
+        let empty = self
+            .inner
+            .metrics
+            .get(metric.0)
+            .is_some_and(|m| m.series.len() == 0);
+        if empty && let Some(m) = self.inner.metrics.remove(metric.0) {
+            self.inner.families.release(&m.names);
+        }
+    }
+
+    /// Count `n` points refused for a metric-level reason.
+    pub fn refuse_points(&self, refusal: &Refusal, n: u64) {
+        self.store
+            .stats
+            .rejected_points
+            .fetch_add(n, Ordering::Relaxed);
+        if matches!(refusal, Refusal::TypeConflict { .. }) {
+            self.store
+                .stats
+                .type_conflict_points
+                .fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Count one point refused for a point-level reason.
+    pub fn refuse_point(&self) {
+        self.store
+            .stats
+            .rejected_points
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Apply a point with `apply`, creating the series with `create` when new.
+    /// `no_value` (the OTLP no-recorded-value flag) removes the series instead.
+    fn upsert<A: Attributes + ?Sized>(
+        &mut self,
+        metric: MetricId,
+        attrs: &A,
+        no_value: bool,
+        exemplars: &[Exemplar],
+        create: impl FnOnce(&mut Arc<[f64]>) -> (u64, u64, Value),
+        apply: impl FnOnce(&mut Series, Kind, &mut Arc<[f64]>) -> Applied,
+    ) -> Result<Applied, PointError> {
+        self.last = None;
+        let view = SortedView::new(attrs).map_err(|_| PointError::DuplicateAttribute)?;
+        let hash = view.hash(u64::from(metric.0));
+        let inner = &mut *self.inner;
+        let Some(m) = inner.metrics.get_mut(metric.0) else {
+            return Err(PointError::KindMismatch);
+        };
+        let stats = &self.store.stats;
+        let found = m.series.find(hash, |s| view.equals(&s.meta.attrs));
+        if no_value {
+            if let Some(id) = found {
+                m.series.remove(id);
+                stats.removed_series.fetch_add(1, Ordering::Relaxed);
+                if let Some(r) = inner.resources.get_mut(m.resource) {
+                    r.series = r.series.saturating_sub(1);
+                }
+            }
+            stats.accepted_points.fetch_add(1, Ordering::Relaxed);
+            return Ok(Applied::Updated);
+        }
+        let kind = m.kind;
+        let outcome = match found.and_then(|id| Some((id, m.series.get_mut(id)?))) {
+            Some((id, series)) => {
+                let applied = apply(series, kind, &mut m.layout);
+                if applied == Applied::Overlap {
+                    return Err(PointError::Overlap);
+                }
+                if applied != Applied::OutOfOrder {
+                    series.touched = self.now_ms;
+                    series.record_exemplars(exemplars);
+                    self.last = Some((metric.0, id, applied == Applied::Reset));
+                }
+                applied
+            }
+            None => {
+                let (start, time, value) = create(&mut m.layout);
+                let meta = Arc::new(labels::build_meta(
+                    &inner.resources,
+                    &inner.scopes,
+                    (m.resource, m.scope),
+                    &mut m.keys,
+                    &view,
+                ));
+                let mut series = Series::new(meta, start, time, self.now_ms, value);
+                series.record_exemplars(exemplars);
+                let id = m.series.insert(hash, series);
+                self.last = Some((metric.0, id, true));
+                if let Some(r) = inner.resources.get_mut(m.resource) {
+                    r.series += 1;
+                }
+                Applied::Updated
+            }
+        };
+        match outcome {
+            Applied::OutOfOrder => stats.out_of_order_points.fetch_add(1, Ordering::Relaxed),
+            Applied::Reset => stats.resets.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+        stats.accepted_points.fetch_add(1, Ordering::Relaxed);
+        Ok(outcome)
+    }
+
+    fn stamp(&self, time: u64) -> u64 {
+        if time == 0 { self.now_ns } else { time }
+    }
+
+    fn check_time(&self, time: u64) -> Result<(), PointError> {
+        checks::time(time, self.now_ns, self.store.options.max_future_skew)
+    }
+
+    /// A Sum or Gauge point.
+    pub fn number<A: Attributes + ?Sized>(
+        &mut self,
+        metric: MetricId,
+        attrs: &A,
+        point: NumberPoint,
+        no_value: bool,
+        exemplars: &[Exemplar],
+    ) -> Result<Applied, PointError> {
+        let p = NumberPoint {
+            time: self.stamp(point.time),
+            ..point
+        };
+        self.check_time(p.time)?;
+        if !no_value && let Some(m) = self.inner.metrics.get(metric.0) {
+            checks::number(m.kind, p.value)?;
+        }
+        self.upsert(
+            metric,
+            attrs,
+            no_value,
+            exemplars,
+            |_| (p.start, p.time, Value::Number(p.value)),
+            |s, kind, _| match kind {
+                Kind::Sum { monotonic, delta } => s.apply_sum(&p, delta, monotonic),
+                _ => s.apply_gauge(&p),
+            },
+        )
+    }
+
+    /// An explicit-bucket histogram point.
+    pub fn histogram<A: Attributes + ?Sized>(
+        &mut self,
+        metric: MetricId,
+        attrs: &A,
+        point: HistogramPoint<'_>,
+        no_value: bool,
+        exemplars: &[Exemplar],
+    ) -> Result<Applied, PointError> {
+        if !no_value {
+            if point.counts.len() != point.bounds.len() + 1 {
+                return Err(PointError::BucketMismatch {
+                    bounds: point.bounds.len(),
+                    counts: point.counts.len(),
+                });
+            }
+            let increasing = point.bounds.windows(2).all(|w| w[0] < w[1]);
+            if !increasing || point.bounds.iter().any(|b| !b.is_finite()) {
+                return Err(PointError::BadBounds);
+            }
+        }
+        let p = HistogramPoint {
+            time: self.stamp(point.time),
+            ..point
+        };
+        self.check_time(p.time)?;
+        if !no_value {
+            checks::histogram_count(p.count, p.counts)?;
+        }
+        self.upsert(
+            metric,
+            attrs,
+            no_value,
+            exemplars,
+            |layout| {
+                (
+                    p.start,
+                    p.time,
+                    Value::Histogram(Box::new(series::new_histogram(&p, layout))),
+                )
+            },
+            |s, kind, layout| s.apply_histogram(&p, kind.is_delta(), layout),
+        )
+    }
+
+    /// An exponential histogram point.
+    pub fn exp_histogram<A: Attributes + ?Sized>(
+        &mut self,
+        metric: MetricId,
+        attrs: &A,
+        point: ExpHistogramPoint<'_>,
+        no_value: bool,
+        exemplars: &[Exemplar],
+    ) -> Result<Applied, PointError> {
+        let p = ExpHistogramPoint {
+            time: self.stamp(point.time),
+            ..point
+        };
+        self.check_time(p.time)?;
+        self.upsert(
+            metric,
+            attrs,
+            no_value,
+            exemplars,
+            |_| (p.start, p.time, Value::Exp(Box::new(series::new_exp(&p)))),
+            |s, kind, _| s.apply_exp(&p, kind.is_delta()),
+        )
+    }
+
+    /// A summary point.
+    pub fn summary<A: Attributes + ?Sized>(
+        &mut self,
+        metric: MetricId,
+        attrs: &A,
+        point: SummaryPoint<'_>,
+        no_value: bool,
+    ) -> Result<Applied, PointError> {
+        let p = SummaryPoint {
+            time: self.stamp(point.time),
+            ..point
+        };
+        self.check_time(p.time)?;
+        if !no_value {
+            checks::quantiles(p.quantiles)?;
+        }
+        self.upsert(
+            metric,
+            attrs,
+            no_value,
+            &[],
+            |_| {
+                (
+                    p.start,
+                    p.time,
+                    Value::Summary(Box::new(series::new_summary(&p))),
+                )
+            },
+            |s, _, _| s.apply_summary(&p),
+        )
+    }
+}

@@ -1,0 +1,149 @@
+//! Why the store refused a metric or a point: [`Refusal`] for a whole metric, [`PointError`]
+//! for one data point, each with the message the sender reads.
+//!
+//! These are the store's answers, not transport errors: the OTLP receivers count them as
+//! rejected points and put the first message into `partial_success`, and no request fails
+//! because of them. The checks that produce most of them live in `checks.rs`; this module only
+//! names the outcomes and words them.
+
+use std::time::Duration;
+
+use crate::translate::PromType;
+
+/// A metric the store refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The metric has no name.
+    EmptyName,
+    /// A Sum or Histogram without an aggregation temporality.
+    UnspecifiedTemporality {
+        /// The metric.
+        metric: String,
+    },
+    /// The Prometheus family already exists with another type.
+    TypeConflict {
+        /// The Prometheus family name.
+        family: String,
+        /// The type the family has.
+        existing: PromType,
+        /// The type this metric would give it.
+        incoming: PromType,
+    },
+    /// A metric without data.
+    NoData {
+        /// The metric.
+        metric: String,
+    },
+    /// A name with no letter or digit: nothing is left of it on a page.
+    UnusableName {
+        /// The metric.
+        metric: String,
+    },
+    /// A name that becomes `target_info`, the resources' own series.
+    ReservedName {
+        /// The metric.
+        metric: String,
+    },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::EmptyName => write!(f, "metric with an empty name"),
+            Refusal::UnspecifiedTemporality { metric } => {
+                write!(
+                    f,
+                    "metric {metric:?}: aggregation temporality is unspecified"
+                )
+            }
+            Refusal::TypeConflict {
+                family,
+                existing,
+                incoming,
+            } => write!(
+                f,
+                "metric family {family:?} already has type {}, refusing {} points",
+                existing.as_str(),
+                incoming.as_str()
+            ),
+            Refusal::NoData { metric } => write!(f, "metric {metric:?} has no data"),
+            Refusal::UnusableName { metric } => write!(
+                f,
+                "metric {metric:?}: the name has no letter or digit, so no Prometheus name is left"
+            ),
+            Refusal::ReservedName { metric } => write!(
+                f,
+                "metric {metric:?}: target_info is reserved for the resources' own series"
+            ),
+        }
+    }
+}
+
+/// Why one data point was refused.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PointError {
+    /// The attribute set repeats a key.
+    DuplicateAttribute,
+    /// A number point without a value.
+    MissingValue,
+    /// Histogram bucket counts do not match the bounds.
+    BucketMismatch {
+        /// Number of bounds.
+        bounds: usize,
+        /// Number of counts.
+        counts: usize,
+    },
+    /// Histogram bounds not strictly increasing, or not finite.
+    BadBounds,
+    /// A delta point overlapping the previous one of its series.
+    Overlap,
+    /// A point of another kind than its metric (cannot happen with OTLP framing).
+    KindMismatch,
+    /// A point stamped further in the future than the store allows.
+    Future {
+        /// The allowed skew.
+        skew: Duration,
+    },
+    /// A monotonic sum whose value is negative or NaN.
+    NotACount,
+    /// A summary quantile outside [0, 1].
+    BadQuantile(f64),
+    /// A histogram whose count is not the sum of its buckets.
+    CountMismatch {
+        /// The point's count.
+        count: u64,
+        /// The sum of its bucket counts.
+        buckets: u64,
+    },
+}
+
+impl std::fmt::Display for PointError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PointError::DuplicateAttribute => write!(f, "data point attributes repeat a key"),
+            PointError::MissingValue => write!(f, "number data point without a value"),
+            PointError::BucketMismatch { bounds, counts } => write!(
+                f,
+                "histogram has {bounds} bounds but {counts} bucket counts (want bounds + 1)"
+            ),
+            PointError::BadBounds => {
+                write!(f, "histogram bounds must be finite and strictly increasing")
+            }
+            PointError::Overlap => {
+                write!(f, "delta point overlaps the previous point of its series")
+            }
+            PointError::KindMismatch => write!(f, "data point kind differs from its metric"),
+            PointError::Future { skew } => {
+                write!(f, "data point is stamped more than {skew:?} in the future")
+            }
+            PointError::NotACount => {
+                write!(f, "a monotonic sum's value must be a number at least 0")
+            }
+            PointError::BadQuantile(q) => write!(f, "summary quantile {q} is outside [0, 1]"),
+            PointError::CountMismatch { count, buckets } => write!(
+                f,
+                "histogram count {count} is not the sum of its bucket counts ({buckets})"
+            ),
+        }
+    }
+}
