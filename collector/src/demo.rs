@@ -96,8 +96,8 @@ pub async fn run(grpc: SocketAddr, stop: CancellationToken) -> Result<(), Error>
             _ = tick.tick() => {
                 n += 1;
                 heartbeat.store(n, Ordering::Relaxed);
-                queue.add(if n.is_multiple_of(3) { -1 } else { 1 }, &[]);
-                let outcome = if n.is_multiple_of(7) { &failed } else { &ok };
+                queue.add(if n % 3 == 0 { -1 } else { 1 }, &[]);
+                let outcome = if n % 7 == 0 { &failed } else { &ok };
                 jobs.add(1, outcome);
                 duration.record(0.003 * (n % 50) as f64, &ok[..0]);
             }

@@ -72,6 +72,8 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                 let store = Arc::new(Store::new(Options {
                     expire_after: s.metric_expiration,
                     max_future_skew: s.max_future_skew,
+                    max_series_per_metric: s.max_series_per_metric,
+                    max_series: s.max_series,
                 }));
                 let listener = receiver::bind(s.endpoint).await?;
                 let tls = match &s.tls {

@@ -197,7 +197,9 @@ mod tests {
                 "metric_expiration",
                 "max_future_skew",
                 "tls",
-                "auth"
+                "auth",
+                "max_series_per_metric",
+                "max_series"
             ]
         );
         assert_eq!(

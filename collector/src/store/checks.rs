@@ -243,3 +243,66 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod limit_tests {
+    use super::super::otlp::ingest_request;
+    use super::super::{Options, Store};
+    use crate::test_support::*;
+
+    fn points(
+        n: usize,
+        prefix: &str,
+    ) -> Vec<opentelemetry_proto::tonic::metrics::v1::NumberDataPoint> {
+        (0..n)
+            .map(|i| int_point(1, vec![kv("k", format!("{prefix}{i}").as_str())]))
+            .collect()
+    }
+
+    #[test]
+    fn series_past_the_per_metric_limit_are_refused_and_existing_ones_still_update() {
+        let s = Store::new(Options {
+            max_series_per_metric: 3,
+            ..Options::default()
+        });
+        let r = ingest_request(&s, &request_with(vec![gauge("g", points(5, "a"))]));
+        assert_eq!((r.accepted, r.rejected), (3, 2));
+        assert_eq!(
+            r.message.as_deref(),
+            Some(
+                "metric \"g\": the metric already holds its limit of 3 series for this resource; new series are refused"
+            )
+        );
+        assert_eq!(s.series_count(), 3);
+        // The three it holds take new points; another metric has its own limit.
+        let r = ingest_request(
+            &s,
+            &request_with(vec![gauge("g", points(3, "a")), gauge("h", points(3, "b"))]),
+        );
+        assert_eq!((r.accepted, r.rejected), (6, 0));
+        assert_eq!(s.series_count(), 6);
+    }
+
+    #[test]
+    fn series_past_the_store_limit_are_refused_until_some_expire() {
+        let s = Store::new(Options {
+            max_series: 4,
+            expire_after: std::time::Duration::from_millis(1),
+            ..Options::default()
+        });
+        let r = ingest_request(
+            &s,
+            &request_with(vec![gauge("g", points(3, "a")), gauge("h", points(3, "b"))]),
+        );
+        assert_eq!((r.accepted, r.rejected), (4, 2));
+        assert_eq!(
+            r.message.as_deref(),
+            Some("metric \"h\": the collector holds its limit of 4 series; new series are refused")
+        );
+        // Expiry frees room.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(s.expire(std::time::Instant::now()), 4);
+        let r = ingest_request(&s, &request_with(vec![gauge("h", points(3, "b"))]));
+        assert_eq!((r.accepted, r.rejected), (3, 0));
+    }
+}

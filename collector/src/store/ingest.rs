@@ -232,6 +232,7 @@ impl Ingest<'_> {
         if no_value {
             if let Some(id) = found {
                 m.series.remove(id);
+                inner.series = inner.series.saturating_sub(1);
                 stats.removed_series.fetch_add(1, Ordering::Relaxed);
                 if let Some(r) = inner.resources.get_mut(m.resource) {
                     r.series = r.series.saturating_sub(1);
@@ -255,6 +256,19 @@ impl Ingest<'_> {
                 applied
             }
             None => {
+                let options = &self.store.options;
+                if m.series.len() >= options.max_series_per_metric {
+                    return Err(PointError::SeriesLimit {
+                        limit: options.max_series_per_metric,
+                        per_metric: true,
+                    });
+                }
+                if inner.series >= options.max_series {
+                    return Err(PointError::SeriesLimit {
+                        limit: options.max_series,
+                        per_metric: false,
+                    });
+                }
                 let (start, time, value) = create(&mut m.layout);
                 let meta = Arc::new(labels::build_meta(
                     &inner.resources,
@@ -266,6 +280,7 @@ impl Ingest<'_> {
                 let mut series = Series::new(meta, start, time, self.now_ms, value);
                 series.record_exemplars(exemplars);
                 let id = m.series.insert(hash, series);
+                inner.series += 1;
                 self.last = Some((metric.0, id, true));
                 if let Some(r) = inner.resources.get_mut(m.resource) {
                     r.series += 1;

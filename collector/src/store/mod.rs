@@ -87,13 +87,26 @@ pub struct Options {
     pub expire_after: Duration,
     /// Refuse points stamped further than this in the future.
     pub max_future_skew: Duration,
+    /// Series one metric of one resource and scope may hold; a point that would add one more
+    /// is refused.
+    pub max_series_per_metric: usize,
+    /// Series the whole store may hold; a point that would add one more is refused.
+    pub max_series: usize,
 }
+
+/// Series per metric (of one resource and scope) by default: five times the OpenTelemetry
+/// SDKs' own default cardinality limit, so a conforming SDK never meets it.
+pub const DEFAULT_MAX_SERIES_PER_METRIC: usize = 10_000;
+/// Series in the whole store by default: about 0.6-0.8 GB of series state.
+pub const DEFAULT_MAX_SERIES: usize = 1_000_000;
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             expire_after: Duration::from_secs(300),
             max_future_skew: DEFAULT_MAX_FUTURE_SKEW,
+            max_series_per_metric: DEFAULT_MAX_SERIES_PER_METRIC,
+            max_series: DEFAULT_MAX_SERIES,
         }
     }
 }
@@ -258,6 +271,8 @@ struct Inner {
     scopes: Table<Scope>,
     metrics: Table<Metric>,
     families: Families,
+    /// Series held, all metrics together.
+    series: usize,
 }
 
 /// The aggregated store. Cheap to share behind an `Arc`.
@@ -335,6 +350,7 @@ impl Store {
                 *per_resource.entry(metric.resource).or_default() += 1;
             }
         }
+        inner.series = inner.series.saturating_sub(dropped);
         for (rid, n) in per_resource {
             if let Some(r) = inner.resources.get_mut(rid) {
                 r.series = r.series.saturating_sub(n);

@@ -115,6 +115,13 @@ pub enum PointError {
         /// The sum of its bucket counts.
         buckets: u64,
     },
+    /// A new series past a series limit.
+    SeriesLimit {
+        /// The limit.
+        limit: usize,
+        /// Per metric (of one resource and scope), or the whole store's.
+        per_metric: bool,
+    },
 }
 
 impl std::fmt::Display for PointError {
@@ -140,6 +147,20 @@ impl std::fmt::Display for PointError {
                 write!(f, "a monotonic sum's value must be a number at least 0")
             }
             PointError::BadQuantile(q) => write!(f, "summary quantile {q} is outside [0, 1]"),
+            PointError::SeriesLimit {
+                limit,
+                per_metric: true,
+            } => write!(
+                f,
+                "the metric already holds its limit of {limit} series for this resource; new series are refused"
+            ),
+            PointError::SeriesLimit {
+                limit,
+                per_metric: false,
+            } => write!(
+                f,
+                "the collector holds its limit of {limit} series; new series are refused"
+            ),
             PointError::CountMismatch { count, buckets } => write!(
                 f,
                 "histogram count {count} is not the sum of its bucket counts ({buckets})"

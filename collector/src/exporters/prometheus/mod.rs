@@ -36,6 +36,12 @@ pub struct Config {
     /// Require credentials for the pages (not for `/healthz`, `/readyz`).
     #[serde(default)]
     pub auth: Option<crate::extensions::auth::AuthRef>,
+    /// Series one metric of one resource may hold (Vigil's key; default 10000).
+    #[serde(default)]
+    pub max_series_per_metric: Option<usize>,
+    /// Series the store may hold (Vigil's key; default 1000000).
+    #[serde(default)]
+    pub max_series: Option<usize>,
 }
 
 impl Default for Config {
@@ -46,6 +52,8 @@ impl Default for Config {
             max_future_skew: None,
             tls: None,
             auth: None,
+            max_series_per_metric: None,
+            max_series: None,
         }
     }
 }
@@ -71,6 +79,10 @@ pub struct Settings {
     pub tls: Option<crate::server::tls::ServerTlsSettings>,
     /// The authenticator extension's id, when the pages require credentials.
     pub auth: Option<String>,
+    /// Series per metric of one resource.
+    pub max_series_per_metric: usize,
+    /// Series in the store.
+    pub max_series: usize,
 }
 
 impl Settings {
@@ -82,6 +94,8 @@ impl Settings {
             max_future_skew: crate::store::DEFAULT_MAX_FUTURE_SKEW,
             tls: None,
             auth: None,
+            max_series_per_metric: crate::store::DEFAULT_MAX_SERIES_PER_METRIC,
+            max_series: crate::store::DEFAULT_MAX_SERIES,
         }
     }
 }
@@ -110,7 +124,29 @@ impl Config {
                 })?),
             },
             auth: self.auth.as_ref().map(|a| a.authenticator.clone()),
+            max_series_per_metric: limit(
+                &format!("{path}.max_series_per_metric"),
+                self.max_series_per_metric,
+                crate::store::DEFAULT_MAX_SERIES_PER_METRIC,
+            )?,
+            max_series: limit(
+                &format!("{path}.max_series"),
+                self.max_series,
+                crate::store::DEFAULT_MAX_SERIES,
+            )?,
         })
+    }
+}
+
+/// A series limit: at least 1.
+fn limit(key: &str, value: Option<usize>, default: usize) -> Result<usize, Error> {
+    match value {
+        None => Ok(default),
+        Some(0) => Err(Error::Invalid {
+            key: key.to_owned(),
+            message: "must be at least 1".to_owned(),
+        }),
+        Some(n) => Ok(n),
     }
 }
 
