@@ -284,6 +284,27 @@ mod limit_tests {
     }
 
     #[test]
+    fn two_names_that_sanitize_alike_do_not_share_a_family() {
+        let s = Store::new(Options::default());
+        let r = ingest_request(&s, &request_with(vec![gauge("coll.x", points(1, "a"))]));
+        assert_eq!((r.accepted, r.rejected), (1, 0));
+        let r = ingest_request(&s, &request_with(vec![gauge("coll_x", points(1, "a"))]));
+        assert_eq!((r.accepted, r.rejected), (0, 1));
+        assert_eq!(
+            r.message.as_deref(),
+            Some(
+                "metric \"coll_x\": its Prometheus name \"coll_x\" is already given by metric \"coll.x\""
+            )
+        );
+        // The same name from another service shares the family, as before.
+        let other = request_from(vec![resource_metrics(
+            vec![kv("service.name", "other")],
+            vec![gauge("coll.x", points(1, "a"))],
+        )]);
+        assert_eq!(ingest_request(&s, &other).accepted, 1);
+    }
+
+    #[test]
     fn series_past_the_store_limit_are_refused_until_some_expire() {
         let s = Store::new(Options {
             max_series: 4,

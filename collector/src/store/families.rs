@@ -6,6 +6,9 @@
 //! under the same name (or whose sample names, such as `_bucket` or `_total`, fall on another
 //! family's) is refused with [`Refusal::TypeConflict`], and logged once per (name, type).
 //!
+//! Two different OTel names that give the same Prometheus name (`coll.x` and `coll_x`) would
+//! give identical series lines; the second is refused with [`Refusal::NameCollision`].
+//!
 //! This is exposition policy held inside the store: a clash refuses the metric for every
 //! output, the JSON snapshot and OTLP included. Issue 9 asks for it to move to the Prometheus
 //! side; keeping it in one module with a small interface ([`Families::reserve`] and
@@ -26,10 +29,12 @@ pub(super) struct Families {
     conflicts_logged: HashSet<(Box<str>, PromType)>,
 }
 
-/// A name on the page, held by one family (its OpenMetrics name is `owner`).
+/// A name on the page, held by one family (its OpenMetrics name is `owner`), which one OTel
+/// metric name (`source`) gives.
 struct Family {
     prom_type: PromType,
     owner: Box<str>,
+    source: Box<str>,
     metrics: usize,
 }
 
@@ -51,6 +56,23 @@ impl Families {
                 .filter(|f| f.prom_type != prom.prom_type || &*f.owner != owner)
                 .map(|f| (n.clone(), f.prom_type))
         });
+        // Two OTel names that sanitize alike (`coll.x`, `coll_x`) would give identical series:
+        // the second is refused rather than made indistinguishable.
+        let collision = names.iter().find_map(|n| {
+            self.names
+                .get(&**n)
+                .filter(|f| &*f.source != metric)
+                .map(|f| f.source.clone())
+        });
+        if clash.is_none()
+            && let Some(holder) = collision
+        {
+            return Err(Refusal::NameCollision {
+                metric: metric.to_owned(),
+                family: prom.family.clone(),
+                holder: holder.into(),
+            });
+        }
         if let Some((name_taken, existing)) = clash {
             let refusal = Refusal::TypeConflict {
                 family: prom.family.clone(),
@@ -76,6 +98,7 @@ impl Families {
                         Family {
                             prom_type: prom.prom_type,
                             owner: owner.into(),
+                            source: metric.into(),
                             metrics: 1,
                         },
                     );

@@ -44,6 +44,15 @@ pub enum Refusal {
         /// The metric.
         metric: String,
     },
+    /// Another OTel metric already gives the same Prometheus name.
+    NameCollision {
+        /// The metric refused.
+        metric: String,
+        /// The Prometheus family name.
+        family: String,
+        /// The OTel name that holds it.
+        holder: String,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -70,6 +79,14 @@ impl std::fmt::Display for Refusal {
             Refusal::UnusableName { metric } => write!(
                 f,
                 "metric {metric:?}: the name has no letter or digit, so no Prometheus name is left"
+            ),
+            Refusal::NameCollision {
+                metric,
+                family,
+                holder,
+            } => write!(
+                f,
+                "metric {metric:?}: its Prometheus name {family:?} is already given by metric {holder:?}"
             ),
             Refusal::ReservedName { metric } => write!(
                 f,
