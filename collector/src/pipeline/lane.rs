@@ -128,11 +128,4 @@ impl Lane {
             let _ = tokio::time::timeout(JOIN_DEADLINE, task).await;
         }
     }
-
-    /// The whole shutdown of one lane: close, drain until `deadline`, stop.
-    pub async fn shutdown(&self, deadline: tokio::time::Instant) {
-        self.close();
-        self.drained(deadline).await;
-        self.stop().await;
-    }
 }

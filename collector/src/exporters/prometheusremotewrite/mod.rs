@@ -159,11 +159,6 @@ impl RemoteWrite {
         }
     }
 
-    /// Series held for their delta state.
-    pub fn series_count(&self) -> usize {
-        self.store.series_count()
-    }
-
     /// Converts a request into frames per shard, and the store's report.
     fn convert(&self, source: Source<'_>) -> Result<(Vec<Vec<Frame>>, Report), String> {
         let protocol = self.protocol();
