@@ -84,9 +84,9 @@ fn vigil_config(yaml: &str) -> Config {
 }
 
 /// The counters of Vigil's receiver `otlp`.
-fn otlp_counters(vigil: &Running) -> &Counters {
+fn otlp_counters(vigil: &Running) -> Counters {
     let id = ComponentId::parse("otlp").expect("a valid id");
-    vigil.counters.get(&id).expect("receiver otlp runs")
+    vigil.counters.get(&id).expect("receiver otlp runs").total()
 }
 
 /// Polls `done` every 50 ms for at most [`WAIT`].

@@ -394,7 +394,8 @@ async fn python_sdk_over_grpc_and_http_cumulative_and_delta_lands_exactly() {
         .counters
         .values()
         .next()
-        .expect("the otlp receiver");
+        .expect("the otlp receiver")
+        .total();
     let accepted = counters.metrics.accepted.load(Ordering::Relaxed);
     assert_eq!(accepted, POINTS_PER_RUN * RUNS.len() as u64);
     assert_eq!(counters.metrics.refused.load(Ordering::Relaxed), 0);

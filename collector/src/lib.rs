@@ -19,6 +19,7 @@ pub mod receiver;
 pub mod rpc;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod translate;
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
-use vigil_collector::config::{Cli, Command, Config};
+use vigil_collector::config::{Cli, Command, Config, LogFormat};
 use vigil_collector::{app, demo};
 
 fn main() -> ExitCode {
@@ -39,19 +39,27 @@ fn main() -> ExitCode {
         }
     };
     // --log-level, else RUST_LOG, else service.telemetry.logs.level, else info.
-    let filter = cli.log_filter(config.log_level.as_deref());
-    let filter = match tracing_subscriber::EnvFilter::try_new(&filter) {
+    let filter = match cli
+        .checked_log_filter(config.log_level.as_deref())
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(&f).map_err(|e| format!("{f:?}: {e}")))
+    {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("vigil-collector: invalid log level {filter:?}: {e}");
+            eprintln!("vigil-collector: {e}");
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
+    // --log-format, else service.telemetry.logs.encoding, else text.
+    let format = cli.log_format.or(config.telemetry.log_format);
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        Some(LogFormat::Json) => logs.json().with_current_span(false).init(),
+        Some(LogFormat::Text) | None => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -77,6 +85,9 @@ async fn run(config: Config, with_demo: bool) -> anyhow::Result<()> {
         eprintln!(
             "vigil-collector: metrics at http://{listen}/metrics, snapshot at http://{listen}/api/v1/snapshot"
         );
+    }
+    if let Some(addr) = running.telemetry_addr {
+        eprintln!("vigil-collector: its own metrics at http://{addr}/metrics");
     }
     let demo_stop = CancellationToken::new();
     let demo_task = match (with_demo, running.grpc_addr) {

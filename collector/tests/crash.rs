@@ -184,7 +184,7 @@ service: {{pipelines: {{metrics: {{receivers: [otlp], exporters: [prometheus]}}}
     )
     .unwrap();
     let upstream = app::start(&upstream_config).await.unwrap();
-    let received = upstream.counters.values().next().unwrap().clone();
+    let received = upstream.counters.values().next().unwrap().grpc.clone();
 
     // 4. ...and the gateway restarts on the same directory.
     let mut vigil = Vigil::start(&config);

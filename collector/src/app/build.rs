@@ -20,7 +20,7 @@ use crate::pipeline::graph::{self, Chain, Export, Target};
 use crate::pipeline::lane::{Lane, Storage};
 use crate::pipeline::{Entry, Sender, Work};
 use crate::processors::memory_limiter::{self, MemoryLimiter};
-use crate::processors::{Transform, attributes, filter, resource};
+use crate::processors::{ProcessorStats, Transform, attributes, filter, resource};
 use crate::receiver;
 use crate::store::{Options, Store};
 
@@ -51,6 +51,8 @@ pub(super) struct Built {
     pub(super) balancers: Vec<(ComponentId, Arc<LoadBalancer>)>,
     pub(super) batchers: Vec<Batcher>,
     pub(super) entries: BTreeMap<ComponentId, Entry>,
+    /// Every processor a pipeline runs, with its counters (one per id, shared by pipelines).
+    pub(super) processors: BTreeMap<ComponentId, Arc<ProcessorStats>>,
 }
 
 pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<Built, Error> {
@@ -170,6 +172,7 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
     }
     let mut batchers = Vec::new();
     let mut entries: BTreeMap<ComponentId, Entry> = BTreeMap::new();
+    let mut processor_stats: BTreeMap<ComponentId, Arc<ProcessorStats>> = BTreeMap::new();
     for pipeline in &config.pipelines {
         let mut chain = graph::fanout(
             pipeline.id.clone(),
@@ -186,10 +189,14 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
             .iter()
             .filter_map(|id| config.processors.get(id).map(|p| (id, p)))
             .filter_map(|(id, processor)| {
+                let stats = processor_stats.entry(id.clone()).or_default().clone();
                 let stage: Arc<dyn Transform> = match processor {
-                    Processor::Batch(s) => return Some(Stage::Batch(*s)),
+                    Processor::Batch(s) => return Some(Stage::Batch(*s, stats)),
                     Processor::MemoryLimiter(_) => {
-                        return limiters.get(id).cloned().map(Stage::Limit);
+                        return limiters
+                            .get(id)
+                            .cloned()
+                            .map(|limiter| Stage::Limit(limiter, stats));
                     }
                     Processor::Resource(s) => Arc::new(resource::Resource::new(s.clone())),
                     Processor::Attributes(s) => Arc::new(attributes::Attributes::new(s.clone())),
@@ -197,15 +204,15 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                 };
                 stage
                     .changes(pipeline.signal)
-                    .then_some(Stage::Transform(stage))
+                    .then_some(Stage::Transform(stage, stats))
             })
             .collect();
         // The first step decodes: a transform, or with no processor an exporter that decodes
         // (one that converts or routes). The prometheus exporter's store reads the bytes as
         // received (`decode`), so it needs only the receiver's scan.
-        let decodes = match stages.iter().find(|s| !matches!(s, Stage::Limit(_))) {
-            Some(Stage::Transform(_)) => true,
-            Some(Stage::Batch(_)) | Some(Stage::Limit(_)) => false,
+        let decodes = match stages.iter().find(|s| !matches!(s, Stage::Limit(..))) {
+            Some(Stage::Transform(..)) => true,
+            Some(Stage::Batch(..)) | Some(Stage::Limit(..)) => false,
             None => pipeline
                 .exporters
                 .iter()
@@ -216,18 +223,20 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
         };
         for stage in stages.into_iter().rev() {
             chain = match stage {
-                Stage::Batch(s) => {
+                Stage::Batch(s, stats) => {
                     let next = chain.clone();
+                    let out = stats.clone();
                     let downstream: Downstream = Arc::new(move |batch| {
                         let next = next.clone();
+                        out.went_out(batch.signal, batch.items);
                         Box::pin(async move { next(Work::encoded(batch)).await.map(drop) })
                     });
                     let batcher = Batcher::new(s, pipeline.signal, downstream);
                     batchers.push(batcher.clone());
-                    batch_stage(batcher)
+                    batch_stage(batcher, stats)
                 }
-                Stage::Transform(t) => graph::transform(t, chain),
-                Stage::Limit(limiter) => limit_stage(limiter, chain),
+                Stage::Transform(t, stats) => graph::transform(t, stats, chain),
+                Stage::Limit(limiter, stats) => limit_stage(limiter, stats, chain),
             };
         }
         for id in &pipeline.receivers {
@@ -244,27 +253,35 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
         balancers,
         batchers,
         entries,
+        processors: processor_stats,
     })
 }
 
-/// One processor of a pipeline, as built.
+/// One processor of a pipeline, as built, with its counters.
 enum Stage {
-    Batch(crate::processors::batch::Settings),
-    Transform(Arc<dyn Transform>),
-    Limit(Arc<MemoryLimiter>),
+    Batch(crate::processors::batch::Settings, Arc<ProcessorStats>),
+    Transform(Arc<dyn Transform>, Arc<ProcessorStats>),
+    Limit(Arc<MemoryLimiter>, Arc<ProcessorStats>),
 }
 
 /// A `memory_limiter` in front of `next`: refuses while memory is above the limit.
-fn limit_stage(limiter: Arc<MemoryLimiter>, next: Chain) -> Chain {
-    Arc::new(move |work: Work| match limiter.admit() {
-        Ok(()) => next(work),
-        Err(refused) => Box::pin(async move { Err(refused) }),
+fn limit_stage(limiter: Arc<MemoryLimiter>, stats: Arc<ProcessorStats>, next: Chain) -> Chain {
+    Arc::new(move |work: Work| {
+        stats.came_in(work.signal(), work.items);
+        match limiter.admit() {
+            Ok(()) => {
+                stats.went_out(work.signal(), work.items);
+                next(work)
+            }
+            Err(refused) => Box::pin(async move { Err(refused) }),
+        }
     })
 }
 
-fn batch_stage(batcher: Batcher) -> Chain {
+fn batch_stage(batcher: Batcher, stats: Arc<ProcessorStats>) -> Chain {
     Arc::new(move |mut work: Work| {
         let batcher = batcher.clone();
+        stats.came_in(work.signal(), work.items);
         Box::pin(async move {
             batcher.submit(work.batch()).await?;
             Ok(graph::Accepted::default())

@@ -29,9 +29,10 @@ use crate::config::{ComponentId, Config, Receiver};
 use crate::exporters::loadbalancing::LoadBalancer;
 use crate::pipeline::batch::Batcher;
 use crate::pipeline::{Signal, consumer};
-use crate::receiver::{self, Counters, Pipeline, Readiness};
+use crate::receiver::{self, Pipeline, Readiness, ReceiverCounters};
 use crate::server::{self, AppState};
 use crate::store::Store;
+use crate::telemetry::{ExporterSource, Sources, Telemetry};
 
 /// Why the collector could not start.
 #[derive(Debug, thiserror::Error)]
@@ -78,8 +79,12 @@ pub struct Running {
     pub store: Option<Arc<Store>>,
     /// Every receiver's addresses.
     pub receivers: BTreeMap<ComponentId, ReceiverAddrs>,
-    /// Every receiver's counters.
-    pub counters: BTreeMap<ComponentId, Arc<Counters>>,
+    /// Every receiver's counters, per transport.
+    pub counters: BTreeMap<ComponentId, ReceiverCounters>,
+    /// Where the collector's own metrics are served, when they are.
+    pub telemetry_addr: Option<SocketAddr>,
+    /// The collector's own telemetry.
+    pub telemetry: Arc<Telemetry>,
     /// The forwarding exporters (queues and counters).
     pub forwarding: Vec<ForwardingExporter>,
     /// The `loadbalancing` exporters, for their back-ends' state.
@@ -122,6 +127,24 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         };
         bound.push((id.clone(), grpc, http));
     }
+    let telemetry_listener = match config.telemetry.metrics_address {
+        None => None,
+        Some(crate::config::TelemetryAddress::Explicit(addr)) => Some(receiver::bind(addr).await?),
+        Some(crate::config::TelemetryAddress::Default) => {
+            let addr = crate::config::DEFAULT_TELEMETRY_ADDRESS;
+            match receiver::bind(addr).await {
+                Ok(listener) => Some(listener),
+                Err(e) => {
+                    tracing::warn!(
+                        "the collector's own metrics are not served on {addr}: {e}; set \
+                         service.telemetry.metrics.address to another address (they stay at \
+                         /api/v1/self on the admin address)"
+                    );
+                    None
+                }
+            }
+        }
+    };
 
     let servers = bound
         .iter()
@@ -143,13 +166,18 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
                 );
             }
         }
-        let pipeline = Pipeline {
-            entry: Arc::new(entry),
-            counters: Arc::new(Counters::default()),
-        };
-        counters.insert(id.clone(), pipeline.counters.clone());
+        let entry = Arc::new(entry);
+        let transport_counters = ReceiverCounters::default();
+        counters.insert(
+            id.clone(),
+            (transport_counters.clone(), grpc.is_some(), http.is_some()),
+        );
         let mut addrs = ReceiverAddrs::default();
         if let Some((listener, g)) = grpc {
+            let pipeline = Pipeline {
+                entry: entry.clone(),
+                counters: transport_counters.grpc.clone(),
+            };
             addrs.grpc = listener.local_addr().ok();
             let tls = server_tls(&id, g.tls.as_ref(), &[b"h2"])?;
             let server = receiver::grpc::Grpc::new(pipeline.clone(), g.max_recv_msg_size)
@@ -165,6 +193,10 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
             }));
         }
         if let Some((listener, h)) = http {
+            let pipeline = Pipeline {
+                entry: entry.clone(),
+                counters: transport_counters.http.clone(),
+            };
             addrs.http = listener.local_addr().ok();
             let tls = server_tls(&id, h.tls.as_ref(), &[b"h2", b"http/1.1"])?;
             let server = receiver::http::Http::with_limits(
@@ -189,6 +221,53 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
     let mut rest = Vec::new();
     let mut listen_addr = None;
     let mut first_store = None;
+
+    let mut sources = Sources {
+        receivers: counters.clone(),
+        processors: built.processors.clone(),
+        ..Sources::default()
+    };
+    for export in &built.custom {
+        if let Some(id) = ComponentId::parse(export.id()) {
+            sources
+                .exporters
+                .insert(id, ExporterSource::Custom(export.clone()));
+        }
+    }
+    for exporter in &built.forwarding {
+        sources
+            .exporters
+            .entry(exporter.id.clone())
+            .or_insert_with(|| ExporterSource::Forwarding {
+                stats: exporter.stats.clone(),
+                queue: exporter.lane.as_ref().map(|lane| lane.queue.clone()),
+            });
+    }
+    let mut render_times = BTreeMap::new();
+    for exporter in &built.stores {
+        sources.exporters.insert(
+            exporter.id.clone(),
+            ExporterSource::Store(exporter.store.clone()),
+        );
+        render_times.insert(exporter.id.clone(), Arc::default());
+    }
+    sources.renders = render_times.clone();
+    let telemetry = Arc::new(Telemetry::new(sources));
+    let telemetry_addr = telemetry_listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok());
+    if let Some(listener) = telemetry_listener {
+        let telemetry = telemetry.clone();
+        let stop = rest_stop.clone();
+        rest.push(tokio::spawn(async move {
+            let served =
+                crate::telemetry::server::serve(listener, telemetry, stop.cancelled_owned()).await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the self-telemetry server failed");
+            }
+        }));
+    }
+
     for exporter in built.stores {
         let addr = exporter.listener.local_addr().ok();
         listen_addr = listen_addr.or(addr);
@@ -196,6 +275,10 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         tracing::info!(exporter = %exporter.id, "metrics at http://{}/metrics", addr.map(|a| a.to_string()).unwrap_or_default());
         let mut state = AppState::new(exporter.store.clone(), readiness.clone());
         state.auth = exporter.auth.clone();
+        state.telemetry = Some(telemetry.clone());
+        if let Some(times) = render_times.get(&exporter.id) {
+            state.render_times = times.clone();
+        }
         let stop = rest_stop.clone();
         let id = exporter.id.clone();
         rest.push(tokio::spawn(async move {
@@ -233,7 +316,12 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         listen_addr,
         store: first_store,
         receivers,
-        counters,
+        counters: counters
+            .into_iter()
+            .map(|(id, (c, _, _))| (id, c))
+            .collect(),
+        telemetry_addr,
+        telemetry,
         forwarding: built.forwarding,
         balancers: built.balancers,
         custom: built.custom,

@@ -73,7 +73,7 @@ service:
         .unwrap();
     logs.export(logs_request(3)).await.unwrap();
     // The upstream has no logs pipeline: it acknowledges and counts them as dropped.
-    let counters = up.counters.values().next().unwrap().clone();
+    let counters = up.counters.values().next().unwrap().grpc.clone();
     let deadline = Instant::now() + Duration::from_secs(10);
     while counters
         .logs

@@ -70,6 +70,12 @@ pub struct Cli {
     /// RUST_LOG is used instead.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+
+    /// Log line format [default: service.telemetry.logs.encoding, else text].
+    ///
+    /// `text` writes colours only when stderr is a terminal.
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    pub log_format: Option<super::LogFormat>,
 }
 
 /// Subcommands.
@@ -88,6 +94,15 @@ impl Cli {
         self.log_filter_with(std::env::var("RUST_LOG").ok(), configured)
     }
 
+    /// The log filter, checked: a plain level must be one of `trace`, `debug`, `info`, `warn`,
+    /// `error` or `off`, and a directive list (`target=level,...`) must parse, so that a typo
+    /// is an error rather than a filter that silently logs nothing or everything.
+    pub fn checked_log_filter(&self, configured: Option<&str>) -> Result<String, String> {
+        let filter = self.log_filter(configured);
+        check_log_filter(&filter)?;
+        Ok(filter)
+    }
+
     fn log_filter_with(&self, rust_log: Option<String>, configured: Option<&str>) -> String {
         self.log_level
             .clone()
@@ -95,6 +110,29 @@ impl Cli {
             .or(configured.map(str::to_owned))
             .unwrap_or_else(|| "info".to_owned())
     }
+}
+
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+fn check_log_filter(filter: &str) -> Result<(), String> {
+    if filter.trim().is_empty() {
+        return Err("the log level is empty".to_owned());
+    }
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = match directive.rsplit_once('=') {
+            Some(("", _)) => return Err(format!("log directive {directive:?} names no target")),
+            Some((_, level)) => level,
+            None => directive,
+        };
+        if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "invalid log level {level:?} in {filter:?}: use one of {}, or TARGET=LEVEL \
+                 directives separated by commas",
+                LEVELS.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -106,6 +144,30 @@ mod tests {
         DEFAULT_EXPIRE_AFTER, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT,
         DEFAULT_PROMETHEUS_ENDPOINT,
     };
+
+    #[test]
+    fn log_levels_are_checked() {
+        for good in [
+            "info",
+            "DEBUG",
+            "vigil_collector=debug,info",
+            "off",
+            "h2=warn, info",
+        ] {
+            assert_eq!(check_log_filter(good), Ok(()), "{good}");
+        }
+        assert_eq!(
+            check_log_filter("verbose"),
+            Err(
+                "invalid log level \"verbose\" in \"verbose\": use one of trace, debug, info, \
+                 warn, error, off, or TARGET=LEVEL directives separated by commas"
+                    .to_owned()
+            )
+        );
+        assert!(check_log_filter("x=loud").is_err());
+        assert!(check_log_filter("=info").is_err());
+        assert!(check_log_filter(" ").is_err());
+    }
 
     #[test]
     fn command_definition_is_valid() {
@@ -129,6 +191,8 @@ mod tests {
             "--demo",
             "--log-level",
             "debug",
+            "--log-format",
+            "json",
         ])
         .unwrap();
         assert_eq!(
@@ -142,6 +206,7 @@ mod tests {
                 expire_after: Some("1h 30m".into()),
                 demo: true,
                 log_level: Some("debug".into()),
+                log_format: Some(crate::config::LogFormat::Json),
             }
         );
     }

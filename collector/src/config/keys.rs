@@ -169,7 +169,7 @@ pub fn markdown() -> String {
     out.push_str(
         "- `service`: `extensions`, `pipelines` (`metrics`, `traces`, `logs`, each optionally \
          `/name`: `receivers`, `processors`, `exporters`), `telemetry` (`logs.level`, \
-         `metrics.level`)\n",
+         `logs.encoding`, `metrics.level`, `metrics.address`)\n",
     );
     out
 }

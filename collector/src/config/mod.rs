@@ -194,6 +194,60 @@ pub struct Config {
     pub pipelines: Vec<Pipeline>,
     /// `service.telemetry.logs.level`, if set.
     pub log_level: Option<String>,
+    /// `service.telemetry`: where the collector's own metrics are served, and its log format.
+    pub telemetry: TelemetrySettings,
+}
+
+/// The default telemetry address, the OpenTelemetry Collector's.
+pub const DEFAULT_TELEMETRY_ADDRESS: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8888);
+
+/// `service.telemetry`, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TelemetrySettings {
+    /// Where the self-telemetry is served; `None` with `metrics.level: none`.
+    pub metrics_address: Option<TelemetryAddress>,
+    /// `logs.encoding`, if set.
+    pub log_format: Option<LogFormat>,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings {
+            metrics_address: Some(TelemetryAddress::Default),
+            log_format: None,
+        }
+    }
+}
+
+/// The telemetry address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TelemetryAddress {
+    /// Not configured: [`DEFAULT_TELEMETRY_ADDRESS`]. When another process holds it (an
+    /// OpenTelemetry Collector on the same host, say), the collector starts without it and
+    /// warns, since nobody asked for that port; the figures stay at `/api/v1/self`.
+    Default,
+    /// Configured: failing to bind it fails the start.
+    Explicit(SocketAddr),
+}
+
+impl TelemetryAddress {
+    /// The address to bind.
+    pub fn addr(self) -> SocketAddr {
+        match self {
+            TelemetryAddress::Default => DEFAULT_TELEMETRY_ADDRESS,
+            TelemetryAddress::Explicit(addr) => addr,
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text (colours only when stderr is a terminal).
+    Text,
 }
 
 impl Default for Config {
@@ -218,6 +272,7 @@ impl Default for Config {
                 exporters: vec![prometheus],
             }],
             log_level: None,
+            telemetry: TelemetrySettings::default(),
         }
     }
 }
@@ -355,6 +410,9 @@ impl Config {
             if let Exporter::Prometheus(p) = exporter {
                 out.push((format!("exporters.{id}.endpoint"), p.endpoint));
             }
+        }
+        if let Some(TelemetryAddress::Explicit(addr)) = self.telemetry.metrics_address {
+            out.push(("service.telemetry.metrics.address".to_owned(), addr));
         }
         out
     }

@@ -91,6 +91,8 @@ pub(super) struct Telemetry {
 pub(super) struct TelemetryLogs {
     /// Log level: `debug`, `info`, `warn` or `error`.
     pub(super) level: Option<String>,
+    /// `json` or `console` (text), as the OpenTelemetry Collector says.
+    pub(super) encoding: Option<String>,
 }
 
 /// `service.telemetry.metrics`.
@@ -99,6 +101,8 @@ pub(super) struct TelemetryLogs {
 pub(super) struct TelemetryMetrics {
     /// `none`, `basic`, `normal` or `detailed`.
     pub(super) level: Option<String>,
+    /// Where the collector's own metrics are served (`HOST:PORT`).
+    pub(super) address: Option<String>,
 }
 
 /// A receiver's configuration, by type.

@@ -231,6 +231,28 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
             message: format!("{level:?} is not one of none, basic, normal, detailed"),
         });
     }
+    let metrics_address = match (
+        service.telemetry.metrics.level.as_deref(),
+        service.telemetry.metrics.address.as_deref(),
+    ) {
+        (Some("none"), _) => None,
+        (_, Some(address)) => Some(super::TelemetryAddress::Explicit(super::endpoint(
+            "service.telemetry.metrics.address",
+            address,
+        )?)),
+        (_, None) => Some(super::TelemetryAddress::Default),
+    };
+    let log_format = match service.telemetry.logs.encoding.as_deref() {
+        None => None,
+        Some("json") => Some(super::LogFormat::Json),
+        Some("console") | Some("text") => Some(super::LogFormat::Text),
+        Some(other) => {
+            return Err(Error::Invalid {
+                key: "service.telemetry.logs.encoding".into(),
+                message: format!("{other:?} is not one of json, console"),
+            });
+        }
+    };
 
     let config = Config {
         receivers,
@@ -240,6 +262,10 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
         service_extensions,
         pipelines,
         log_level,
+        telemetry: super::TelemetrySettings {
+            metrics_address,
+            log_format,
+        },
     };
     check_listeners(&config)?;
     Ok(config)

@@ -312,7 +312,7 @@ impl<'a> Reader<'a, '_, '_> {
                 (self.on_point)(&self.session);
             }
             Err(e) => {
-                self.session.refuse_point();
+                self.session.refuse_point(&e);
                 self.report.reject(1, || format!("metric {metric:?}: {e}"));
             }
         }

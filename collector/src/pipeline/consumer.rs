@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Batch, Outcome, Queue, Sender};
+use super::{Batch, Outcome, Queue, Sender, Signal};
 use crate::exporters::common::RetrySettings;
 
 /// What happened to an exporter's batches (the collector's own telemetry).
@@ -33,6 +33,31 @@ pub struct ExporterStats {
     pub expired_items: AtomicU64,
     /// Attempts that failed and were retried.
     pub retries: AtomicU64,
+    /// Per signal (indexed by [`Signal::index`]): items delivered, as `sent_items`.
+    pub sent_by_signal: [AtomicU64; 3],
+    /// Per signal: items given up on (refused permanently or retries exhausted).
+    pub failed_by_signal: [AtomicU64; 3],
+}
+
+impl ExporterStats {
+    /// Items of `signal` delivered.
+    pub fn sent(&self, signal: Signal) -> u64 {
+        self.sent_by_signal[signal.index()].load(Ordering::Relaxed)
+    }
+
+    /// Items of `signal` given up on.
+    pub fn failed(&self, signal: Signal) -> u64 {
+        self.failed_by_signal[signal.index()].load(Ordering::Relaxed)
+    }
+
+    /// Adds `other`'s per-signal figures to `into` (sent, failed).
+    pub fn add_to(&self, into: &mut [(u64, u64); 3]) {
+        for signal in Signal::ALL {
+            let slot = &mut into[signal.index()];
+            slot.0 += self.sent(signal);
+            slot.1 += self.failed(signal);
+        }
+    }
 }
 
 /// How one batch's delivery ended.
@@ -90,6 +115,8 @@ impl Deliverer {
                     self.stats
                         .sent_items
                         .fetch_add(batch.items, Ordering::Relaxed);
+                    self.stats.sent_by_signal[batch.signal.index()]
+                        .fetch_add(batch.items, Ordering::Relaxed);
                     if rejected > 0 {
                         self.stats
                             .rejected_items
@@ -108,6 +135,8 @@ impl Deliverer {
                 Outcome::Permanent { reason } => {
                     self.stats
                         .failed_items
+                        .fetch_add(batch.items, Ordering::Relaxed);
+                    self.stats.failed_by_signal[batch.signal.index()]
                         .fetch_add(batch.items, Ordering::Relaxed);
                     self.log_cause(
                         &reason,
@@ -135,6 +164,8 @@ impl Deliverer {
                     None => {
                         self.stats
                             .expired_items
+                            .fetch_add(batch.items, Ordering::Relaxed);
+                        self.stats.failed_by_signal[batch.signal.index()]
                             .fetch_add(batch.items, Ordering::Relaxed);
                         let why = format!("retries exhausted, last error: {reason}");
                         self.log_cause(

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::consumer::{Delivered, Deliverer};
 use super::{BoxFuture, Queue, Refused, Signal, Work};
 use crate::decode;
-use crate::processors::{Request, Transform};
+use crate::processors::{ProcessorStats, Request, Transform};
 use crate::store::Store;
 use crate::store::otlp::{self, Report};
 
@@ -89,6 +89,20 @@ pub trait Export: Send + Sync + 'static {
     /// Called once the receivers stopped and the batchers flushed: refuse new batches, let the
     /// queues drain until `deadline`, then stop sending and say what is left.
     fn shutdown(&self, deadline: tokio::time::Instant) -> BoxFuture<'_, ()>;
+    /// Its figures for the collector's self-telemetry.
+    fn figures(&self) -> ExportFigures;
+}
+
+/// What an exporter tells the self-telemetry: items sent and given up on per signal, and its
+/// queues' fill (batches held and most held at once, all its queues together).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExportFigures {
+    /// Per signal ([`Signal::index`]): (sent, failed) items.
+    pub by_signal: [(u64, u64); 3],
+    /// Batches held.
+    pub queue_size: usize,
+    /// Most batches held at once.
+    pub queue_capacity: usize,
 }
 
 /// The end of a pipeline: every exporter gets every batch.
@@ -240,24 +254,26 @@ impl Fanout {
     }
 }
 
-/// A transform stage in front of `next`.
-pub fn transform(stage: Arc<dyn Transform>, next: Chain) -> Chain {
+/// A transform stage in front of `next`, counting what goes in and out in `stats`.
+pub fn transform(stage: Arc<dyn Transform>, stats: Arc<ProcessorStats>, next: Chain) -> Chain {
     Arc::new(move |mut work: Work| {
         let stage = stage.clone();
+        let stats = stats.clone();
         let next = next.clone();
         Box::pin(async move {
+            let signal = work.signal();
+            stats.came_in(signal, work.items);
             let dropped = {
                 let request = work
                     .request_mut()
                     .map_err(|e| Refused::invalid(e.to_string()))?;
                 stage.process(request)
             };
-            if dropped > 0 {
-                work.items = work.items.saturating_sub(dropped);
-                if work.items == 0 {
-                    // Everything was filtered out on purpose: nothing left to export.
-                    return Ok(Accepted::default());
-                }
+            work.items = work.items.saturating_sub(dropped);
+            stats.went_out(signal, work.items);
+            if dropped > 0 && work.items == 0 {
+                // Everything was filtered out on purpose: nothing left to export.
+                return Ok(Accepted::default());
             }
             next(work).await
         })
@@ -274,11 +290,7 @@ pub struct Entry {
 }
 
 fn index(signal: Signal) -> usize {
-    match signal {
-        Signal::Metrics => 0,
-        Signal::Traces => 1,
-        Signal::Logs => 2,
-    }
+    signal.index()
 }
 
 impl Entry {

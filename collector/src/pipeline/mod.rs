@@ -65,6 +65,15 @@ impl Signal {
     /// All signals, in configuration order.
     pub const ALL: [Signal; 3] = [Signal::Metrics, Signal::Traces, Signal::Logs];
 
+    /// Its position in [`Signal::ALL`], for per-signal arrays.
+    pub fn index(self) -> usize {
+        match self {
+            Signal::Metrics => 0,
+            Signal::Traces => 1,
+            Signal::Logs => 2,
+        }
+    }
+
     /// The name used in configuration (`service.pipelines.<name>`) and logs.
     pub fn as_str(self) -> &'static str {
         match self {

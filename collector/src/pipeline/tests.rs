@@ -99,13 +99,22 @@ async fn a_transform_changes_the_messages_and_the_batch_is_encoded_once() {
     let settings: resource::Config =
         serde_yaml::from_str("attributes: [{key: region, value: eu, action: upsert}]").unwrap();
     let queue = Arc::new(MemoryQueue::new(4));
+    let stats = Arc::new(crate::processors::ProcessorStats::default());
     let chain = graph::transform(
         Arc::new(resource::Resource::new(settings.validate().unwrap())),
+        stats.clone(),
         graph::fanout("metrics".into(), vec![queue_target("otlp", &queue)]),
     );
     chain(Work::encoded(metrics_batch())).await.unwrap();
     let got = queue.pop().await.unwrap().batch;
     assert_eq!(got.items, 2);
+    assert_eq!(
+        (
+            stats.incoming(Signal::Metrics),
+            stats.outgoing(Signal::Metrics)
+        ),
+        (2, 2)
+    );
     let request =
         opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest::decode(
             got.body,
@@ -127,12 +136,21 @@ async fn a_filter_that_drops_everything_acknowledges_and_exports_nothing() {
         serde_yaml::from_str("metrics: {exclude: {match_type: strict, metric_names: [jobs]}}")
             .unwrap();
     let queue = Arc::new(MemoryQueue::new(4));
+    let stats = Arc::new(crate::processors::ProcessorStats::default());
     let chain = graph::transform(
         Arc::new(filter::Filter::new(settings.validate().unwrap())),
+        stats.clone(),
         graph::fanout("metrics".into(), vec![queue_target("otlp", &queue)]),
     );
     chain(Work::encoded(metrics_batch())).await.unwrap();
     assert_eq!(queue.len(), 0);
+    assert_eq!(
+        (
+            stats.incoming(Signal::Metrics),
+            stats.outgoing(Signal::Metrics)
+        ),
+        (2, 0)
+    );
 }
 
 #[tokio::test]

@@ -19,7 +19,41 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::pipeline::Signal;
+
+/// Items into and out of one processor, per signal ([`Signal::index`]), for the collector's
+/// self-telemetry (`otelcol_processor_incoming_items`, `otelcol_processor_outgoing_items`).
+/// A processor listed by several pipelines counts them all together. Items a processor
+/// refuses (the memory limiter) or filters out come in and do not go out.
+#[derive(Debug, Default)]
+pub struct ProcessorStats {
+    incoming: [AtomicU64; 3],
+    outgoing: [AtomicU64; 3],
+}
+
+impl ProcessorStats {
+    /// `n` items of `signal` came in.
+    pub fn came_in(&self, signal: Signal, n: u64) {
+        self.incoming[signal.index()].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// `n` items of `signal` went on.
+    pub fn went_out(&self, signal: Signal, n: u64) {
+        self.outgoing[signal.index()].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Items of `signal` in so far.
+    pub fn incoming(&self, signal: Signal) -> u64 {
+        self.incoming[signal.index()].load(Ordering::Relaxed)
+    }
+
+    /// Items of `signal` out so far.
+    pub fn outgoing(&self, signal: Signal) -> u64 {
+        self.outgoing[signal.index()].load(Ordering::Relaxed)
+    }
+}
 
 /// A decoded export request of one signal.
 #[derive(Clone, Debug, PartialEq)]

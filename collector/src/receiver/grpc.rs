@@ -214,6 +214,9 @@ impl<S: Signal> ClientStreamingService<Bytes> for Handler<S> {
                     .counters
                     .bad_requests
                     .fetch_add(1, Ordering::Relaxed);
+                pipeline
+                    .counters
+                    .log_refusal(S::SIGNAL, 0, &format!("{message} (OTLP/gRPC)"));
                 Status::invalid_argument(message)
             };
             let Some(body) = messages.message().await? else {
@@ -227,11 +230,7 @@ impl<S: Signal> ClientStreamingService<Bytes> for Handler<S> {
             let work = match pipeline.receive(S::SIGNAL, body) {
                 Ok(work) => work,
                 Err(e) => {
-                    pipeline
-                        .counters
-                        .bad_requests
-                        .fetch_add(1, Ordering::Relaxed);
-                    return Err(Status::invalid_argument(format!("malformed protobuf: {e}")));
+                    return Err(refuse(&format!("malformed protobuf: {e}")));
                 }
             };
             match pipeline.consume(work).await {

@@ -186,7 +186,11 @@ async fn export<S: Signal>(
                 .counters
                 .bad_requests
                 .fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(status = %rejection.status, message = %rejection.message, "OTLP/HTTP request refused");
+            pipeline.counters.log_refusal(
+                S::SIGNAL,
+                0,
+                &format!("{} (OTLP/HTTP {})", rejection.message, rejection.status),
+            );
             rejection.into_response()
         }
     }

@@ -95,9 +95,58 @@ pub struct Counters {
     pub logs: SignalCounters,
     /// Requests refused outright (malformed, too large, wrong media type).
     pub bad_requests: AtomicU64,
+    /// Warnings about refusals, at most one per cause a minute.
+    pub warnings: crate::telemetry::LogLimit,
+}
+
+/// One receiver's counters, per transport (the `transport` label of the self-telemetry).
+#[derive(Debug, Clone, Default)]
+pub struct ReceiverCounters {
+    /// OTLP/gRPC.
+    pub grpc: Arc<Counters>,
+    /// OTLP/HTTP.
+    pub http: Arc<Counters>,
+}
+
+impl ReceiverCounters {
+    /// Both transports' figures added up (a copy).
+    pub fn total(&self) -> Counters {
+        let total = Counters::default();
+        for c in [&self.grpc, &self.http] {
+            for signal in pipeline::Signal::ALL {
+                let (from, to) = (c.signal(signal), total.signal(signal));
+                for (f, t) in [
+                    (&from.accepted, &to.accepted),
+                    (&from.refused, &to.refused),
+                    (&from.dropped, &to.dropped),
+                ] {
+                    t.fetch_add(f.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
+            }
+            total
+                .bad_requests
+                .fetch_add(c.bad_requests.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        total
+    }
 }
 
 impl Counters {
+    /// Logs a refused request: at debug always, at warn once a minute per cause.
+    pub fn log_refusal(&self, signal: pipeline::Signal, items: u64, reason: &str) {
+        let cause = crate::telemetry::log_limit::cause(reason);
+        if self.warnings.allow(cause) {
+            tracing::warn!(
+                signal = %signal,
+                items,
+                "refused: {reason} (this cause is logged at warn at most once a minute, \
+                 every time at debug)"
+            );
+        } else {
+            tracing::debug!(signal = %signal, items, "refused: {reason}");
+        }
+    }
+
     /// The counters of `signal`.
     pub fn signal(&self, signal: pipeline::Signal) -> &SignalCounters {
         match signal {
@@ -200,11 +249,15 @@ impl Pipeline {
                 counters
                     .refused
                     .fetch_add(accepted.rejected, Ordering::Relaxed);
+                if accepted.rejected > 0 {
+                    let reason = accepted.message.as_deref().unwrap_or("rejected points");
+                    self.counters.log_refusal(signal, accepted.rejected, reason);
+                }
                 Ok(accepted)
             }
             Err(refused) => {
                 counters.refused.fetch_add(items, Ordering::Relaxed);
-                tracing::debug!(signal = %signal, items, reason = %refused.reason, "export refused");
+                self.counters.log_refusal(signal, items, &refused.reason);
                 Err(refused)
             }
         }

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `GET /metrics` | Prometheus text 0.0.4, or OpenMetrics 1.0 when `Accept` asks for it |
 //! | `GET /api/v1/snapshot` | the JSON snapshot; `?service=NAME`, `?metric=PREFIX`, `?format=otlp` |
+//! | `GET /api/v1/self` | the collector's own metrics as the same JSON snapshot (see `crate::telemetry`) |
 //! | `GET /healthz` | 200 while the process is alive |
 //! | `GET /readyz` | 200 once the receivers are bound and serving, 503 before |
 //!
@@ -29,6 +30,7 @@ use crate::export::prometheus::Format;
 use crate::export::{self, Encoder};
 use crate::receiver::Readiness;
 use crate::store::{Filter, Store};
+use crate::telemetry::{RenderTimes, Telemetry};
 
 /// Shared state of the admin routes.
 #[derive(Clone)]
@@ -43,6 +45,10 @@ pub struct AppState {
     pub render_wait: std::time::Duration,
     /// Credentials the pages require (`/healthz` and `/readyz` stay open).
     pub auth: Option<Arc<crate::extensions::auth::Authenticator>>,
+    /// The collector's own telemetry, for `/api/v1/self` (404 without).
+    pub telemetry: Option<Arc<Telemetry>>,
+    /// Where render times are recorded.
+    pub render_times: Arc<RenderTimes>,
 }
 
 /// Pages rendered at once. A render holds a copy of the part of the store it shows while it
@@ -61,6 +67,8 @@ impl AppState {
             renders: Arc::new(tokio::sync::Semaphore::new(MAX_RENDERS)),
             render_wait: RENDER_WAIT,
             auth: None,
+            telemetry: None,
+            render_times: Arc::default(),
         }
     }
 }
@@ -69,7 +77,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .route("/metrics", get(metrics))
-        .route("/api/v1/snapshot", get(snapshot));
+        .route("/api/v1/snapshot", get(snapshot))
+        .route("/api/v1/self", get(self_telemetry));
     let pages = match &state.auth {
         Some(auth) => crate::extensions::auth::require(pages, auth.clone()),
         None => pages,
@@ -80,7 +89,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
-                "not found: try /metrics, /api/v1/snapshot, /healthz or /readyz\n",
+                "not found: try /metrics, /api/v1/snapshot, /api/v1/self, /healthz or /readyz\n",
             )
         })
         .with_state(state)
@@ -106,9 +115,19 @@ pub async fn serve_with(
     conn::serve(listener, router(state), conn::Limits::HTTP, tls, shutdown).await
 }
 
+/// Which store a page shows.
+enum Source {
+    /// The data: the exporter's store.
+    Data,
+    /// The collector's own figures, refreshed first.
+    SelfTelemetry(Arc<Telemetry>),
+}
+
 async fn render(
     state: &AppState,
+    source: Source,
     filter: Filter,
+    format: &'static str,
     encoder: impl Encoder + Send + 'static,
 ) -> Response {
     let slot = tokio::time::timeout(state.render_wait, state.renders.clone().acquire_owned()).await;
@@ -121,8 +140,21 @@ async fn render(
             .into_response();
     };
     let store = state.store.clone();
+    let times = state.render_times.clone();
     let content_type = encoder.content_type();
-    let body = tokio::task::spawn_blocking(move || encoder.encode(&store.snapshot(&filter))).await;
+    let body = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let body = match source {
+            Source::Data => encoder.encode(&store.snapshot(&filter)),
+            Source::SelfTelemetry(telemetry) => {
+                telemetry.refresh();
+                encoder.encode(&telemetry.store().snapshot(&filter))
+            }
+        };
+        times.record(format, started.elapsed());
+        body
+    })
+    .await;
     match body {
         Ok(body) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
         Err(e) => {
@@ -139,7 +171,18 @@ async fn render(
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::from_accept(accept);
-    render(&state, Filter::default(), export::Prometheus(format)).await
+    let name = match format {
+        Format::Text => "prometheus",
+        Format::OpenMetrics => "openmetrics",
+    };
+    render(
+        &state,
+        Source::Data,
+        Filter::default(),
+        name,
+        export::Prometheus(format),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,13 +205,27 @@ async fn snapshot(
         metric_prefix: q.metric,
     };
     match q.format.as_deref() {
-        None | Some("vigil") => render(&state, filter, export::Json).await,
-        Some("otlp") => render(&state, filter, export::OtlpJson).await,
+        None | Some("vigil") => render(&state, Source::Data, filter, "json", export::Json).await,
+        Some("otlp") => render(&state, Source::Data, filter, "otlp_json", export::OtlpJson).await,
         Some(other) => (
             StatusCode::BAD_REQUEST,
             format!(
                 "unknown format {other:?}: use format=otlp, or leave it out for Vigil's snapshot\n"
             ),
+        )
+            .into_response(),
+    }
+}
+
+async fn self_telemetry(State(state): State<AppState>) -> Response {
+    match state.telemetry.clone() {
+        Some(telemetry) => {
+            let source = Source::SelfTelemetry(telemetry);
+            render(&state, source, Filter::default(), "json", export::Json).await
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            "this collector runs without self-telemetry\n",
         )
             .into_response(),
     }

@@ -41,6 +41,12 @@ struct Family {
 // === impl Families ===
 
 impl Families {
+    /// Families on the page (distinct owners of names).
+    pub(super) fn count(&self) -> usize {
+        let owners: HashSet<&str> = self.names.values().map(|f| &*f.owner).collect();
+        owners.len()
+    }
+
     /// Take every name a new metric `metric`, named `prom`, puts on a page, or refuse the metric
     /// when another family holds one of them. Returns the names, for [`Families::release`].
     pub(super) fn reserve(

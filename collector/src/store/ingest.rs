@@ -193,6 +193,8 @@ impl Ingest<'_> {
             .stats
             .rejected_points
             .fetch_add(n, Ordering::Relaxed);
+        self.store.stats.refused_by_reason[refusal.reason().index()]
+            .fetch_add(n, Ordering::Relaxed);
         if matches!(refusal, Refusal::TypeConflict { .. }) {
             self.store
                 .stats
@@ -202,11 +204,12 @@ impl Ingest<'_> {
     }
 
     /// Count one point refused for a point-level reason.
-    pub fn refuse_point(&self) {
+    pub fn refuse_point(&self, error: &PointError) {
         self.store
             .stats
             .rejected_points
             .fetch_add(1, Ordering::Relaxed);
+        self.store.stats.refused_by_reason[error.reason().index()].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Apply a point with `apply`, creating the series with `create` when new.

@@ -48,7 +48,7 @@ mod families;
 mod ingest;
 mod labels;
 pub mod otlp;
-mod refusal;
+pub mod refusal;
 mod series;
 mod snapshot;
 mod table;
@@ -128,6 +128,26 @@ pub struct Stats {
     pub expired_series: AtomicU64,
     /// Series removed by a no-recorded-value point.
     pub removed_series: AtomicU64,
+    /// Points refused, by [`refusal::Reason`] (indexed by [`refusal::Reason::index`]).
+    pub refused_by_reason: [AtomicU64; refusal::Reason::ALL.len()],
+}
+
+impl Stats {
+    /// Points refused for `reason`.
+    pub fn refused(&self, reason: refusal::Reason) -> u64 {
+        self.refused_by_reason[reason.index()].load(Ordering::Relaxed)
+    }
+}
+
+/// How much the store holds ([`Store::sizes`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sizes {
+    /// Series.
+    pub series: usize,
+    /// Prometheus families.
+    pub families: usize,
+    /// Resources (service instances).
+    pub resources: usize,
 }
 
 /// What the store keeps about a resource (one per service instance).
@@ -367,6 +387,16 @@ impl Store {
     pub fn series_count(&self) -> usize {
         let inner = self.lock();
         inner.metrics.iter().map(|(_, m)| m.series.len()).sum()
+    }
+
+    /// Series and Prometheus families held, for the self-telemetry.
+    pub fn sizes(&self) -> Sizes {
+        let inner = self.lock();
+        Sizes {
+            series: inner.series,
+            families: inner.families.count(),
+            resources: inner.resources.len(),
+        }
     }
 
     /// Number of live resources.

@@ -211,7 +211,7 @@ fn ingest_metric(
                 on_point(session);
             }
             Err(e) => {
-                session.refuse_point();
+                session.refuse_point(&e);
                 report.reject(1, || format!("metric {:?}: {e}", metric.name));
             }
         }

@@ -185,3 +185,88 @@ impl std::fmt::Display for PointError {
         }
     }
 }
+
+/// Why points were refused, grouped for the collector's self-telemetry
+/// (`vigil_store_refused_points_total{reason}`): few enough values to alert on, each pointing
+/// at one kind of fix on the sender's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// A series limit (`max_series_per_metric`, `max_series`) was reached.
+    SeriesLimit,
+    /// The family already exists with another type.
+    TypeConflict,
+    /// The metric's name is empty, unusable, reserved or taken by another OTel name.
+    Name,
+    /// The metric as a whole is unusable (no temporality, no data).
+    Metric,
+    /// A point stamped too far in the future.
+    Future,
+    /// A delta point overlapping the previous one of its series.
+    Overlap,
+    /// Anything else wrong with one point (values, buckets, attributes).
+    Point,
+}
+
+impl Reason {
+    /// Every reason, in index order.
+    pub const ALL: [Reason; 7] = [
+        Reason::SeriesLimit,
+        Reason::TypeConflict,
+        Reason::Name,
+        Reason::Metric,
+        Reason::Future,
+        Reason::Overlap,
+        Reason::Point,
+    ];
+
+    /// Its position in [`Reason::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::SeriesLimit => "series_limit",
+            Reason::TypeConflict => "type_conflict",
+            Reason::Name => "name",
+            Reason::Metric => "metric",
+            Reason::Future => "future",
+            Reason::Overlap => "overlap",
+            Reason::Point => "point",
+        }
+    }
+}
+
+impl Refusal {
+    /// The self-telemetry reason.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Refusal::TypeConflict { .. } => Reason::TypeConflict,
+            Refusal::EmptyName
+            | Refusal::UnusableName { .. }
+            | Refusal::ReservedName { .. }
+            | Refusal::NameCollision { .. } => Reason::Name,
+            Refusal::UnspecifiedTemporality { .. } | Refusal::NoData { .. } => Reason::Metric,
+        }
+    }
+}
+
+impl PointError {
+    /// The self-telemetry reason.
+    pub fn reason(&self) -> Reason {
+        match self {
+            PointError::SeriesLimit { .. } => Reason::SeriesLimit,
+            PointError::Future { .. } => Reason::Future,
+            PointError::Overlap => Reason::Overlap,
+            PointError::DuplicateAttribute
+            | PointError::MissingValue
+            | PointError::BucketMismatch { .. }
+            | PointError::BadBounds
+            | PointError::KindMismatch
+            | PointError::NotACount
+            | PointError::BadQuantile(_)
+            | PointError::CountMismatch { .. } => Reason::Point,
+        }
+    }
+}

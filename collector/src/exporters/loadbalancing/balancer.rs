@@ -23,7 +23,7 @@ use super::split::{self, Plan, RoutingKey};
 use crate::exporters::otlp;
 use crate::extensions::file_storage::Settings as StorageSettings;
 use crate::pipeline::consumer::DRAIN_DEADLINE;
-use crate::pipeline::graph::RETRY_AFTER_FULL;
+use crate::pipeline::graph::{ExportFigures, RETRY_AFTER_FULL};
 use crate::pipeline::work::{self, Work};
 use crate::pipeline::{Batch, Outcome, Refused};
 use crate::processors::Request;
@@ -40,6 +40,9 @@ struct View {
 pub(super) struct State {
     pub(super) backends: BTreeMap<String, Arc<Backend>>,
     retiring: Vec<Arc<Backend>>,
+    /// Sent and failed items per signal of the back-ends retired and forgotten, so the
+    /// exporter's totals never go down.
+    forgotten: [(u64, u64); 3],
 }
 
 pub(super) struct Shared {
@@ -293,7 +296,15 @@ impl Shared {
         {
             let mut state = self.lock();
             // A retiring back-end is held by its draining task until its lane has stopped.
-            state.retiring.retain(|b| Arc::strong_count(b) > 1);
+            let mut forgotten = state.forgotten;
+            state.retiring.retain(|b| {
+                let keep = Arc::strong_count(b) > 1;
+                if !keep {
+                    b.stats.add_to(&mut forgotten);
+                }
+                keep
+            });
+            state.forgotten = forgotten;
             let gone: Vec<String> = state
                 .backends
                 .keys()
@@ -340,6 +351,21 @@ impl Shared {
                 backend.lane.stop().await;
             });
         }
+    }
+
+    /// The exporter's figures for the self-telemetry: every back-end's, live or gone.
+    pub(super) fn figures(&self) -> ExportFigures {
+        let state = self.lock();
+        let mut figures = ExportFigures {
+            by_signal: state.forgotten,
+            ..ExportFigures::default()
+        };
+        for b in state.backends.values().chain(&state.retiring) {
+            b.stats.add_to(&mut figures.by_signal);
+            figures.queue_size += b.lane.queue.len();
+            figures.queue_capacity += b.lane.queue.capacity();
+        }
+        figures
     }
 
     pub(super) fn status(&self) -> Vec<BackendStatus> {

@@ -73,7 +73,7 @@ pub use resolver::Resolve;
 pub use split::RoutingKey;
 
 use crate::extensions::file_storage::Settings as StorageSettings;
-use crate::pipeline::graph::{Accepted, Export};
+use crate::pipeline::graph::{Accepted, Export, ExportFigures};
 use crate::pipeline::{BoxFuture, Refused, Signal, Work};
 
 /// A running `loadbalancing` exporter.
@@ -135,5 +135,9 @@ impl Export for LoadBalancer {
 
     fn shutdown(&self, deadline: tokio::time::Instant) -> BoxFuture<'_, ()> {
         Box::pin(self.shared.shutdown(deadline))
+    }
+
+    fn figures(&self) -> ExportFigures {
+        self.shared.figures()
     }
 }

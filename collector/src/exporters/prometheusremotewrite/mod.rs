@@ -44,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 use crate::decode;
 use crate::extensions::file_storage::Settings as StorageSettings;
 use crate::pipeline::consumer::{Delivered, Deliverer, ExporterStats};
-use crate::pipeline::graph::{Accepted, Export, RETRY_AFTER_FULL};
+use crate::pipeline::graph::{Accepted, Export, ExportFigures, RETRY_AFTER_FULL};
 use crate::pipeline::lane::{Lane, Storage};
 use crate::pipeline::{Batch, BoxFuture, Refused, Signal, Work};
 use crate::processors::Request;
@@ -355,6 +355,20 @@ async fn expire(exporter: std::sync::Weak<RemoteWrite>, stop: CancellationToken)
 impl Export for RemoteWrite {
     fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Items here are samples: what the exporter writes, after the store turned points into
+    /// series (a histogram point is several samples).
+    fn figures(&self) -> ExportFigures {
+        let mut figures = ExportFigures::default();
+        self.stats.add_to(&mut figures.by_signal);
+        if let Sending::Queued(lanes) = &self.sending {
+            for lane in lanes {
+                figures.queue_size += lane.queue.len();
+                figures.queue_capacity += lane.queue.capacity();
+            }
+        }
+        figures
     }
 
     fn decodes(&self, _signal: Signal) -> bool {
