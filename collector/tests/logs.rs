@@ -63,7 +63,10 @@ fn json_logs_are_one_object_per_line() {
     assert_eq!(serving["level"], "INFO");
     // The banner lines for people stay plain text; every log line is JSON.
     for line in &lines {
-        assert!(line.starts_with('{') || line.starts_with("vigil-collector: "), "{line}");
+        assert!(
+            line.starts_with('{') || line.starts_with("vigil-collector: "),
+            "{line}"
+        );
     }
 }
 

@@ -64,7 +64,29 @@ impl Ingest<'_> {
         {
             return Ok(ResourceId(id));
         }
-        let info = labels::resource_info(view.to_owned_attrs(), schema_url);
+        let attrs = view.to_owned_attrs();
+        let mut info = labels::resource_info(attrs.clone(), schema_url, None);
+        // Another live resource renders with the same job and instance: make this one's
+        // instance distinct (see `labels::distinct_instance`).
+        let mut salt = 0;
+        while self
+            .inner
+            .identities
+            .contains_key(&(info.job.clone(), info.instance.clone()))
+            && salt < 4
+        {
+            let own = attrs
+                .get_str("service.instance.id")
+                .filter(|i| !i.is_empty());
+            let instance = labels::distinct_instance(&attrs, own, salt);
+            info = labels::resource_info(attrs.clone(), schema_url, Some(&instance));
+            salt += 1;
+        }
+        *self
+            .inner
+            .identities
+            .entry((info.job.clone(), info.instance.clone()))
+            .or_default() += 1;
         let id = self.inner.resources.insert(
             hash,
             Resource {

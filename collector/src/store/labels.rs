@@ -8,6 +8,8 @@
 //! family reservation, this is Prometheus knowledge held by the store, which issue 9 asks to
 //! move to the exposition side.
 
+use std::borrow::Cow;
+
 use super::attrs::{KeyCache, SortedView};
 use super::table::Table;
 use super::{Attributes, OwnedAttrs, Resource, ResourceInfo, Scope, SeriesMeta};
@@ -15,8 +17,19 @@ use crate::translate;
 
 /// A new resource's stored form: its attributes, with `job`, `instance` and the label text of
 /// its `target_info` sample (when it has labels beyond `job` and `instance`).
-pub(super) fn resource_info(attrs: OwnedAttrs, schema_url: &str) -> ResourceInfo {
-    let pairs = attrs.label_pairs();
+///
+/// `instance`, when given, stands in for `service.instance.id` (see [`distinct_instance`]).
+pub(super) fn resource_info(
+    attrs: OwnedAttrs,
+    schema_url: &str,
+    instance: Option<&str>,
+) -> ResourceInfo {
+    let mut pairs = attrs.label_pairs();
+    if let Some(instance) = instance {
+        pairs.retain(|(k, _)| *k != SERVICE_INSTANCE_ID);
+        let at = pairs.partition_point(|(k, _)| *k < SERVICE_INSTANCE_ID);
+        pairs.insert(at, (SERVICE_INSTANCE_ID, Cow::Borrowed(instance)));
+    }
     let (job, instance) = translate::job_instance(&pairs);
     let target = translate::target_info_labels(&pairs);
     let has_more = target.iter().any(|(k, _)| k != "job" && k != "instance");
@@ -29,6 +42,31 @@ pub(super) fn resource_info(attrs: OwnedAttrs, schema_url: &str) -> ResourceInfo
         instance: instance.map(String::into_boxed_str),
         target_info_labels,
     }
+}
+
+const SERVICE_INSTANCE_ID: &str = "service.instance.id";
+
+/// The `instance` a resource gets when its `job` and `instance` labels equal those of a live
+/// resource with other attributes (no `service.instance.id`, or the same one on two hosts):
+/// without it, both resources' series would render as identical lines and Prometheus would
+/// keep one. It is the resource's own `service.instance.id` (or `resource`) and `~`, then 16
+/// hex digits of a fixed hash of all its attributes (and `salt`, tried again on the rare
+/// clash), so it is the same for the same attributes across restarts.
+pub(super) fn distinct_instance(attrs: &OwnedAttrs, instance: Option<&str>, salt: u64) -> String {
+    use std::hash::{Hash, Hasher};
+    // Fixed keys: the label must not change between runs (flooding is not a concern here, as
+    // the value only names a resource that already passed the identity check).
+    let mut hasher = std::hash::DefaultHasher::new();
+    salt.hash(&mut hasher);
+    for (k, v) in attrs.label_pairs() {
+        k.hash(&mut hasher);
+        v.hash(&mut hasher);
+    }
+    format!(
+        "{}~{:016x}",
+        instance.unwrap_or("resource"),
+        hasher.finish()
+    )
 }
 
 /// Build a new series' attributes and label text (once per series).

@@ -293,6 +293,9 @@ struct Inner {
     families: Families,
     /// Series held, all metrics together.
     series: usize,
+    /// Live resources per (`job`, `instance`) label pair: a new resource whose pair is taken
+    /// gets a distinct instance.
+    identities: HashMap<(Option<Box<str>>, Option<Box<str>>), u32>,
 }
 
 /// The aggregated store. Cheap to share behind an `Arc`.
@@ -431,8 +434,16 @@ impl Inner {
             }
         }
         for id in self.resources.ids_where(|_| true) {
-            if !live_resources.contains(&id) {
-                self.resources.remove(id);
+            if !live_resources.contains(&id)
+                && let Some(gone) = self.resources.remove(id)
+            {
+                let key = (gone.info.job.clone(), gone.info.instance.clone());
+                if let Some(n) = self.identities.get_mut(&key) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.identities.remove(&key);
+                    }
+                }
             }
         }
     }

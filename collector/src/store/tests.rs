@@ -885,3 +885,74 @@ fn a_metric_whose_points_were_all_refused_does_not_hold_its_type() {
             .is_ok()
     );
 }
+
+/// One gauge point from a resource of `attrs`.
+fn gauge_from(store: &Store, attrs: &Attrs<'_>, now: Instant, v: i64) {
+    let mut ingest = store.ingest_at(now);
+    let r = ingest.resource(attrs, "").unwrap();
+    let empty: &Attrs<'_> = &[];
+    let s = ingest.scope(r, "test", "", "", empty).unwrap();
+    let m = ingest.metric(s, "up_now", "", "", Kind::Gauge).unwrap();
+    let point = NumberPoint {
+        start: 0,
+        time: T0,
+        value: Number::Int(v),
+    };
+    ingest.number(m, empty, point, false, &[]).unwrap();
+}
+
+#[test]
+fn resources_with_the_same_job_and_instance_get_distinct_instances() {
+    let store = Store::new(Options::default());
+    let now = Instant::now();
+    // Two services without service.name (and so without job), differing only by host.
+    let a: &Attrs<'_> = &[("host.name", AttrValue::Str("a"))];
+    let b: &Attrs<'_> = &[("host.name", AttrValue::Str("b"))];
+    // Two processes of one service without service.instance.id.
+    let c: &Attrs<'_> = &[
+        ("service.name", AttrValue::Str("api")),
+        ("process.pid", AttrValue::Int(1)),
+    ];
+    let d: &Attrs<'_> = &[
+        ("service.name", AttrValue::Str("api")),
+        ("process.pid", AttrValue::Int(2)),
+    ];
+    for (i, attrs) in [a, b, c, d, a].into_iter().enumerate() {
+        gauge_from(&store, attrs, now, i as i64);
+    }
+    let samples: Vec<String> = render(&store.snapshot(&Filter::default()), Format::Text)
+        .lines()
+        .filter(|l| l.starts_with("up_now"))
+        .map(str::to_owned)
+        .collect();
+    // The first of each pair keeps its labels; the second gets a distinct instance, the same
+    // for the same attributes every time (a fixed hash).
+    let owned = |attrs: &Attrs<'_>| {
+        super::attrs::SortedView::new(attrs)
+            .unwrap()
+            .to_owned_attrs()
+    };
+    let b_instance = labels::distinct_instance(&owned(b), None, 0);
+    let d_instance = labels::distinct_instance(&owned(d), None, 0);
+    assert!(
+        d_instance.starts_with("resource~") && d_instance.len() == 25,
+        "{d_instance}"
+    );
+    assert_eq!(
+        samples,
+        vec![
+            r#"up_now{otel_scope_name="test"} 4"#.to_owned(),
+            format!(r#"up_now{{instance="{b_instance}",otel_scope_name="test"}} 1"#),
+            r#"up_now{job="api",otel_scope_name="test"} 2"#.to_owned(),
+            format!(r#"up_now{{job="api",instance="{d_instance}",otel_scope_name="test"}} 3"#),
+        ]
+    );
+    // Once every resource expired, the pairs are free again: `b` alone keeps plain labels.
+    assert_eq!(store.expire(now + Duration::from_secs(301)), 4);
+    gauge_from(&store, b, now + Duration::from_secs(302), 9);
+    let page = render(&store.snapshot(&Filter::default()), Format::Text);
+    assert!(
+        page.contains("up_now{otel_scope_name=\"test\"} 9"),
+        "{page}"
+    );
+}
