@@ -13,6 +13,8 @@ pub mod demo;
 pub mod export;
 pub mod exporters;
 pub mod extensions;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod pipeline;
 pub mod processors;
 pub mod receiver;

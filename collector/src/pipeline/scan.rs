@@ -45,7 +45,7 @@ use super::Signal;
 use otlp::{Role, Schema, Wire};
 
 mod otlp;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) mod random;
 #[cfg(test)]
 mod tests;

@@ -336,7 +336,7 @@ async fn read_body(body: Body, max_body: usize, encoding: Encoding) -> Result<By
     })
 }
 
-fn gunzip(body: &[u8], max_body: usize, encoding: Encoding) -> Result<Bytes, Rejection> {
+pub(crate) fn gunzip(body: &[u8], max_body: usize, encoding: Encoding) -> Result<Bytes, Rejection> {
     let mut out = Vec::new();
     // Every member: a body of concatenated gzip members is one stream (RFC 1952 §2.2).
     let mut reader = flate2::read::MultiGzDecoder::new(body).take(max_body as u64 + 1);

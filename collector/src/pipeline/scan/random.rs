@@ -20,17 +20,44 @@ use prost::Message;
 
 use crate::pipeline::Signal;
 
-/// SplitMix64: small, seeded, good enough to pick shapes.
-pub(crate) struct Rng(u64);
+/// SplitMix64: small, seeded, good enough to pick shapes. Or a tape of bytes (a fuzzer's
+/// input), read eight at a time, so that a coverage-guided fuzzer steers every choice; once
+/// the tape runs out, SplitMix64 seeded by its length goes on.
+pub(crate) struct Rng {
+    state: u64,
+    tape: Vec<u8>,
+    at: usize,
+}
 
 impl Rng {
     pub(crate) fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng {
+            state: seed,
+            tape: Vec::new(),
+            at: 0,
+        }
+    }
+
+    /// Choices read from `tape`.
+    #[cfg_attr(not(feature = "fuzzing"), allow(dead_code))]
+    pub(crate) fn tape(tape: &[u8]) -> Rng {
+        Rng {
+            state: tape.len() as u64,
+            tape: tape.to_vec(),
+            at: 0,
+        }
     }
 
     pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
+        if self.at < self.tape.len() {
+            let mut word = [0u8; 8];
+            let end = (self.at + 8).min(self.tape.len());
+            word[..end - self.at].copy_from_slice(&self.tape[self.at..end]);
+            self.at = end;
+            return u64::from_le_bytes(word);
+        }
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
