@@ -10,7 +10,6 @@ pub mod app;
 pub mod config;
 pub mod decode;
 pub mod demo;
-pub mod export;
 pub mod exporters;
 pub mod extensions;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -20,9 +19,11 @@ pub mod processors;
 pub mod receiver;
 pub mod rpc;
 pub mod server;
-pub mod store;
 pub mod telemetry;
-pub mod translate;
+
+// The store, renderers and naming rules live in `vigil-store` (shared with the SDK's embedded
+// mode); re-exported under their old paths.
+pub use vigil_store::{export, store, translate};
 
 #[cfg(test)]
-pub(crate) mod test_support;
+pub(crate) use vigil_store::testing as test_support;

@@ -41,7 +41,7 @@ fn store() -> Store {
 /// store state, or both refuse; then every page of the result is valid.
 pub fn otlp_protobuf(data: &[u8]) {
     let (by_prost, by_wire) = (store(), store());
-    differential(&by_prost, &by_wire, data);
+    let _ = differential(&by_prost, &by_wire, data);
     check_pages(&by_wire);
 }
 
@@ -55,7 +55,7 @@ pub fn otlp_json(data: &[u8]) {
     check_pages(&store);
     // What the JSON reader took re-encodes and reads back the same through the wire reader.
     let (by_prost, by_wire) = (self::store(), self::store());
-    differential(&by_prost, &by_wire, &request.encode_to_vec());
+    let _ = differential(&by_prost, &by_wire, &request.encode_to_vec());
 }
 
 /// The bytes choose up to four requests of every shape (names that collide after
@@ -68,7 +68,7 @@ pub fn store_states(data: &[u8]) {
     for _ in 0..1 + rng.below(4) {
         let fanout = 1 + rng.below(3);
         let body = random::metrics(&mut rng, fanout).encode_to_vec();
-        differential(&by_prost, &by_wire, &body);
+        let _ = differential(&by_prost, &by_wire, &body);
     }
     check_pages(&by_wire);
 }
@@ -106,8 +106,13 @@ pub fn config(data: &[u8]) {
     }
 }
 
-/// Feeds `body` to a prost-path store and a wire-path store and asserts they agree.
-pub fn differential(by_prost: &Store, by_wire: &Store, body: &[u8]) -> Option<Report> {
+/// Feeds `body` to a prost-path store and a wire-path store, asserts they agree, and returns
+/// the wire path's answer.
+pub fn differential(
+    by_prost: &Store,
+    by_wire: &Store,
+    body: &[u8],
+) -> Result<Report, crate::decode::Error> {
     let want = ExportMetricsServiceRequest::decode(body)
         .ok()
         .map(|req| ingest_request(by_prost, &req));
@@ -119,7 +124,7 @@ pub fn differential(by_prost: &Store, by_wire: &Store, body: &[u8]) -> Option<Re
     }
     assert_eq!(state(by_wire), state(by_prost), "{body:02x?}");
     assert_eq!(by_wire.resource_count(), by_prost.resource_count());
-    got.ok()
+    got
 }
 
 /// What a store holds, as the OpenMetrics page and the JSON snapshot show it (the clock of the

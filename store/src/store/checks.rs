@@ -93,7 +93,7 @@ mod tests {
     use super::super::otlp::ingest_request;
     use super::super::{Options, Store};
     use super::*;
-    use crate::test_support::*;
+    use crate::testing::*;
 
     fn store() -> Store {
         Store::new(Options::default())
@@ -248,7 +248,7 @@ mod tests {
 mod limit_tests {
     use super::super::otlp::ingest_request;
     use super::super::{Options, Store};
-    use crate::test_support::*;
+    use crate::testing::*;
 
     fn points(
         n: usize,

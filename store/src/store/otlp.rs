@@ -29,7 +29,7 @@ pub struct Report {
 
 impl Report {
     /// Counts `n` points rejected, keeping the first reason.
-    pub(crate) fn reject(&mut self, n: u64, why: impl FnOnce() -> String) {
+    pub fn reject(&mut self, n: u64, why: impl FnOnce() -> String) {
         if n == 0 {
             return;
         }
@@ -61,12 +61,12 @@ impl Report {
 }
 
 /// Whether a point carries the no-recorded-value flag.
-pub(crate) fn no_value(flags: u32) -> bool {
+pub fn no_value(flags: u32) -> bool {
     flags & (DataPointFlags::NoRecordedValueMask as u32) != 0
 }
 
 /// Delta (true) or cumulative, or `None` when unspecified or unknown.
-pub(crate) fn delta(temporality: i32) -> Option<bool> {
+pub fn delta(temporality: i32) -> Option<bool> {
     match AggregationTemporality::try_from(temporality) {
         Ok(AggregationTemporality::Delta) => Some(true),
         Ok(AggregationTemporality::Cumulative) => Some(false),
@@ -75,7 +75,7 @@ pub(crate) fn delta(temporality: i32) -> Option<bool> {
 }
 
 /// Data points in a metric's data, whatever its type.
-pub(crate) fn point_count(data: &Data) -> u64 {
+pub fn point_count(data: &Data) -> u64 {
     (match data {
         Data::Gauge(g) => g.data_points.len(),
         Data::Sum(s) => s.data_points.len(),

@@ -24,18 +24,18 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 /// `service.name` of the resource [`request_with`] uses; the series get `job="test"`.
-pub(crate) const SERVICE: &str = "test";
+pub const SERVICE: &str = "test";
 /// Name of the instrumentation scope every helper uses; the series get `otel_scope_name="test"`.
-pub(crate) const SCOPE: &str = "test";
+pub const SCOPE: &str = "test";
 /// Start time of every point the helpers build (2023-11-14T22:13:20Z), Unix nanoseconds.
-pub(crate) const START: u64 = 1_700_000_000_000_000_000;
+pub const START: u64 = 1_700_000_000_000_000_000;
 /// Time of every point the helpers build: [`START`] + 10 s.
-pub(crate) const TIME: u64 = START + 10_000_000_000;
+pub const TIME: u64 = START + 10_000_000_000;
 
 // === Attributes ===
 
 /// A value that can be an OTLP attribute value: `&str`, `String`, `i64`, `f64`, `bool`.
-pub(crate) trait IntoAnyValue {
+pub trait IntoAnyValue {
     /// The `AnyValue` variant.
     fn into_any_value(self) -> any_value::Value;
 }
@@ -71,7 +71,7 @@ impl IntoAnyValue for bool {
 }
 
 /// One attribute: `kv("route", "/a")`, `kv("shard", 3)`, `kv("ok", true)`.
-pub(crate) fn kv(key: &str, value: impl IntoAnyValue) -> KeyValue {
+pub fn kv(key: &str, value: impl IntoAnyValue) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
         value: Some(AnyValue {
@@ -85,7 +85,7 @@ pub(crate) fn kv(key: &str, value: impl IntoAnyValue) -> KeyValue {
 
 /// A metrics request with one resource (`service.name` = [`SERVICE`]) and one
 /// scope ([`SCOPE`]) holding `metrics`.
-pub(crate) fn request_with(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+pub fn request_with(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
     request_from(vec![resource_metrics(
         vec![kv("service.name", SERVICE)],
         metrics,
@@ -94,14 +94,14 @@ pub(crate) fn request_with(metrics: Vec<Metric>) -> ExportMetricsServiceRequest 
 
 /// A metrics request made of whole resources (see [`resource_metrics`]), for
 /// tests that need several services in one request.
-pub(crate) fn request_from(resources: Vec<ResourceMetrics>) -> ExportMetricsServiceRequest {
+pub fn request_from(resources: Vec<ResourceMetrics>) -> ExportMetricsServiceRequest {
     ExportMetricsServiceRequest {
         resource_metrics: resources,
     }
 }
 
 /// One resource with attributes `resource` and one scope ([`SCOPE`]) holding `metrics`.
-pub(crate) fn resource_metrics(resource: Vec<KeyValue>, metrics: Vec<Metric>) -> ResourceMetrics {
+pub fn resource_metrics(resource: Vec<KeyValue>, metrics: Vec<Metric>) -> ResourceMetrics {
     ResourceMetrics {
         resource: Some(Resource {
             attributes: resource,
@@ -122,7 +122,7 @@ pub(crate) fn resource_metrics(resource: Vec<KeyValue>, metrics: Vec<Metric>) ->
 // === Metrics ===
 
 /// A metric with no unit or description around `data`.
-pub(crate) fn metric(name: &str, data: Data) -> Metric {
+pub fn metric(name: &str, data: Data) -> Metric {
     Metric {
         name: name.to_owned(),
         data: Some(data),
@@ -131,7 +131,7 @@ pub(crate) fn metric(name: &str, data: Data) -> Metric {
 }
 
 /// A cumulative, monotonic Sum (a Prometheus counter: `<name>_total`).
-pub(crate) fn sum(name: &str, points: Vec<NumberDataPoint>) -> Metric {
+pub fn sum(name: &str, points: Vec<NumberDataPoint>) -> Metric {
     sum_with(
         name,
         AggregationTemporality::Cumulative as i32,
@@ -142,7 +142,7 @@ pub(crate) fn sum(name: &str, points: Vec<NumberDataPoint>) -> Metric {
 
 /// A Sum with an explicit temporality (as the raw `i32`, so tests can send
 /// `0`, unspecified) and monotonicity.
-pub(crate) fn sum_with(
+pub fn sum_with(
     name: &str,
     temporality: i32,
     monotonic: bool,
@@ -159,7 +159,7 @@ pub(crate) fn sum_with(
 }
 
 /// A Gauge.
-pub(crate) fn gauge(name: &str, points: Vec<NumberDataPoint>) -> Metric {
+pub fn gauge(name: &str, points: Vec<NumberDataPoint>) -> Metric {
     metric(
         name,
         Data::Gauge(Gauge {
@@ -169,7 +169,7 @@ pub(crate) fn gauge(name: &str, points: Vec<NumberDataPoint>) -> Metric {
 }
 
 /// A cumulative explicit-bucket Histogram.
-pub(crate) fn histogram(name: &str, points: Vec<HistogramDataPoint>) -> Metric {
+pub fn histogram(name: &str, points: Vec<HistogramDataPoint>) -> Metric {
     metric(
         name,
         Data::Histogram(Histogram {
@@ -182,7 +182,7 @@ pub(crate) fn histogram(name: &str, points: Vec<HistogramDataPoint>) -> Metric {
 // === Points ===
 
 /// An integer point at [`START`]..[`TIME`].
-pub(crate) fn int_point(value: i64, attributes: Vec<KeyValue>) -> NumberDataPoint {
+pub fn int_point(value: i64, attributes: Vec<KeyValue>) -> NumberDataPoint {
     NumberDataPoint {
         attributes,
         start_time_unix_nano: START,
@@ -193,7 +193,7 @@ pub(crate) fn int_point(value: i64, attributes: Vec<KeyValue>) -> NumberDataPoin
 }
 
 /// A floating-point point at [`START`]..[`TIME`].
-pub(crate) fn double_point(value: f64, attributes: Vec<KeyValue>) -> NumberDataPoint {
+pub fn double_point(value: f64, attributes: Vec<KeyValue>) -> NumberDataPoint {
     NumberDataPoint {
         value: Some(number_data_point::Value::AsDouble(value)),
         ..int_point(0, attributes)
@@ -202,7 +202,7 @@ pub(crate) fn double_point(value: f64, attributes: Vec<KeyValue>) -> NumberDataP
 
 /// A histogram point at [`START`]..[`TIME`]: `counts` per bucket (not
 /// cumulative), one more than `bounds` for a valid point; `count` is their sum.
-pub(crate) fn histogram_point(
+pub fn histogram_point(
     bounds: &[f64],
     counts: &[u64],
     sum: f64,
@@ -223,7 +223,7 @@ pub(crate) fn histogram_point(
 // === Traces and logs ===
 
 /// A trace request with `spans` spans in one resource and scope.
-pub(crate) fn traces_request(spans: usize) -> ExportTraceServiceRequest {
+pub fn traces_request(spans: usize) -> ExportTraceServiceRequest {
     let spans = (0..spans)
         .map(|i| Span {
             trace_id: vec![1; 16],
@@ -254,7 +254,7 @@ pub(crate) fn traces_request(spans: usize) -> ExportTraceServiceRequest {
 }
 
 /// A logs request with `records` log records in one resource and scope.
-pub(crate) fn logs_request(records: usize) -> ExportLogsServiceRequest {
+pub fn logs_request(records: usize) -> ExportLogsServiceRequest {
     let log_records = (0..records)
         .map(|i| LogRecord {
             time_unix_nano: TIME,
