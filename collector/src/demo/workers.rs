@@ -1,0 +1,174 @@
+//! The process family: [`vigil::process::Sampler`] reporting this process
+//! (the collector the demo runs in) and two real child worker processes,
+//! with their CPU and RSS, and the worker that stops getting work flagged as
+//! a zombie once it has been idle past the reap TTL.
+//!
+//! "Zombie" is the SDK's meaning, the one of the worker dashboard it
+//! replaces: a worker idle past its reap TTL whose process *still runs*, so
+//! its supervisor should have reaped it and did not. A process that exited
+//! and was not waited for (a kernel zombie, state `Z`) counts as exited for
+//! the SDK, not as a zombie; so the idle worker stays alive, idle, until the
+//! demo stops, and only then is it killed and waited for. No process, and no
+//! kernel zombie, outlives the demo.
+//!
+//! Each worker is `sh` reading jobs from its stdin: a line holding a number
+//! is a loop of that many shell iterations (a little real CPU). When the
+//! demo's process dies without stopping (SIGKILL), the workers read end of
+//! file and exit on their own rather than linger. Jobs are a few bytes,
+//! written once per tick to a pipe the worker drains, so the write never
+//! waits.
+
+use std::io::Write as _;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+use opentelemetry::metrics::Meter;
+use vigil::process::{Handle, Sampler, Workers};
+
+use super::NAMESPACE;
+use super::rng::{Rng, wave};
+
+/// The worker that keeps getting work.
+pub const BUSY: &str = "worker-1";
+/// The worker that goes idle and becomes a zombie.
+pub const IDLER: &str = "worker-2";
+/// The worker's program: one shell loop per job line; exits at end of input.
+const SCRIPT: &str = "while read n; do i=0; while [ \"$i\" -lt \"$n\" ]; do i=$((i+1)); done; done";
+/// Workers with their own series (and room for the sampler's own).
+const MAX_WORKERS: usize = 8;
+
+/// Why the workers could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `sh` could not be spawned.
+    #[error("spawning demo worker {name} (sh): {source}")]
+    Spawn {
+        /// The worker's name.
+        name: &'static str,
+        /// What spawning said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The sampler could not start.
+    #[error(transparent)]
+    Sampler(#[from] vigil::process::Error),
+}
+
+struct Worker {
+    name: &'static str,
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+/// The child workers and the sampler watching them.
+pub(super) struct Pool {
+    workers: Vec<Worker>,
+    registry: Workers,
+    sampler: Option<Handle>,
+    idle_after: Duration,
+    rng: Rng,
+}
+
+impl Pool {
+    /// Spawns the workers and starts sampling every `sample_every`; the idle
+    /// worker gets work until `idle_after`, and is a zombie `reap_ttl` later.
+    pub(super) fn start(
+        meter: Meter,
+        sample_every: Duration,
+        reap_ttl: Duration,
+        idle_after: Duration,
+        seed: u64,
+    ) -> Result<Self, Error> {
+        let registry = Workers::new().with_reap_ttl(reap_ttl);
+        let mut pool = Pool {
+            workers: Vec::with_capacity(2),
+            registry: registry.clone(),
+            sampler: None,
+            idle_after,
+            rng: Rng::new(seed),
+        };
+        // On an error below, dropping `pool` kills and reaps what was spawned.
+        for name in [BUSY, IDLER] {
+            let mut child = Command::new("sh")
+                .args(["-c", SCRIPT])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|source| Error::Spawn { name, source })?;
+            let stdin = child.stdin.take();
+            registry.register(child.id(), name);
+            pool.workers.push(Worker { name, child, stdin });
+        }
+        pool.sampler = Some(
+            Sampler::builder()
+                .with_meter(meter)
+                .with_namespace(NAMESPACE)
+                .with_workers(registry)
+                .with_interval(sample_every)
+                .with_max_workers(MAX_WORKERS)
+                .build()
+                .start()?,
+        );
+        Ok(pool)
+    }
+
+    /// Hands each worker that still gets work a job, sized by the wave.
+    pub(super) fn feed(&mut self, elapsed: Duration, tick: u64) {
+        let size = 2_000 + (20_000.0 * wave(tick, 60)) as u64 + self.rng.range(0, 3_000);
+        for worker in &mut self.workers {
+            if worker.name == IDLER && elapsed >= self.idle_after {
+                continue;
+            }
+            let Some(stdin) = worker.stdin.as_mut() else {
+                continue;
+            };
+            match writeln!(stdin, "{size}") {
+                Ok(()) => {
+                    self.registry.mark_active(worker.child.id());
+                }
+                Err(e) => {
+                    tracing::warn!(worker = worker.name, error = %e, "demo worker stopped taking jobs");
+                    worker.stdin = None;
+                }
+            }
+        }
+    }
+
+    /// The workers' names and pids.
+    pub(super) fn pids(&self) -> Vec<(&'static str, u32)> {
+        self.workers.iter().map(|w| (w.name, w.child.id())).collect()
+    }
+
+    /// Stops sampling, then kills and waits for every worker; one message
+    /// per worker that could not be reaped.
+    pub(super) fn shut_down(mut self) -> Vec<String> {
+        if let Some(sampler) = self.sampler.take() {
+            sampler.stop();
+        }
+        self.reap()
+    }
+
+    fn reap(&mut self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for mut worker in self.workers.drain(..) {
+            let pid = worker.child.id();
+            drop(worker.stdin.take());
+            // Killing an exited but unreaped child succeeds; only the wait matters.
+            let _ = worker.child.kill();
+            if let Err(e) = worker.child.wait() {
+                problems.push(format!("waiting for {} (pid {pid}): {e}", worker.name));
+            }
+            self.registry.unregister(pid);
+        }
+        problems
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        for problem in self.reap() {
+            tracing::warn!("demo worker: {problem}");
+        }
+    }
+}
