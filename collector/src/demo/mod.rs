@@ -54,7 +54,7 @@ pub const NAMESPACE: &str = "demo";
 /// How often the demo exports, by default.
 pub const EXPORT_INTERVAL: Duration = Duration::from_secs(2);
 /// The seed of the demo's pseudo-random values.
-const SEED: u64 = 0x5EED_0F_D1A1;
+const SEED: u64 = 0x5EED_D1A1;
 
 /// Demo errors.
 #[derive(Debug, thiserror::Error)]

@@ -123,7 +123,8 @@ impl Pool {
                 } else {
                     self.record(Op::Retire, Outcome::Success, POOL, image, 20..=200);
                     self.workers.swap_remove(i);
-                    self.lifecycle.move_state(Some(State::Draining), None, image);
+                    self.lifecycle
+                        .move_state(Some(State::Draining), None, image);
                 }
             }
         }
@@ -168,7 +169,8 @@ impl Pool {
 
     fn set(&mut self, i: usize, to: State) {
         if let Some(worker) = self.workers.get_mut(i) {
-            self.lifecycle.move_state(Some(worker.0), Some(to), worker.1);
+            self.lifecycle
+                .move_state(Some(worker.0), Some(to), worker.1);
             worker.0 = to;
         }
     }
@@ -183,7 +185,8 @@ impl Pool {
         millis: std::ops::RangeInclusive<u64>,
     ) {
         let took = Duration::from_millis(self.rng.range(*millis.start(), *millis.end()));
-        self.lifecycle.record(op, outcome, origin, image, Some(took));
+        self.lifecycle
+            .record(op, outcome, origin, image, Some(took));
         let key = Transition {
             operation: op.as_str(),
             outcome: outcome.as_str(),
@@ -226,7 +229,10 @@ mod tests {
             .filter(|(k, _)| k.outcome == "cancelled")
             .collect();
         assert_eq!(cancelled.len(), 1);
-        assert_eq!((cancelled[0].0.operation, cancelled[0].0.origin), ("spawn", "shutdown"));
+        assert_eq!(
+            (cancelled[0].0.operation, cancelled[0].0.origin),
+            ("spawn", "shutdown")
+        );
         assert_eq!(cancelled[0].1, 1);
     }
 }

@@ -79,7 +79,11 @@ mod tests {
         }
         assert_eq!(a.range(5, 1), 5, "an empty range gives its start");
         assert_eq!(a.index(0), 0);
-        assert_eq!(Rng::new(0).next_u64(), Rng::new(1).next_u64(), "zero seed is usable");
+        assert_eq!(
+            Rng::new(0).next_u64(),
+            Rng::new(1).next_u64(),
+            "zero seed is usable"
+        );
     }
 
     #[test]

@@ -60,7 +60,10 @@ impl Tally {
     }
 
     pub(super) fn snapshot(&self) -> BTreeMap<HttpKey, u64> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -175,7 +178,10 @@ async fn create_order(body: String) -> (StatusCode, &'static str) {
 
 async fn report(Path(name): Path<String>) -> (StatusCode, &'static str) {
     match name.as_str() {
-        BROKEN_REPORT => (StatusCode::INTERNAL_SERVER_ERROR, "report backend crashed\n"),
+        BROKEN_REPORT => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "report backend crashed\n",
+        ),
         n if REPORTS.contains(&n) => (StatusCode::OK, "report\n"),
         _ => (StatusCode::NOT_FOUND, "no such report\n"),
     }
@@ -261,15 +267,27 @@ fn pick(rng: &mut Rng) -> (http::Method, String, &'static str) {
     let r = rng.unit();
     if r < 0.55 {
         // One id in ten is unknown: 404 on a matched route.
-        (http::Method::GET, format!("/api/orders/{}", rng.range(1, 60)), "")
+        (
+            http::Method::GET,
+            format!("/api/orders/{}", rng.range(1, 60)),
+            "",
+        )
     } else if r < 0.72 {
-        let body = if rng.chance(0.15) { "bad" } else { "{\"sku\":1}" };
+        let body = if rng.chance(0.15) {
+            "bad"
+        } else {
+            "{\"sku\":1}"
+        };
         (http::Method::POST, "/api/orders".to_owned(), body)
     } else if r < 0.92 {
         let name = REPORTS[rng.index(REPORTS.len())];
         (http::Method::GET, format!("/api/reports/{name}"), "")
     } else {
         // No route: 404 without `http.route`.
-        (http::Method::GET, format!("/static/{}", rng.range(1, 5)), "")
+        (
+            http::Method::GET,
+            format!("/static/{}", rng.range(1, 5)),
+            "",
+        )
     }
 }

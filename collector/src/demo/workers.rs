@@ -137,7 +137,10 @@ impl Pool {
 
     /// The workers' names and pids.
     pub(super) fn pids(&self) -> Vec<(&'static str, u32)> {
-        self.workers.iter().map(|w| (w.name, w.child.id())).collect()
+        self.workers
+            .iter()
+            .map(|w| (w.name, w.child.id()))
+            .collect()
     }
 
     /// Stops sampling, then kills and waits for every worker; one message

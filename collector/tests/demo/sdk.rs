@@ -83,12 +83,16 @@ fn by(snap: &Snapshot, name: &str, key: &str, having: &[(&str, &str)]) -> BTreeM
 }
 
 fn zombie_flagged(snap: &Snapshot) -> bool {
-    by(snap, "demo.worker.idle", "worker", &[("zombie", "true")])
-        .contains_key(demo::IDLE_WORKER)
+    by(snap, "demo.worker.idle", "worker", &[("zombie", "true")]).contains_key(demo::IDLE_WORKER)
 }
 
 fn sweep_runs(snap: &Snapshot) -> BTreeMap<String, f64> {
-    by(snap, "demo.sweep.runs", "result", &[("sweeper", demo::SWEEPER)])
+    by(
+        snap,
+        "demo.sweep.runs",
+        "result",
+        &[("sweeper", demo::SWEEPER)],
+    )
 }
 
 /// Everything the running phase asserts on has arrived.
@@ -101,7 +105,9 @@ fn running_phase_complete(snap: &Snapshot) -> bool {
         && !series(snap, "demo.gen_ai.client.cost.usd").is_empty()
         && by(snap, "demo.process.memory.usage", "worker", &[]).len() == 3
         && transitions(snap).keys().any(|k| k[1] == "failure")
-        && [404, 422, 500, 503].iter().all(|code| http(snap).keys().any(|k| k.2 == *code))
+        && [404, 422, 500, 503]
+            .iter()
+            .all(|code| http(snap).keys().any(|k| k.2 == *code))
 }
 
 fn transitions(snap: &Snapshot) -> BTreeMap<[String; 4], u64> {
@@ -150,7 +156,12 @@ fn reported_http(report: &Report) -> BTreeMap<(String, Option<String>, u64), u64
     report
         .http
         .iter()
-        .map(|(k, n)| ((k.method.to_owned(), k.route.clone(), u64::from(k.status)), *n))
+        .map(|(k, n)| {
+            (
+                (k.method.to_owned(), k.route.clone(), u64::from(k.status)),
+                *n,
+            )
+        })
         .collect()
 }
 
@@ -172,7 +183,10 @@ fn reported_tokens(report: &Report) -> BTreeMap<(String, String), u64> {
     for (model, totals) in &report.genai {
         sums.insert((model.to_string(), "input".to_owned()), totals.input_tokens);
         if totals.output_tokens > 0 {
-            sums.insert((model.to_string(), "output".to_owned()), totals.output_tokens);
+            sums.insert(
+                (model.to_string(), "output".to_owned()),
+                totals.output_tokens,
+            );
         }
     }
     sums
@@ -203,7 +217,10 @@ fn demo_fills_every_sdk_family_and_the_collector_holds_exactly_what_it_recorded(
         std::thread::sleep(Duration::from_millis(200));
         snap = snapshot(listen);
     }
-    assert!(running_phase_complete(&snap), "incomplete after 40 s: {snap:#?}");
+    assert!(
+        running_phase_complete(&snap),
+        "incomplete after 40 s: {snap:#?}"
+    );
 
     let status = by(&snap, "demo.dependency.health.status", "target", &[]);
     let mut want: BTreeMap<String, f64> = demo::HEALTH_TARGETS
@@ -212,7 +229,12 @@ fn demo_fills_every_sdk_family_and_the_collector_holds_exactly_what_it_recorded(
         .collect();
     want.insert(demo::FAILING_TARGET.to_owned(), 0.0);
     assert_eq!(status, want, "only the failing target is unhealthy");
-    let failing_checks = by(&snap, "demo.dependency.health.checks", "target", &[("result", "fail")]);
+    let failing_checks = by(
+        &snap,
+        "demo.dependency.health.checks",
+        "target",
+        &[("result", "fail")],
+    );
     assert_eq!(
         failing_checks
             .iter()
@@ -222,37 +244,70 @@ fn demo_fills_every_sdk_family_and_the_collector_holds_exactly_what_it_recorded(
         [demo::FAILING_TARGET],
         "no other target ever failed a probe"
     );
-    let passing = by(&snap, "demo.dependency.health.checks", "target", &[("result", "pass")]);
-    assert_eq!(passing.get(demo::FAILING_TARGET).copied().unwrap_or(0.0), 0.0);
+    let passing = by(
+        &snap,
+        "demo.dependency.health.checks",
+        "target",
+        &[("result", "pass")],
+    );
+    assert_eq!(
+        passing.get(demo::FAILING_TARGET).copied().unwrap_or(0.0),
+        0.0
+    );
 
     assert_eq!(
-        number(series(&snap, "demo.worker.zombies").first().and_then(|s| s.value.as_ref())),
+        number(
+            series(&snap, "demo.worker.zombies")
+                .first()
+                .and_then(|s| s.value.as_ref())
+        ),
         1.0,
         "exactly one zombie"
     );
     let zombies = by(&snap, "demo.worker.idle", "worker", &[("zombie", "true")]);
-    assert_eq!(zombies.keys().collect::<Vec<_>>(), [demo::IDLE_WORKER], "{zombies:?}");
+    assert_eq!(
+        zombies.keys().collect::<Vec<_>>(),
+        [demo::IDLE_WORKER],
+        "{zombies:?}"
+    );
     let idle = by(&snap, "demo.worker.idle", "worker", &[("zombie", "false")]);
-    assert!(idle.contains_key(demo::BUSY_WORKER), "the busy worker is no zombie: {idle:?}");
+    assert!(
+        idle.contains_key(demo::BUSY_WORKER),
+        "the busy worker is no zombie: {idle:?}"
+    );
     // The idle worker's `zombie="false"` series, from before its TTL ran
     // out, stays in the store until it expires; the flag is the newer one.
     let updated = |zombie: &str| {
         series(&snap, "demo.worker.idle")
             .into_iter()
-            .find(|s| attr(s, "worker") == Some(demo::IDLE_WORKER) && attr(s, "zombie") == Some(zombie))
+            .find(|s| {
+                attr(s, "worker") == Some(demo::IDLE_WORKER) && attr(s, "zombie") == Some(zombie)
+            })
             .map(|s| s.last_update.clone())
     };
     if let Some(before) = updated("false") {
-        assert!(updated("true").is_some_and(|flagged| flagged > before), "{snap:#?}");
+        assert!(
+            updated("true").is_some_and(|flagged| flagged > before),
+            "{snap:#?}"
+        );
     }
     let rss = by(&snap, "demo.process.memory.usage", "worker", &[]);
     for (who, bytes) in &rss {
         assert!(*bytes > 0.0, "RSS of {who}: {rss:?}");
     }
-    let cpu = by(&snap, "demo.process.cpu.time", "worker", &[("cpu.mode", "user")]);
+    let cpu = by(
+        &snap,
+        "demo.process.cpu.time",
+        "worker",
+        &[("cpu.mode", "user")],
+    );
     assert!(cpu.contains_key(demo::BUSY_WORKER), "{cpu:?}");
 
-    assert_eq!(sweep_runs(&snap).get("panic"), Some(&1.0), "the one panic, counted once");
+    assert_eq!(
+        sweep_runs(&snap).get("panic"),
+        Some(&1.0),
+        "the one panic, counted once"
+    );
 
     // 2. Stopped: the workers are reaped, and the last export brings the
     // collector exactly to what the demo recorded.
@@ -260,7 +315,11 @@ fn demo_fills_every_sdk_family_and_the_collector_holds_exactly_what_it_recorded(
     let report = runtime.block_on(demo).unwrap().unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(
-        report.workers.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+        report
+            .workers
+            .iter()
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>(),
         [demo::BUSY_WORKER, demo::IDLE_WORKER]
     );
     for (name, pid) in &report.workers {
@@ -300,10 +359,15 @@ fn demo_fills_every_sdk_family_and_the_collector_holds_exactly_what_it_recorded(
     assert_eq!(http(&snap), want_http);
     assert_eq!(tokens(&snap), want_tokens);
     for (model, totals) in &report.genai {
-        let cost = by(&snap, "demo.gen_ai.client.cost.usd", "gen_ai.request.model", &[])
-            .get(*model)
-            .copied()
-            .unwrap_or(f64::NAN);
+        let cost = by(
+            &snap,
+            "demo.gen_ai.client.cost.usd",
+            "gen_ai.request.model",
+            &[],
+        )
+        .get(*model)
+        .copied()
+        .unwrap_or(f64::NAN);
         assert!(
             (cost - totals.cost_usd).abs() <= 1e-9 * totals.cost_usd.max(1.0),
             "{model}: {cost} in the collector, {} recorded",
