@@ -14,12 +14,14 @@
 //! Each worker is `sh` reading jobs from its stdin: a line holding a number
 //! is a loop of that many shell iterations (a little real CPU). When the
 //! demo's process dies without stopping (SIGKILL), the workers read end of
-//! file and exit on their own rather than linger. Jobs are a few bytes,
-//! written once per tick to a pipe the worker drains, so the write never
-//! waits.
+//! file and exit on their own rather than linger. Jobs go through a
+//! two-slot channel to a thread per worker that writes them to its stdin, so
+//! a worker that stops reading (stopped with SIGSTOP, say) fills that
+//! channel, and the demo skips its jobs instead of blocking on the pipe.
 
 use std::io::Write as _;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
 use opentelemetry::metrics::Meter;
@@ -49,6 +51,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The thread handing a worker its jobs could not start.
+    #[error("starting the job feed of demo worker {name}: {source}")]
+    Feed {
+        /// The worker's name.
+        name: &'static str,
+        /// What spawning the thread said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The sampler could not start.
     #[error(transparent)]
     Sampler(#[from] vigil::process::Error),
@@ -57,7 +68,26 @@ pub enum Error {
 struct Worker {
     name: &'static str,
     child: Child,
-    stdin: Option<ChildStdin>,
+    /// Job sizes for the worker's feed thread; `None` once it is gone.
+    jobs: Option<SyncSender<u64>>,
+}
+
+/// Starts the thread that writes `name`'s jobs to its stdin. It ends when
+/// the sender is dropped (closing the pipe: the worker reads end of file)
+/// or when a write fails (the worker is gone).
+fn feed_thread(name: &'static str, mut stdin: ChildStdin) -> Result<SyncSender<u64>, Error> {
+    let (jobs, queue) = sync_channel::<u64>(2);
+    std::thread::Builder::new()
+        .name(format!("demo-{name}-jobs"))
+        .spawn(move || {
+            for size in queue {
+                if writeln!(stdin, "{size}").is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|source| Error::Feed { name, source })?;
+    Ok(jobs)
 }
 
 /// The child workers and the sampler watching them.
@@ -98,7 +128,14 @@ impl Pool {
                 .map_err(|source| Error::Spawn { name, source })?;
             let stdin = child.stdin.take();
             registry.register(child.id(), name);
-            pool.workers.push(Worker { name, child, stdin });
+            pool.workers.push(Worker {
+                name,
+                child,
+                jobs: None,
+            });
+            if let (Some(stdin), Some(worker)) = (stdin, pool.workers.last_mut()) {
+                worker.jobs = Some(feed_thread(name, stdin)?);
+            }
         }
         pool.sampler = Some(
             Sampler::builder()
@@ -120,16 +157,18 @@ impl Pool {
             if worker.name == IDLER && elapsed >= self.idle_after {
                 continue;
             }
-            let Some(stdin) = worker.stdin.as_mut() else {
+            let Some(jobs) = worker.jobs.as_ref() else {
                 continue;
             };
-            match writeln!(stdin, "{size}") {
-                Ok(()) => {
+            match jobs.try_send(size) {
+                // Queued, or skipped because earlier jobs still wait: either
+                // way the worker has work, so it is active.
+                Ok(()) | Err(TrySendError::Full(_)) => {
                     self.registry.mark_active(worker.child.id());
                 }
-                Err(e) => {
-                    tracing::warn!(worker = worker.name, error = %e, "demo worker stopped taking jobs");
-                    worker.stdin = None;
+                Err(TrySendError::Disconnected(_)) => {
+                    tracing::warn!(worker = worker.name, "demo worker stopped taking jobs");
+                    worker.jobs = None;
                 }
             }
         }
@@ -156,7 +195,7 @@ impl Pool {
         let mut problems = Vec::new();
         for mut worker in self.workers.drain(..) {
             let pid = worker.child.id();
-            drop(worker.stdin.take());
+            drop(worker.jobs.take());
             // Killing an exited but unreaped child succeeds; only the wait matters.
             let _ = worker.child.kill();
             if let Err(e) = worker.child.wait() {

@@ -19,7 +19,7 @@ exporters: {prometheus: {endpoint: 127.0.0.1:0}}
 service: {pipelines: {metrics: {receivers: [otlp], exporters: [prometheus]}}}
 ";
 
-/// Short timings: the idle worker is a zombie after about a second.
+/// Short timings: the idle worker is a zombie after about two seconds.
 fn settings() -> Settings {
     Settings {
         export_interval: Duration::from_millis(250),
@@ -29,7 +29,9 @@ fn settings() -> Settings {
         health_interval: Duration::from_millis(150),
         sample_interval: Duration::from_millis(150),
         idle_after: Duration::from_millis(300),
-        reap_ttl: Duration::from_millis(600),
+        // Ample against a loaded machine: the busy worker is marked active
+        // every tick (100 ms) and must never look idle for this long.
+        reap_ttl: Duration::from_millis(1500),
     }
 }
 
