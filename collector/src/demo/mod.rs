@@ -226,7 +226,7 @@ pub async fn run(
                 n += 1;
                 pool.step();
                 genai.step(n);
-                workers.feed(started.elapsed(), n);
+                workers.feed(started.elapsed(), n, settings.tick);
                 client.burst(&mut load, n).await;
             }
         }

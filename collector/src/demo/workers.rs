@@ -150,9 +150,13 @@ impl Pool {
         Ok(pool)
     }
 
-    /// Hands each worker that still gets work a job, sized by the wave.
-    pub(super) fn feed(&mut self, elapsed: Duration, tick: u64) {
-        let size = 2_000 + (20_000.0 * wave(tick, 60)) as u64 + self.rng.range(0, 3_000);
+    /// Hands each worker that still gets work a job, sized by the wave and
+    /// by `every` (the time between jobs), so a worker's CPU share is the
+    /// same at the tests' short tick as at the demo's: a few per cent of a
+    /// core, more at the crest.
+    pub(super) fn feed(&mut self, elapsed: Duration, tick: u64, every: Duration) {
+        let per_second = 4_000.0 + 50_000.0 * wave(tick, 60) + self.rng.range(0, 5_000) as f64;
+        let size = (per_second * every.as_secs_f64()) as u64;
         for worker in &mut self.workers {
             if worker.name == IDLER && elapsed >= self.idle_after {
                 continue;
