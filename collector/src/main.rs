@@ -98,11 +98,11 @@ async fn run(config: Config, with_demo: bool) -> anyhow::Result<()> {
             );
             let stop = demo_stop.clone();
             Some(tokio::spawn(async move {
-                let result = demo::run(grpc, stop).await;
+                let result = demo::run(grpc, demo::Settings::default(), stop).await;
                 if let Err(e) = &result {
                     tracing::error!("demo service stopped: {e}");
                 }
-                result
+                result.map(drop)
             }))
         }
         (true, None) => {

@@ -1,5 +1,10 @@
 //! `vigil-collector --demo`, the README's first command, serves a valid,
-//! non-empty page and a snapshot with the demo service in it.
+//! non-empty page and a snapshot with the demo service in it; and the demo,
+//! run in-process against a collector on free ports, fills every Vigil SDK
+//! family with exactly what it says it recorded (`demo_sdk` below).
+
+#[path = "demo/sdk.rs"]
+mod demo_sdk;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -55,15 +60,15 @@ fn demo_mode_serves_a_valid_non_empty_page_and_snapshot() {
     let mut page = String::new();
     while Instant::now() < deadline {
         page = fetch(listen, "/metrics", None).unwrap_or_default();
-        if page.contains("demo_jobs_processed_total{")
-            && page.contains("demo_job_duration_seconds_bucket{")
+        if page.contains("demo_worker_lifecycle_transitions_total{")
+            && page.contains("http_server_request_duration_seconds_bucket{")
         {
             break;
         }
         std::thread::sleep(Duration::from_millis(250));
     }
     assert!(
-        page.contains("demo_jobs_processed_total{"),
+        page.contains("demo_worker_lifecycle_transitions_total{"),
         "no demo metrics within 30 s:\n{page}"
     );
     let om = fetch(listen, "/metrics", Some(OPENMETRICS)).expect("OpenMetrics page");
