@@ -13,6 +13,7 @@ pub mod demo;
 pub mod export;
 pub mod exporters;
 pub mod extensions;
+pub mod healthcheck;
 pub mod pipeline;
 pub mod processors;
 pub mod receiver;
