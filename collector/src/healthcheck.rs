@@ -4,7 +4,8 @@
 //! `HEALTHCHECK` (and anything else that can only run a command) needs the binary itself to ask
 //! the collector whether it is alive: `vigil-collector healthcheck http://127.0.0.1:9464/healthz`
 //! exits 0 when the answer is a 2xx status and 1 otherwise, with one line on stderr saying why.
-//! Exit code 1 is used for every failure, a bad URL included, because Docker reserves 2.
+//! Exit code 1 is used for every failed check, a bad URL included, because Docker reserves 2
+//! (only a malformed command line, such as `--timeout soon`, is clap's usage error 2).
 //!
 //! It deliberately speaks only plain `http://` to an IP address (or `localhost`, taken as
 //! 127.0.0.1 as the collector's own addresses are): it checks a process on the same host or in
