@@ -322,7 +322,10 @@ mod tests {
             "127.0.0.1:8888".parse().unwrap()
         );
         assert_eq!(ok("http://localhost:8888").path, "/");
-        assert_eq!(ok("http://[::1]:9464/x").addr, "[::1]:9464".parse().unwrap());
+        assert_eq!(
+            ok("http://[::1]:9464/x").addr,
+            "[::1]:9464".parse().unwrap()
+        );
         assert_eq!(ok("http://10.0.0.1/x").addr, "10.0.0.1:80".parse().unwrap());
         assert_eq!(ok("http://[::1]/").addr, "[::1]:80".parse().unwrap());
         for (url, reason) in [

@@ -30,7 +30,9 @@ service: {pipelines: {metrics: {receivers: [otlp], exporters: [prometheus]}}}
     )
     .expect("valid config");
     let running = app::start(&config).await.expect("collector starts");
-    let listen = running.listen_addr.expect("the prometheus exporter listens");
+    let listen = running
+        .listen_addr
+        .expect("the prometheus exporter listens");
 
     // The check is synchronous: run the binary off the runtime's worker threads.
     let alive = tokio::task::spawn_blocking(move || {
