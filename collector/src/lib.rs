@@ -14,6 +14,7 @@ pub mod exporters;
 pub mod extensions;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+pub mod healthcheck;
 pub mod pipeline;
 pub mod processors;
 pub mod receiver;

@@ -9,6 +9,9 @@ use vigil_collector::{app, demo};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Healthcheck { url, timeout }) = &cli.command {
+        return vigil_collector::healthcheck::run(url, *timeout);
+    }
     if cli.command == Some(Command::Components) {
         print!("{}", vigil_collector::config::keys::markdown());
         return ExitCode::SUCCESS;

@@ -85,6 +85,15 @@ pub enum Command {
     Validate,
     /// List the components Vigil has and the keys each accepts, and exit.
     Components,
+    /// GET URL (http://IP:PORT/PATH) and exit 0 on a 2xx answer, 1 otherwise: a container
+    /// HEALTHCHECK with no shell or curl, e.g. `healthcheck http://127.0.0.1:9464/healthz`.
+    Healthcheck {
+        /// The URL to GET.
+        url: String,
+        /// Give up after this long (`3s`, `500ms`).
+        #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 impl Cli {
