@@ -90,9 +90,13 @@ pub mod labels;
 pub mod lifecycle;
 pub mod liveness;
 pub mod process;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod sweep;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod views;
 
 pub use init::{Builder, Guard, InitError, builder, init};
+#[cfg(feature = "serve")]
+pub use serve::{ServeError, Serving, serve, serve_with};

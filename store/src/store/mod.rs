@@ -295,8 +295,11 @@ struct Inner {
     series: usize,
     /// Live resources per (`job`, `instance`) label pair: a new resource whose pair is taken
     /// gets a distinct instance.
-    identities: HashMap<(Option<Box<str>>, Option<Box<str>>), u32>,
+    identities: HashMap<Identity, u32>,
 }
+
+/// A resource's `job` and `instance` labels.
+type Identity = (Option<Box<str>>, Option<Box<str>>);
 
 /// The aggregated store. Cheap to share behind an `Arc`.
 pub struct Store {

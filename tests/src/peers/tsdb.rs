@@ -109,7 +109,23 @@ impl Tsdb {
     /// If the binary is missing, or the server does not become ready within
     /// [`WAIT`].
     pub fn prometheus2() -> Tsdb {
-        Tsdb::start_prometheus(TsdbKind::Prometheus2, crate::prometheus(), &[])
+        Tsdb::start_prometheus(TsdbKind::Prometheus2, crate::prometheus(), &[], None)
+    }
+
+    /// Prometheus 2.42 as [`Tsdb::prometheus2`], also scraping `target`'s `/metrics` every
+    /// second as job `job`, with `honor_labels: true`.
+    pub fn prometheus2_scraping(target: SocketAddr, job: &str) -> Tsdb {
+        let config = format!(
+            "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\n\
+             scrape_configs:\n  - job_name: {job}\n    honor_labels: true\n    \
+             static_configs: [{{targets: ['{target}']}}]\n"
+        );
+        Tsdb::start_prometheus(
+            TsdbKind::Prometheus2,
+            crate::prometheus(),
+            &[],
+            Some(config),
+        )
     }
 
     /// Prometheus 3.16 from `$VIGIL_PROMETHEUS3`, accepting both
@@ -125,7 +141,7 @@ impl Tsdb {
             "--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest",
             "--web.remote-write-receiver.accepted-protobuf-messages=io.prometheus.write.v2.Request",
         ];
-        Tsdb::start_prometheus(TsdbKind::Prometheus3, bin, &extra)
+        Tsdb::start_prometheus(TsdbKind::Prometheus3, bin, &extra, None)
     }
 
     /// VictoriaMetrics 1.79 from `$VIGIL_VICTORIA_METRICS` (else
@@ -154,18 +170,22 @@ impl Tsdb {
         Tsdb::spawn(TsdbKind::VictoriaMetrics, bin, args, addr, dir)
     }
 
-    fn start_prometheus(kind: TsdbKind, bin: PathBuf, extra: &[&str]) -> Tsdb {
+    fn start_prometheus(
+        kind: TsdbKind,
+        bin: PathBuf,
+        extra: &[&str],
+        config_text: Option<String>,
+    ) -> Tsdb {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
         let dir = TempDir::new(match kind {
             TsdbKind::Prometheus2 => "prometheus2",
             _ => "prometheus3",
         });
         let config = dir.path().join("prometheus.yml");
-        fs::write(
-            &config,
-            "# Empty: no scrape jobs, only remote-written series.\n",
-        )
-        .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
+        let text = config_text
+            .unwrap_or_else(|| "# Empty: no scrape jobs, only remote-written series.\n".into());
+        fs::write(&config, text)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", config.display()));
         let mut args = vec![
             format!("--config.file={}", config.display()),
             format!("--storage.tsdb.path={}", dir.path().join("data").display()),
