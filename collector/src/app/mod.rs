@@ -78,6 +78,8 @@ pub struct Running {
     pub store: Option<Arc<Store>>,
     /// Every receiver's addresses.
     pub receivers: BTreeMap<ComponentId, ReceiverAddrs>,
+    /// Where the `pprof` extension serves, when it has an endpoint of its own.
+    pub pprof_addr: Option<SocketAddr>,
     /// Every receiver's counters.
     pub counters: BTreeMap<ComponentId, Arc<Counters>>,
     /// The forwarding exporters (queues and counters).
@@ -123,6 +125,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         bound.push((id.clone(), grpc, http));
     }
 
+    let pprof = crate::extensions::pprof::bind(config).await?;
     let servers = bound
         .iter()
         .map(|(_, g, h)| usize::from(g.is_some()) + usize::from(h.is_some()))
@@ -196,6 +199,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         tracing::info!(exporter = %exporter.id, "metrics at http://{}/metrics", addr.map(|a| a.to_string()).unwrap_or_default());
         let mut state = AppState::new(exporter.store.clone(), readiness.clone());
         state.auth = exporter.auth.clone();
+        state.pprof = pprof.as_ref().and_then(|p| p.on_admin());
         let stop = rest_stop.clone();
         let id = exporter.id.clone();
         rest.push(tokio::spawn(async move {
@@ -213,6 +217,8 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         rest.push(expiry(exporter.store, rest_stop.clone()));
     }
 
+    let pprof_addr = pprof.as_ref().and_then(|p| p.local_addr());
+    rest.extend(pprof.and_then(|p| p.serve(rest_stop.clone())));
     let main = ComponentId::parse("otlp")
         .and_then(|id| receivers.get(&id).copied())
         .or_else(|| receivers.values().next().copied())
@@ -233,6 +239,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         listen_addr,
         store: first_store,
         receivers,
+        pprof_addr,
         counters,
         forwarding: built.forwarding,
         balancers: built.balancers,

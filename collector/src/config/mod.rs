@@ -160,6 +160,8 @@ pub enum Extension {
     FileStorage(file_storage::Settings),
     /// `bearertokenauth` or `basicauth`.
     Auth(std::sync::Arc<crate::extensions::auth::Authenticator>),
+    /// `pprof`: profiling routes.
+    Pprof(crate::extensions::pprof::Settings),
 }
 
 /// One `service.pipelines` entry.
@@ -355,6 +357,11 @@ impl Config {
             if let Exporter::Prometheus(p) = exporter {
                 out.push((format!("exporters.{id}.endpoint"), p.endpoint));
             }
+        }
+        if let Some((id, s)) = crate::extensions::pprof::enabled(self)
+            && let Some(endpoint) = s.endpoint
+        {
+            out.push((format!("extensions.{id}.endpoint"), endpoint));
         }
         out
     }

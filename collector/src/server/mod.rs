@@ -6,6 +6,7 @@
 //! | `GET /api/v1/snapshot` | the JSON snapshot; `?service=NAME`, `?metric=PREFIX`, `?format=otlp` |
 //! | `GET /healthz` | 200 while the process is alive |
 //! | `GET /readyz` | 200 once the receivers are bound and serving, 503 before |
+//! | `GET /debug/pprof/*` | profiling, with the `pprof` extension started without an endpoint |
 //!
 //! Every handler takes a snapshot of the store (a short copy under its lock)
 //! and renders it with the lock released, on a blocking thread; at most
@@ -43,6 +44,8 @@ pub struct AppState {
     pub render_wait: std::time::Duration,
     /// Credentials the pages require (`/healthz` and `/readyz` stay open).
     pub auth: Option<Arc<crate::extensions::auth::Authenticator>>,
+    /// The `pprof` extension's routes, when it is started without an endpoint of its own.
+    pub pprof: Option<crate::extensions::pprof::Limits>,
 }
 
 /// Pages rendered at once. A render holds a copy of the part of the store it shows while it
@@ -61,6 +64,7 @@ impl AppState {
             renders: Arc::new(tokio::sync::Semaphore::new(MAX_RENDERS)),
             render_wait: RENDER_WAIT,
             auth: None,
+            pprof: None,
         }
     }
 }
@@ -70,6 +74,10 @@ pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .route("/metrics", get(metrics))
         .route("/api/v1/snapshot", get(snapshot));
+    let pages = match state.pprof {
+        Some(limits) => pages.merge(crate::extensions::pprof::router(limits)),
+        None => pages,
+    };
     let pages = match &state.auth {
         Some(auth) => crate::extensions::auth::require(pages, auth.clone()),
         None => pages,
