@@ -167,7 +167,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
                 return Err(Error::Invalid {
                     key,
                     message: format!(
-                        "extension {sid:?} is not started: add it to service.extensions"
+                        "extension \"{sid}\" is not started: add it to service.extensions"
                     ),
                 });
             }
@@ -214,7 +214,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
                 return Err(Error::Invalid {
                     key,
                     message: format!(
-                        "extension {sid:?} is not an authenticator (bearertokenauth or basicauth)"
+                        "extension \"{sid}\" is not an authenticator (bearertokenauth or basicauth)"
                     ),
                 });
             }
@@ -222,7 +222,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
         if !service_extensions.contains(&sid) {
             return Err(Error::Invalid {
                 key,
-                message: format!("extension {sid:?} is not started: add it to service.extensions"),
+                message: format!("extension \"{sid}\" is not started: add it to service.extensions"),
             });
         }
     }

@@ -81,9 +81,10 @@ pub fn check(config: &crate::config::Config) -> Result<(), crate::config::Error>
         [_, second, ..] => Err(crate::config::Error::Invalid {
             key: "service.extensions".into(),
             message: format!(
-                "{:?} and {second:?} are both pprof extensions; start one (a process has one \
+                "{:?} and {:?} are both pprof extensions; start one (a process has one \
                  CPU profiler)",
-                started[0].as_str()
+                started[0].as_str(),
+                second.as_str()
             ),
         }),
         _ => Ok(()),

@@ -44,7 +44,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(limits: Limits) -> Router<S> {
         .with_state(limits)
 }
 
-const INDEX: &str = "Vigil profiling (the pprof extension)\n\n\
+pub(super) const INDEX: &str = "Vigil profiling (the pprof extension)\n\n\
     /debug/pprof/profile?seconds=N  CPU profile of the whole process for N seconds (default 30), \
     pprof format: go tool pprof http://HOST:PORT/debug/pprof/profile?seconds=30\n\
     /debug/pprof/allocator          heap statistics of the allocator and the resident set (JSON)\n";
