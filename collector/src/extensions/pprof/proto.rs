@@ -191,6 +191,23 @@ impl Builder {
     }
 }
 
+/// A stack without the sampler's own frames at its leaf end. The sampling crate drops its signal
+/// handler's frame and the signal trampoline, but not the unwinder's frames that the handler
+/// called (they are separate frames when not inlined, as in debug builds), which would otherwise
+/// be every sample's leaf and take all the flat time.
+fn own_code(frames: &[Vec<pprof::Symbol>]) -> &[Vec<pprof::Symbol>] {
+    let sampler = |frame: &Vec<pprof::Symbol>| {
+        frame.iter().any(|symbol| {
+            let name = symbol.name();
+            ["backtrace::", "<backtrace::", "pprof::", "<pprof::"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+        })
+    };
+    let skip = frames.iter().take_while(|f| sampler(f)).count();
+    &frames[skip..]
+}
+
 /// The profile of `report`, sampled at `hz` samples per CPU-second: values `samples/count` and
 /// `cpu/nanoseconds`, as Go's CPU profiles have, and a `thread` label per sample.
 pub fn from_report(report: &pprof::Report, hz: u32) -> Profile {
@@ -207,7 +224,10 @@ pub fn from_report(report: &pprof::Report, hz: u32) -> Profile {
     let thread = b.string("thread");
     let mut samples = Vec::with_capacity(report.data.len());
     for (frames, count) in &report.data {
-        let location_id = frames.frames.iter().map(|f| b.location(f)).collect();
+        let location_id = own_code(&frames.frames)
+            .iter()
+            .map(|f| b.location(f))
+            .collect();
         let count = i64::try_from(*count).unwrap_or(0);
         let name = b.string(&frames.thread_name_or_id());
         samples.push(Sample {

@@ -365,11 +365,21 @@ async fn a_cpu_profile_is_read_by_go_tool_pprof() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "go tool pprof failed:\n{stdout}\n{stderr}");
+    eprintln!("go tool pprof -top:\n{stdout}");
     assert!(stdout.contains("Type: cpu"), "{stdout}\n{stderr}");
     assert!(stdout.contains("Duration: 2"), "{stdout}\n{stderr}");
     assert!(
         stdout.contains("pprof_test_busy_loop"),
         "the busy function is not in the top list:\n{stdout}\n{stderr}"
+    );
+    // The sampler's own frames are not the leaves that take the flat time.
+    let flat_leader = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or_default();
+    assert!(
+        !flat_leader.contains("backtrace") && !flat_leader.contains("pprof::"),
+        "{stdout}"
     );
     vigil.shutdown().await;
 }
