@@ -269,9 +269,9 @@ fn go() -> std::path::PathBuf {
 async fn a_cpu_profile_is_read_by_go_tool_pprof() {
     let go = go();
     let vigil = start(&yaml(
-        "  bearertokenauth: {token: s3cret}\n  pprof:\n    endpoint: 127.0.0.1:0\n    auth: {authenticator: bearertokenauth}\n",
+        "  basicauth:\n    htpasswd: {inline: \"ops:pw\"}\n  pprof:\n    endpoint: 127.0.0.1:0\n    auth: {authenticator: basicauth}\n",
         "",
-        "bearertokenauth, pprof",
+        "basicauth, pprof",
     ))
     .await;
     let own = vigil.pprof_addr.unwrap();
@@ -300,7 +300,7 @@ async fn a_cpu_profile_is_read_by_go_tool_pprof() {
         async move {
             reqwest::Client::new()
                 .get(url)
-                .header("authorization", "Bearer s3cret")
+                .header("authorization", "Basic b3BzOnB3")
                 .send()
                 .await
                 .unwrap()
@@ -310,7 +310,7 @@ async fn a_cpu_profile_is_read_by_go_tool_pprof() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let second = reqwest::Client::new()
         .get(&url)
-        .header("authorization", "Bearer s3cret")
+        .header("authorization", "Basic b3BzOnB3")
         .send()
         .await
         .unwrap();
@@ -326,8 +326,6 @@ async fn a_cpu_profile_is_read_by_go_tool_pprof() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/octet-stream");
     let body = response.bytes().await.unwrap();
-    stop.store(true, Ordering::Relaxed);
-    busy.join().unwrap();
     assert_eq!(&body[..2], [0x1f, 0x8b], "gzip magic");
 
     // What we wrote: the sample types Go writes, and samples of the busy thread.
@@ -381,6 +379,23 @@ async fn a_cpu_profile_is_read_by_go_tool_pprof() {
         !flat_leader.contains("backtrace") && !flat_leader.contains("pprof::"),
         "{stdout}"
     );
+
+    // go tool pprof fetching the profile itself, credentials in the URL (as the README says).
+    let out = Command::new(&go)
+        .args(["tool", "pprof", "-top"])
+        .arg(format!("http://ops:pw@{own}/debug/pprof/profile?seconds=1"))
+        .current_dir(dir.path())
+        .env("GOTOOLCHAIN", "local")
+        .env("PPROF_TMPDIR", dir.path())
+        .output()
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    busy.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "go tool pprof URL failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("Type: cpu"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("pprof_test_busy_loop"), "{stdout}\n{stderr}");
     vigil.shutdown().await;
 }
 
