@@ -119,6 +119,7 @@ pub async fn bind(config: &crate::config::Config) -> Result<Option<Bound>, crate
             Some(crate::receiver::bind(addr).await?)
         }
         None => {
+            tracing::info!(extension = %id, "profiling at /debug/pprof/ on the prometheus exporters' addresses");
             for (eid, e) in &config.exporters {
                 if let Exporter::Prometheus(p) = e
                     && p.auth.is_none()

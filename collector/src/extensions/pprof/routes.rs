@@ -99,7 +99,10 @@ async fn profile(
         Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
     };
     let Some(claim) = cpu::Claim::try_new(Duration::from_secs(seconds)) else {
-        let retry = cpu::Claim::remaining().as_secs().max(1).to_string();
+        let remaining = cpu::Claim::remaining();
+        let retry = (remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0))
+            .max(1)
+            .to_string();
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, retry)],

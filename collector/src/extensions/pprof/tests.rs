@@ -396,6 +396,31 @@ async fn a_cpu_profile_is_read_by_go_tool_pprof() {
     assert!(out.status.success(), "go tool pprof URL failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("Type: cpu"), "{stdout}\n{stderr}");
     assert!(stdout.contains("pprof_test_busy_loop"), "{stdout}\n{stderr}");
+
+    // A client that goes away frees the profiler: the next profile is served well before the
+    // abandoned one's 30 s would have ended.
+    let client = reqwest::Client::new();
+    let abandoned = client
+        .get(format!("http://{own}/debug/pprof/profile?seconds=30"))
+        .header("authorization", "Basic b3BzOnB3")
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await;
+    assert!(abandoned.is_err(), "{abandoned:?}");
+    let started = Instant::now();
+    let status = loop {
+        let r = client
+            .get(format!("http://{own}/debug/pprof/profile?seconds=1"))
+            .header("authorization", "Basic b3BzOnB3")
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 503 || started.elapsed() > Duration::from_secs(10) {
+            break r.status();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status, 200, "after {:?}", started.elapsed());
     vigil.shutdown().await;
 }
 
