@@ -1,10 +1,11 @@
 //! Heap statistics of the allocator in use, for `GET /debug/pprof/allocator`.
 //!
 //! Vigil does not replace the global allocator, so on Linux with glibc that is glibc's malloc,
-//! and its figures come from `mallinfo2(3)` (glibc 2.33 and later): the one FFI call of the
-//! collector, and the only `unsafe` in it. `mallinfo2` has no arguments, no preconditions and
-//! returns a plain struct by value; it walks every arena under their locks, which costs
-//! microseconds for the handful of arenas a collector has. Go's heap profile has no counterpart
+//! and its figures come from `mallinfo2(3)` (glibc 2.33 and later). With `malloc_trim(3)`, run
+//! after each CPU profile (whose sampler frees a table of about 100 MB and allocates a new one,
+//! see [`super::cpu`]), these are the collector's FFI calls and its only `unsafe`: neither has
+//! preconditions; both take the arenas' locks themselves, which costs microseconds for the
+//! handful of arenas a collector has (trimming: milliseconds, once per profile). Go's heap profile has no counterpart
 //! here: sampling allocations would need an allocator of our own in every build; these totals
 //! answer the operator's first question (is the memory live data, freed-but-retained, or
 //! mmapped?). Elsewhere (musl, other systems) the answer says the figures are unavailable.
@@ -80,3 +81,17 @@ fn heap() -> Option<Heap> {
 fn heap() -> Option<Heap> {
     None
 }
+
+/// Gives the heap's free pages back to the system (glibc's `malloc_trim(0)`); a no-op elsewhere.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn trim() {
+    // SAFETY: `malloc_trim` takes the number of bytes to keep at the top of the heap, has no
+    // other precondition and locks the arenas itself; its result only says whether any memory
+    // was released.
+    let _released = unsafe { libc::malloc_trim(0) };
+}
+
+/// Gives the heap's free pages back to the system (glibc's `malloc_trim(0)`); a no-op elsewhere.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn trim() {}
