@@ -19,6 +19,9 @@ pub struct Profile {
     /// The samples: a stack and its values.
     #[prost(message, repeated, tag = "2")]
     pub sample: Vec<Sample>,
+    /// The binaries: here only the main one, first as readers expect, already symbolized.
+    #[prost(message, repeated, tag = "3")]
+    pub mapping: Vec<Mapping>,
     /// The locations the samples' stacks refer to.
     #[prost(message, repeated, tag = "4")]
     pub location: Vec<Location>,
@@ -76,6 +79,30 @@ pub struct Label {
     /// The value.
     #[prost(int64, tag = "2")]
     pub str: i64,
+}
+
+/// `Mapping`: a binary loaded in the process. Readers name the first one as the profile's
+/// `File:`, and the `has_*` flags tell them there is nothing left to symbolize.
+#[derive(Clone, Copy, PartialEq, prost::Message)]
+pub struct Mapping {
+    /// Its id (non-zero).
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// The binary's path.
+    #[prost(int64, tag = "5")]
+    pub filename: i64,
+    /// Locations carry function names.
+    #[prost(bool, tag = "7")]
+    pub has_functions: bool,
+    /// Functions carry source files.
+    #[prost(bool, tag = "8")]
+    pub has_filenames: bool,
+    /// Lines carry line numbers.
+    #[prost(bool, tag = "9")]
+    pub has_line_numbers: bool,
+    /// Locations list inlined functions.
+    #[prost(bool, tag = "10")]
+    pub has_inline_frames: bool,
 }
 
 /// `Location`: one frame; several lines when functions were inlined into it (the caller last).
@@ -222,6 +249,17 @@ pub fn from_report(report: &pprof::Report, hz: u32) -> Profile {
         unit: b.string("nanoseconds"),
     };
     let thread = b.string("thread");
+    let exe = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let main_binary = Mapping {
+        id: 1,
+        filename: b.string(&exe),
+        has_functions: true,
+        has_filenames: true,
+        has_line_numbers: true,
+        has_inline_frames: true,
+    };
     let mut samples = Vec::with_capacity(report.data.len());
     for (frames, count) in &report.data {
         let location_id = own_code(&frames.frames)
@@ -247,6 +285,7 @@ pub fn from_report(report: &pprof::Report, hz: u32) -> Profile {
     Profile {
         sample_type: vec![samples_type, cpu_type],
         sample: samples,
+        mapping: vec![main_binary],
         location: b.locations,
         function: b.functions,
         string_table: b.strings,

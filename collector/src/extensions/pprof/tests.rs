@@ -366,6 +366,8 @@ async fn a_cpu_profile_is_read_by_go_tool_pprof() {
     eprintln!("go tool pprof -top:\n{stdout}");
     assert!(stdout.contains("Type: cpu"), "{stdout}\n{stderr}");
     assert!(stdout.contains("Duration: 2"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("File: vigil_collector"), "{stdout}\n{stderr}");
+    assert!(!stderr.contains("Main binary filename not available"), "{stderr}");
     assert!(
         stdout.contains("pprof_test_busy_loop"),
         "the busy function is not in the top list:\n{stdout}\n{stderr}"
