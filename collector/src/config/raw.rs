@@ -239,7 +239,8 @@ impl ComponentKind for Exporter {
 
 impl ComponentKind for Extension {
     const SECTION: &'static str = "extensions";
-    const TYPES: &'static [&'static str] = &["basicauth", "bearertokenauth", "file_storage", "pprof"];
+    const TYPES: &'static [&'static str] =
+        &["basicauth", "bearertokenauth", "file_storage", "pprof"];
     fn read<'de, A: MapAccess<'de>>(ty: &str, map: &mut A) -> Result<Self, A::Error> {
         match ty {
             "file_storage" => value(map).map(Extension::FileStorage),

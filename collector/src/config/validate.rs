@@ -222,7 +222,9 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
         if !service_extensions.contains(&sid) {
             return Err(Error::Invalid {
                 key,
-                message: format!("extension \"{sid}\" is not started: add it to service.extensions"),
+                message: format!(
+                    "extension \"{sid}\" is not started: add it to service.extensions"
+                ),
             });
         }
     }

@@ -57,8 +57,14 @@ impl Config {
             message,
         };
         for (key, present) in [
-            ("block_profile_fraction", self.block_profile_fraction.is_some()),
-            ("mutex_profile_fraction", self.mutex_profile_fraction.is_some()),
+            (
+                "block_profile_fraction",
+                self.block_profile_fraction.is_some(),
+            ),
+            (
+                "mutex_profile_fraction",
+                self.mutex_profile_fraction.is_some(),
+            ),
         ] {
             if present {
                 return Err(invalid(key, format!("not supported: {GO_RUNTIME}")));

@@ -98,11 +98,7 @@ pub enum Error {
 
 /// Samples the process for `duration` (unless `cancel`'s sender is dropped first) and answers
 /// the gzipped `profile.proto`. Blocks for `duration`: call it on a blocking thread.
-pub fn profile(
-    _claim: Claim,
-    duration: Duration,
-    cancel: Receiver<()>,
-) -> Result<Vec<u8>, Error> {
+pub fn profile(_claim: Claim, duration: Duration, cancel: Receiver<()>) -> Result<Vec<u8>, Error> {
     let guard = pprof::ProfilerGuardBuilder::default()
         .frequency(i32::try_from(HZ).unwrap_or(100))
         .blocklist(BLOCKLIST)
@@ -120,10 +116,13 @@ pub fn profile(
             .data
             .into_iter()
             .map(|(frames, count)| (pprof::Frames::from(frames), count))
-            .fold(std::collections::HashMap::new(), |mut data, (frames, count)| {
-                *data.entry(frames).or_insert(0) += count;
-                data
-            }),
+            .fold(
+                std::collections::HashMap::new(),
+                |mut data, (frames, count)| {
+                    *data.entry(frames).or_insert(0) += count;
+                    data
+                },
+            ),
         timing: unresolved.timing,
     };
     let profile = gzip(&proto::from_report(&report, HZ).encode_to_vec());

@@ -62,12 +62,13 @@ pub fn listener_limits() -> conn::Limits {
 
 /// The started `pprof` extension, if any (validation allows at most one).
 pub fn enabled(config: &crate::config::Config) -> Option<(&ComponentId, &Settings)> {
-    config.service_extensions.iter().find_map(|id| {
-        match config.extensions.get(id) {
+    config
+        .service_extensions
+        .iter()
+        .find_map(|id| match config.extensions.get(id) {
             Some(Extension::Pprof(settings)) => Some((id, settings)),
             _ => None,
-        }
-    })
+        })
 }
 
 /// At most one `pprof` extension is started: the process has one CPU profiler.
@@ -170,8 +171,14 @@ impl Bound {
         let id = self.id;
         tracing::info!(extension = %id, "profiling at http://{}/debug/pprof/", addr.map(|a| a.to_string()).unwrap_or_default());
         Some(tokio::spawn(async move {
-            if let Err(e) =
-                conn::serve(listener, routes, listener_limits(), None, stop.cancelled_owned()).await
+            if let Err(e) = conn::serve(
+                listener,
+                routes,
+                listener_limits(),
+                None,
+                stop.cancelled_owned(),
+            )
+            .await
             {
                 tracing::error!(extension = %id, error = %e, "pprof server failed");
             }

@@ -121,7 +121,10 @@ async fn profile(
         Ok(Ok(body)) => (
             [
                 (header::CONTENT_TYPE, "application/octet-stream"),
-                (header::CONTENT_DISPOSITION, "attachment; filename=\"profile\""),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"profile\"",
+                ),
                 (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             ],
             body,

@@ -28,7 +28,10 @@ fn yaml(extensions: &str, prometheus: &str, started: &str) -> String {
     } else {
         format!("extensions:\n{extensions}")
     };
-    format!("{extensions}{}", PIPELINE.replace("service_placeholder", &service))
+    format!(
+        "{extensions}{}",
+        PIPELINE.replace("service_placeholder", &service)
+    )
 }
 
 fn err(yaml: &str) -> String {
@@ -71,10 +74,12 @@ fn seconds_are_a_whole_number_within_the_listeners_bound() {
     }
     assert_eq!(
         routes::parse_seconds(Some("51"), 50),
-        Err("seconds=\"51\": give a whole number of seconds from 1 to 50 on this address (its \
+        Err(
+            "seconds=\"51\": give a whole number of seconds from 1 to 50 on this address (its \
              idle_timeout closes a connection sooner); give the pprof extension an endpoint of \
              its own for profiles up to 300 s\n"
-            .into()),
+                .into()
+        ),
     );
 }
 
@@ -83,15 +88,27 @@ fn configuration_errors_name_the_key_and_say_why() {
     let go = "not supported: it tunes the Go runtime's profiler, and Vigil is not a Go program \
               (it samples CPU only: /debug/pprof/profile)";
     assert_eq!(
-        err(&yaml("  pprof:\n    block_profile_fraction: 3\n", "", "pprof")),
+        err(&yaml(
+            "  pprof:\n    block_profile_fraction: 3\n",
+            "",
+            "pprof"
+        )),
         format!("extensions.pprof.block_profile_fraction: {go}")
     );
     assert_eq!(
-        err(&yaml("  pprof:\n    mutex_profile_fraction: 5\n", "", "pprof")),
+        err(&yaml(
+            "  pprof:\n    mutex_profile_fraction: 5\n",
+            "",
+            "pprof"
+        )),
         format!("extensions.pprof.mutex_profile_fraction: {go}")
     );
     assert_eq!(
-        err(&yaml("  pprof:\n    save_to_file: /tmp/cpu.prof\n", "", "pprof")),
+        err(&yaml(
+            "  pprof:\n    save_to_file: /tmp/cpu.prof\n",
+            "",
+            "pprof"
+        )),
         "extensions.pprof.save_to_file: not supported: a whole-life profile would hold the \
          process's one CPU profiler until exit, so /debug/pprof/profile could never answer; \
          fetch a profile over HTTP instead (curl -o cpu.pb.gz .../debug/pprof/profile?seconds=30)"
@@ -129,10 +146,12 @@ fn configuration_errors_name_the_key_and_say_why() {
          it to service.extensions"
     );
     assert_eq!(
-        err(&yaml("  pprof:\n    endpoint: 127.0.0.1:9464\n", "", "pprof").replace(
-            "prometheus:\n    endpoint: 127.0.0.1:0",
-            "prometheus:\n    endpoint: 127.0.0.1:9464"
-        )),
+        err(
+            &yaml("  pprof:\n    endpoint: 127.0.0.1:9464\n", "", "pprof").replace(
+                "prometheus:\n    endpoint: 127.0.0.1:0",
+                "prometheus:\n    endpoint: 127.0.0.1:9464"
+            )
+        ),
         "extensions.pprof.endpoint (127.0.0.1:9464) conflicts with exporters.prometheus.endpoint \
          (127.0.0.1:9464): both would listen on port 9464"
     );
@@ -158,7 +177,11 @@ async fn not_started_it_is_404() {
         let vigil = start(&yaml).await;
         assert_eq!(vigil.pprof_addr, None);
         let pages = vigil.listen_addr.unwrap();
-        for path in ["/debug/pprof/", "/debug/pprof/profile?seconds=1", "/debug/pprof/allocator"] {
+        for path in [
+            "/debug/pprof/",
+            "/debug/pprof/profile?seconds=1",
+            "/debug/pprof/allocator",
+        ] {
             let (status, _) = get(&format!("http://{pages}{path}"), None).await;
             assert_eq!(status, 404, "{path} with\n{yaml}");
         }
@@ -180,7 +203,11 @@ async fn on_the_exporters_address_it_is_behind_its_auth() {
     for path in ["/", "/profile?seconds=1", "/allocator", "/heap"] {
         for auth in [None, Some("Basic b3BzOndyb25n")] {
             let (status, body) = get(&format!("{base}{path}"), auth).await;
-            assert_eq!((status, body.as_str()), (401, "unauthenticated\n"), "{path}");
+            assert_eq!(
+                (status, body.as_str()),
+                (401, "unauthenticated\n"),
+                "{path}"
+            );
         }
     }
     let (status, body) = get(&format!("{base}/"), ok).await;
@@ -209,7 +236,12 @@ async fn on_the_exporters_address_it_is_behind_its_auth() {
     let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(stats["allocator"], "glibc malloc", "{body}");
     let heap = &stats["heap"];
-    let keys: Vec<&str> = heap.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = heap
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
         [
@@ -254,7 +286,11 @@ fn go() -> std::path::PathBuf {
     ];
     for go in candidates.into_iter().flatten() {
         let go: std::path::PathBuf = go;
-        if Command::new(&go).arg("version").output().is_ok_and(|o| o.status.success()) {
+        if Command::new(&go)
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             return go;
         }
     }
@@ -315,7 +351,11 @@ async fn a_cpu_profile_is_read_by_go_tool_pprof() {
         .await
         .unwrap();
     assert_eq!(second.status(), 503);
-    let retry: u64 = second.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = second.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=2).contains(&retry), "Retry-After: {retry}");
     assert_eq!(
         second.text().await.unwrap(),
@@ -324,13 +364,18 @@ async fn a_cpu_profile_is_read_by_go_tool_pprof() {
 
     let response = first.await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/octet-stream");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/octet-stream"
+    );
     let body = response.bytes().await.unwrap();
     assert_eq!(&body[..2], [0x1f, 0x8b], "gzip magic");
 
     // What we wrote: the sample types Go writes, and samples of the busy thread.
     let mut raw = Vec::new();
-    flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut raw).unwrap();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut raw)
+        .unwrap();
     let profile = proto::Profile::decode(&raw[..]).unwrap();
     let s = |i: i64| profile.string_table[usize::try_from(i).unwrap()].as_str();
     let types: Vec<(&str, &str)> = profile
@@ -347,7 +392,10 @@ async fn a_cpu_profile_is_read_by_go_tool_pprof() {
         .map(|x| x.value[0])
         .sum();
     // 2 s of one busy thread at 100 Hz is ~200 samples; allow for a loaded machine.
-    assert!(busy_samples >= 20, "{busy_samples} samples of the busy thread");
+    assert!(
+        busy_samples >= 20,
+        "{busy_samples} samples of the busy thread"
+    );
 
     // What Go's reader makes of it.
     let dir = vigil_tests::peers::TempDir::new("pprof");
@@ -362,12 +410,21 @@ async fn a_cpu_profile_is_read_by_go_tool_pprof() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "go tool pprof failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "go tool pprof failed:\n{stdout}\n{stderr}"
+    );
     eprintln!("go tool pprof -top:\n{stdout}");
     assert!(stdout.contains("Type: cpu"), "{stdout}\n{stderr}");
     assert!(stdout.contains("Duration: 2"), "{stdout}\n{stderr}");
-    assert!(stdout.contains("File: vigil_collector"), "{stdout}\n{stderr}");
-    assert!(!stderr.contains("Main binary filename not available"), "{stderr}");
+    assert!(
+        stdout.contains("File: vigil_collector"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("Main binary filename not available"),
+        "{stderr}"
+    );
     assert!(
         stdout.contains("pprof_test_busy_loop"),
         "the busy function is not in the top list:\n{stdout}\n{stderr}"
@@ -395,9 +452,15 @@ async fn a_cpu_profile_is_read_by_go_tool_pprof() {
     busy.join().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "go tool pprof URL failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "go tool pprof URL failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("Type: cpu"), "{stdout}\n{stderr}");
-    assert!(stdout.contains("pprof_test_busy_loop"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("pprof_test_busy_loop"),
+        "{stdout}\n{stderr}"
+    );
 
     // A client that goes away frees the profiler: the next profile is served well before the
     // abandoned one's 30 s would have ended.
@@ -425,4 +488,3 @@ async fn a_cpu_profile_is_read_by_go_tool_pprof() {
     assert_eq!(status, 200, "after {:?}", started.elapsed());
     vigil.shutdown().await;
 }
-
