@@ -356,7 +356,7 @@ pub(super) fn storage_settings(
         .and_then(|sid| config.extensions.get(&sid))
         .and_then(|e| match e {
             Extension::FileStorage(s) => Some(s.clone()),
-            Extension::Auth(_) => None,
+            Extension::Auth(_) | Extension::Pprof(_) => None,
         })
         .ok_or_else(|| Error::Exporter {
             id: id.to_string(),

@@ -79,6 +79,8 @@ pub struct Running {
     pub store: Option<Arc<Store>>,
     /// Every receiver's addresses.
     pub receivers: BTreeMap<ComponentId, ReceiverAddrs>,
+    /// Where the `pprof` extension serves, when it has an endpoint of its own.
+    pub pprof_addr: Option<SocketAddr>,
     /// Every receiver's counters, per transport.
     pub counters: BTreeMap<ComponentId, ReceiverCounters>,
     /// Where the collector's own metrics are served, when they are.
@@ -146,6 +148,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         }
     };
 
+    let pprof = crate::extensions::pprof::bind(config).await?;
     let servers = bound
         .iter()
         .map(|(_, g, h)| usize::from(g.is_some()) + usize::from(h.is_some()))
@@ -279,6 +282,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         if let Some(times) = render_times.get(&exporter.id) {
             state.render_times = times.clone();
         }
+        state.pprof = pprof.as_ref().and_then(|p| p.on_admin());
         let stop = rest_stop.clone();
         let id = exporter.id.clone();
         rest.push(tokio::spawn(async move {
@@ -296,6 +300,8 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         rest.push(expiry(exporter.store, rest_stop.clone()));
     }
 
+    let pprof_addr = pprof.as_ref().and_then(|p| p.local_addr());
+    rest.extend(pprof.and_then(|p| p.serve(rest_stop.clone())));
     let main = ComponentId::parse("otlp")
         .and_then(|id| receivers.get(&id).copied())
         .or_else(|| receivers.values().next().copied())
@@ -316,6 +322,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         listen_addr,
         store: first_store,
         receivers,
+        pprof_addr,
         counters: counters
             .into_iter()
             .map(|(id, (c, _, _))| (id, c))

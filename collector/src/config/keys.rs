@@ -71,6 +71,7 @@ const COMPONENTS: &[(&str, &str, &[&str])] = &[
     ("extensions", "file_storage", &[]),
     ("extensions", "bearertokenauth", &[]),
     ("extensions", "basicauth", &["htpasswd"]),
+    ("extensions", "pprof", &["auth"]),
 ];
 
 /// Keys a struct names only to refuse them with a better message than "unknown field" (the
@@ -100,6 +101,17 @@ const REFUSED: &[(&str, &str, &str, &[&str])] = &[
     ),
     // Each back-end's endpoint comes from the resolver.
     ("exporters", "loadbalancing", "protocol.otlp", &["endpoint"]),
+    // The Go runtime's profiler settings, and a whole-life profile (see extensions::pprof).
+    (
+        "extensions",
+        "pprof",
+        "",
+        &[
+            "block_profile_fraction",
+            "mutex_profile_fraction",
+            "save_to_file",
+        ],
+    ),
 ];
 
 const PROBE: &str = "__vigil_probe__";

@@ -160,6 +160,8 @@ pub enum Extension {
     FileStorage(file_storage::Settings),
     /// `bearertokenauth` or `basicauth`.
     Auth(std::sync::Arc<crate::extensions::auth::Authenticator>),
+    /// `pprof`: profiling routes.
+    Pprof(crate::extensions::pprof::Settings),
 }
 
 /// One `service.pipelines` entry.
@@ -413,6 +415,11 @@ impl Config {
         }
         if let Some(TelemetryAddress::Explicit(addr)) = self.telemetry.metrics_address {
             out.push(("service.telemetry.metrics.address".to_owned(), addr));
+        }
+        if let Some((id, s)) = crate::extensions::pprof::enabled(self)
+            && let Some(endpoint) = s.endpoint
+        {
+            out.push((format!("extensions.{id}.endpoint"), endpoint));
         }
         out
     }

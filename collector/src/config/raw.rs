@@ -151,6 +151,8 @@ pub(super) enum Extension {
     BearerTokenAuth(crate::extensions::auth::BearerConfig),
     /// `basicauth`.
     BasicAuth(crate::extensions::auth::BasicConfig),
+    /// `pprof`.
+    Pprof(crate::extensions::pprof::Config),
 }
 
 /// One section: component ids, as written, with their configuration, in file order.
@@ -241,12 +243,14 @@ impl ComponentKind for Exporter {
 
 impl ComponentKind for Extension {
     const SECTION: &'static str = "extensions";
-    const TYPES: &'static [&'static str] = &["basicauth", "bearertokenauth", "file_storage"];
+    const TYPES: &'static [&'static str] =
+        &["basicauth", "bearertokenauth", "file_storage", "pprof"];
     fn read<'de, A: MapAccess<'de>>(ty: &str, map: &mut A) -> Result<Self, A::Error> {
         match ty {
             "file_storage" => value(map).map(Extension::FileStorage),
             "bearertokenauth" => value(map).map(Extension::BearerTokenAuth),
             "basicauth" => value(map).map(Extension::BasicAuth),
+            "pprof" => value(map).map(Extension::Pprof),
             _ => Err(de::Error::custom("unreachable: type checked by the caller")),
         }
     }

@@ -62,6 +62,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
             raw::Extension::BasicAuth(c) => Extension::Auth(std::sync::Arc::new(
                 c.validate(id.as_str()).map_err(invalid)?,
             )),
+            raw::Extension::Pprof(c) => Extension::Pprof(c.validate(&path)?),
         };
         extensions.insert(id, settings);
     }
@@ -166,7 +167,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
                 return Err(Error::Invalid {
                     key,
                     message: format!(
-                        "extension {sid:?} is not started: add it to service.extensions"
+                        "extension \"{sid}\" is not started: add it to service.extensions"
                     ),
                 });
             }
@@ -197,6 +198,13 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
             auth_refs.push((format!("exporters.{id}.auth.authenticator"), a));
         }
     }
+    for (id, x) in &extensions {
+        if let Extension::Pprof(s) = x
+            && let Some(a) = s.auth.as_deref()
+        {
+            auth_refs.push((format!("extensions.{id}.auth.authenticator"), a));
+        }
+    }
     for (key, auth) in auth_refs {
         let sid = reference(&key, auth)?;
         match extensions.get(&sid) {
@@ -206,7 +214,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
                 return Err(Error::Invalid {
                     key,
                     message: format!(
-                        "extension {sid:?} is not an authenticator (bearertokenauth or basicauth)"
+                        "extension \"{sid}\" is not an authenticator (bearertokenauth or basicauth)"
                     ),
                 });
             }
@@ -214,7 +222,9 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
         if !service_extensions.contains(&sid) {
             return Err(Error::Invalid {
                 key,
-                message: format!("extension {sid:?} is not started: add it to service.extensions"),
+                message: format!(
+                    "extension \"{sid}\" is not started: add it to service.extensions"
+                ),
             });
         }
     }
@@ -267,6 +277,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, Error> {
             log_format,
         },
     };
+    crate::extensions::pprof::check(&config)?;
     check_listeners(&config)?;
     Ok(config)
 }

@@ -7,6 +7,7 @@
 //! | `GET /api/v1/self` | the collector's own metrics as the same JSON snapshot (see `crate::telemetry`) |
 //! | `GET /healthz` | 200 while the process is alive |
 //! | `GET /readyz` | 200 once the receivers are bound and serving, 503 before |
+//! | `GET /debug/pprof/*` | profiling, with the `pprof` extension started without an endpoint |
 //!
 //! Every handler takes a snapshot of the store (a short copy under its lock)
 //! and renders it with the lock released, on a blocking thread; at most
@@ -49,6 +50,8 @@ pub struct AppState {
     pub telemetry: Option<Arc<Telemetry>>,
     /// Where render times are recorded.
     pub render_times: Arc<RenderTimes>,
+    /// The `pprof` extension's routes, when it is started without an endpoint of its own.
+    pub pprof: Option<crate::extensions::pprof::Limits>,
 }
 
 /// Pages rendered at once. A render holds a copy of the part of the store it shows while it
@@ -69,6 +72,7 @@ impl AppState {
             auth: None,
             telemetry: None,
             render_times: Arc::default(),
+            pprof: None,
         }
     }
 }
@@ -79,6 +83,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/snapshot", get(snapshot))
         .route("/api/v1/self", get(self_telemetry));
+    let pages = match state.pprof {
+        Some(limits) => pages.merge(crate::extensions::pprof::router(limits)),
+        None => pages,
+    };
     let pages = match &state.auth {
         Some(auth) => crate::extensions::auth::require(pages, auth.clone()),
         None => pages,
