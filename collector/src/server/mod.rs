@@ -6,12 +6,14 @@
 //! | `GET /api/v1/snapshot` | the JSON snapshot; `?service=NAME`, `?metric=PREFIX`, `?format=otlp` |
 //! | `GET /healthz` | 200 while the process is alive |
 //! | `GET /readyz` | 200 once the receivers are bound and serving, 503 before |
+//! | `GET /` | the live dashboard (see [`dashboard`]) |
 //!
 //! Every handler takes a snapshot of the store (a short copy under its lock)
 //! and renders it with the lock released, on a blocking thread; at most
 //! [`MAX_RENDERS`] at once, so concurrent reads cannot multiply memory without bound.
 
 pub mod conn;
+pub mod dashboard;
 pub mod tls;
 
 use std::future::Future;
@@ -69,7 +71,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .route("/metrics", get(metrics))
-        .route("/api/v1/snapshot", get(snapshot));
+        .route("/api/v1/snapshot", get(snapshot))
+        .merge(dashboard::router());
     let pages = match &state.auth {
         Some(auth) => crate::extensions::auth::require(pages, auth.clone()),
         None => pages,
