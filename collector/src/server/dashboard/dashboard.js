@@ -179,7 +179,9 @@
         const hit = rx.exec(m.name);
         if (!hit) continue;
         const byPrefix = (out[family] = out[family] || new Map());
-        const prefix = hit[1] || '';
+        // Gen-AI and HTTP names are the semantic conventions' own; a namespace
+        // prefixes only some of them (cost, cache tokens): one view for all.
+        const prefix = family === 'genai' || family === 'http' ? '' : hit[1] || '';
         if (!byPrefix.has(prefix)) byPrefix.set(prefix, {});
         byPrefix.get(prefix)[hit[2]] = m;
         break;
@@ -188,6 +190,8 @@
     return out;
   }
   const series = (m) => (m ? m.series : []);
+  // `ns.worker` -> `worker`: the service card already says whose it is.
+  const entity = (prefix) => prefix.split('.').pop();
 
   function lifecycleView(svc, prefix, f) {
     const states = group(series(f.count), (s) => attr(s, 'state'));
@@ -202,8 +206,8 @@
       return { op, ok, failed, cancelled: by('cancelled'), ratio };
     }).sort((a, b) => (b.ratio || 0) - (a.ratio || 0) || a.op.localeCompare(b.op))
       .map((r) => data(row([r.op, num(fmt(r.ok)), num(fmt(r.failed)), num(fmt(r.cancelled)), num(pct(r.ratio))],
-        r.failed > 0 ? 'bad' : null), { operation: r.op, failureRatio: Number.isFinite(r.ratio) ? r.ratio.toFixed(1) : '' }));
-    return el('div', 'view lifecycle', el('h4', null, prefix, ' lifecycle'),
+        r.ratio >= 10 ? 'bad' : r.failed > 0 ? 'warn' : null), { operation: r.op, failureRatio: Number.isFinite(r.ratio) ? r.ratio.toFixed(1) : '' }));
+    return el('div', 'view lifecycle', el('h4', null, entity(prefix), ' lifecycle'),
       stateRows.length ? table(['state', 'count'], stateRows, 'compact') : null,
       opRows.length ? table(['operation', 'ok', 'failed', 'cancelled', 'failure %'], opRows) : null);
   }
@@ -217,11 +221,11 @@
       const last = of(f.last_success)[0];
       const backlog = of(f.backlog)[0];
       const bad = runs('error') + runs('panic') > 0;
-      return data(row([name, num(fmt(runs('ok'))), num(fmt(runs('error'))), num(fmt(runs('panic'))),
+      return data(row([el('td', 'name', name), num(fmt(runs('ok'))), num(fmt(runs('error'))), num(fmt(runs('panic'))),
         items.join(' · ') || '–', last ? ago((now - value(last.value) * 1000) / 1000) : 'never',
         num(backlog ? fmt(value(backlog.value)) : '–')], bad ? 'warn' : null), { sweeper: name });
     });
-    return el('div', 'view sweep', el('h4', null, (prefix ? prefix + ' ' : '') + 'sweeps'),
+    return el('div', 'view sweep', el('h4', null, 'sweeps'),
       table(['sweeper', 'ok', 'error', 'panic', 'items', 'last success', 'backlog'], rows));
   }
 
@@ -245,23 +249,24 @@
         return data(row([el('span', 'badge ' + v, v), t.key, num(fmt(t.consecutive)), num(fmt(t.pass)), num(fmt(t.fail))],
           'check ' + v), { target: t.key, status: v });
       });
-    return el('div', 'view health', el('h4', null, prefix, ' health checks'),
+    return el('div', 'view health', el('h4', null, entity(prefix), ' health checks'),
       table(['status', 'target', 'failures in a row', 'pass', 'fail'], rows));
   }
 
   function livenessView(svc, prefix, f) {
     const rows = series(f.count).map((s) => row([attr(s, 'status'), num(fmt(value(s.value)))]));
     const fallbacks = series(f.fallbacks).reduce((a, s) => a + value(s.value), 0);
-    return el('div', 'view liveness', el('h4', null, prefix, ' liveness'),
+    return el('div', 'view liveness', el('h4', null, entity(prefix), ' liveness'),
       table(['status', 'count'], rows, 'compact'),
       f.fallbacks ? el('p', 'muted', 'fast-store fallbacks: ' + fmt(fallbacks)) : null);
   }
 
+  const SELF = '(this process)';
   function workersView(svc, prefix, f) {
     const workers = new Map();
     const worker = (s) => {
       const pairs = attrs(s, ['cpu.mode', 'zombie']);
-      const name = pairs.length === 0 ? '(this process)' : pairs.length === 1 ? pairs[0][1] : attrText(pairs);
+      const name = pairs.length === 0 ? SELF : pairs.length === 1 ? pairs[0][1] : attrText(pairs);
       if (!workers.has(name)) workers.set(name, { name, cpu: 0, t: NaN, hasCpu: false, rss: NaN, idle: NaN, zombie: false });
       return workers.get(name);
     };
@@ -283,16 +288,16 @@
     }
     const rows = [...workers.values()]
       .filter((w) => matches(svc.service, w.name))
-      .sort((a, b) => b.zombie - a.zombie || a.name.localeCompare(b.name))
+      .sort((a, b) => b.zombie - a.zombie || (b.name === SELF) - (a.name === SELF) || a.name.localeCompare(b.name))
       .map((w) => {
         const r = w.rate;
         return data(row([w.name, num(r === null ? '…' : pct(100 * r)), num(bytes(w.rss)),
           num(Number.isFinite(w.idle) ? fmt(w.idle, 1) + ' s' : '–'),
           w.zombie ? el('span', 'badge failing', 'zombie') : ''], 'worker' + (w.zombie ? ' zombie' : '')),
-        { worker: w.name, zombie: w.zombie });
+        { worker: w.name, zombie: w.zombie, cpuPercent: r === null ? '' : (100 * r).toFixed(1) });
       });
     if (!rows.length) return null;
-    return el('div', 'view workers', el('h4', null, (prefix ? prefix + ' ' : '') + 'processes and workers'),
+    return el('div', 'view workers', el('h4', null, 'processes and workers'),
       table(['worker', 'CPU', 'RSS', 'idle', ''], rows));
   }
 
@@ -306,7 +311,8 @@
     };
     for (const m of [f['token.usage'], f['cache.token.usage']]) {
       for (const s of series(m)) {
-        const type = (m === f['cache.token.usage'] ? 'cache ' : '') + (attr(s, 'gen_ai.token.type') || 'tokens');
+        const raw = attr(s, 'gen_ai.token.type') || 'all';
+        const type = m === f['cache.token.usage'] && !raw.includes('cache') ? 'cache ' + raw : raw.replace('_', ' ');
         types.add(type);
         const t = model(s).tokens;
         t.set(type, (t.get(type) || 0) + value(s.sum));
@@ -316,7 +322,7 @@
     const cols = [...types].sort();
     const rows = [...models].map(([name, m]) => row([name, ...cols.map((c) => num(fmt(m.tokens.get(c) || 0))),
       num('$' + fmt(m.cost, 4))]));
-    return el('div', 'view genai', el('h4', null, 'gen-AI tokens and cost' + (prefix ? ' (' + prefix + ')' : '')),
+    return el('div', 'view genai', el('h4', null, 'gen-AI tokens and cost'),
       table(['model', ...cols.map((c) => c + ' tokens'), 'cost'], rows));
   }
 
@@ -401,7 +407,7 @@
       if (!matches(svc.service, svc.instance || '', svc.job || '', ...svc.metrics.map((m) => m.name))) return null;
       const link = el('a', null, svc.service);
       link.href = '#service-' + si;
-      return data(row([link, svc.instance || '–', num(ago((now - lastUpdate(svc)) / 1000)), num(fmt(svc.metrics.length))],
+      return data(row([el('td', 'name', link), el('td', 'small muted', svc.instance || '–'), num(ago((now - lastUpdate(svc)) / 1000)), num(fmt(svc.metrics.length))],
         svc.error ? 'bad' : null), { service: svc.service });
     }).filter(Boolean);
     return [el('h2', null, 'Services ', el('span', 'muted', String(doc.services.length))),
