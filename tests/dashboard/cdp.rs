@@ -21,19 +21,19 @@ use std::process::{Child, Command, Stdio};
 use serde_json::{Value, json};
 
 /// A running headless chromium and its pipe; killed on drop.
-pub struct Browser {
+pub(crate) struct Browser {
     child: Child,
     dir: PathBuf,
 }
 
 /// The two ends of the protocol pipe, opened by [`Browser::connect`].
-pub struct Session {
+pub(crate) struct Session {
     to_browser: File,
     from_browser: BufReader<File>,
     next_id: u64,
     session_id: Option<String>,
     /// Every URL the page asked for (`Network.requestWillBeSent`).
-    pub requested: Vec<String>,
+    pub(crate) requested: Vec<String>,
 }
 
 /// Requests recorded at most; a page that asks for more fails the test anyway.
@@ -41,7 +41,7 @@ const MAX_RECORDED: usize = 10_000;
 
 impl Browser {
     /// Starts `chromium` headless with `flags`, talking over two fresh named pipes.
-    pub fn start(chromium: &Path, flags: &[&str]) -> Browser {
+    pub(crate) fn start(chromium: &Path, flags: &[&str]) -> Browser {
         let dir = std::env::temp_dir().join(format!("vigil-cdp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -69,7 +69,7 @@ impl Browser {
     }
 
     /// The paths of the command and event pipes, for [`Session::connect`].
-    pub fn pipes(&self) -> (PathBuf, PathBuf) {
+    pub(crate) fn pipes(&self) -> (PathBuf, PathBuf) {
         (self.dir.join("in"), self.dir.join("out"))
     }
 }
@@ -86,7 +86,7 @@ impl Session {
     /// Opens the pipes of [`Browser::pipes`]. Blocks until the browser has
     /// opened them too: call it on a thread of its own, which the browser's
     /// death (dropping the [`Browser`]) unblocks.
-    pub fn connect((to, from): &(PathBuf, PathBuf)) -> Session {
+    pub(crate) fn connect((to, from): &(PathBuf, PathBuf)) -> Session {
         // The order matters: sh opens `in` first, then `out`.
         let to_browser = OpenOptions::new()
             .write(true)
@@ -105,7 +105,7 @@ impl Session {
     /// Sends one command (to the page once [`Session::open`] attached one) and
     /// returns its result; events read meanwhile are recorded. Panics on a
     /// protocol error or a closed pipe.
-    pub fn call(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) fn call(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({"id": id, "method": method, "params": params});
@@ -141,7 +141,7 @@ impl Session {
     }
 
     /// Opens a blank page and attaches to it; later calls go to that page.
-    pub fn open(&mut self) {
+    pub(crate) fn open(&mut self) {
         let target = self.call("Target.createTarget", json!({"url": "about:blank"}));
         let target_id = target["targetId"].as_str().expect("targetId").to_string();
         let attached = self.call(
@@ -154,7 +154,7 @@ impl Session {
     }
 
     /// Sets the viewport (CSS pixels); `mobile` as a phone does (viewport meta tag honoured).
-    pub fn viewport(&mut self, width: u32, height: u32, mobile: bool) {
+    pub(crate) fn viewport(&mut self, width: u32, height: u32, mobile: bool) {
         self.call(
             "Emulation.setDeviceMetricsOverride",
             json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
@@ -162,7 +162,7 @@ impl Session {
     }
 
     /// Evaluates `expression` in the page and returns its value.
-    pub fn eval(&mut self, expression: &str) -> Value {
+    pub(crate) fn eval(&mut self, expression: &str) -> Value {
         let result = self.call(
             "Runtime.evaluate",
             json!({"expression": expression, "returnByValue": true}),
@@ -174,7 +174,7 @@ impl Session {
     }
 
     /// A PNG of the viewport.
-    pub fn screenshot(&mut self) -> Vec<u8> {
+    pub(crate) fn screenshot(&mut self) -> Vec<u8> {
         let shot = self.call("Page.captureScreenshot", json!({"format": "png"}));
         decode_base64(shot["data"].as_str().expect("screenshot data"))
     }

@@ -2,12 +2,14 @@
 //! JSON snapshot (`/api/v1/snapshot`) and the collector's own figures
 //! (`/api/v1/self`) every 2 s and draws them in the browser.
 //!
-//! The page, its script and its style sheet are compiled into the binary
+//! The page, its scripts and its style sheet are compiled into the binary
 //! (`include_str!`) and served from this address only: no CDN, no web font,
-//! no image, so it works on a machine with no network. They are three
+//! no image, so it works on a machine with no network. They are separate
 //! documents rather than one so the Content-Security-Policy can forbid every
 //! inline script and style (`default-src 'self'` with nothing relaxed) instead
-//! of listing hashes that every edit of the page would have to update. The
+//! of listing hashes that every edit of the page would have to update; the
+//! script is three files (helpers, SDK views, polling and layout) to keep
+//! each one readable, run in order in one scope with no bundler. The
 //! script uses relative URLs only, so it works behind a reverse proxy that
 //! mounts the collector under a path, and it builds the DOM with
 //! `textContent`, never `innerHTML`, so no string from a sender can become
@@ -36,23 +38,26 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-const PAGE: &str = include_str!("page.html");
-const SCRIPT: &str = include_str!("dashboard.js");
-const STYLE: &str = include_str!("dashboard.css");
+/// The documents of the page: path, content type, body. The scripts run in
+/// this order and share one scope (see `common.js`).
+const ASSETS: [(&str, &str, &str); 5] = [
+    ("/", HTML, include_str!("page.html")),
+    ("/common.js", JS, include_str!("common.js")),
+    ("/views.js", JS, include_str!("views.js")),
+    ("/dashboard.js", JS, include_str!("dashboard.js")),
+    ("/dashboard.css", "text/css; charset=utf-8", include_str!("dashboard.css")),
+];
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
 
-/// The dashboard's routes (`/`, `/dashboard.js`, `/dashboard.css`), to be
+/// The dashboard's routes (the page, its scripts and style sheet), to be
 /// merged into the server's auth-gated pages.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", PAGE) }))
-        .route(
-            "/dashboard.js",
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-        )
-        .route(
-            "/dashboard.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
-        )
+    ASSETS
+        .iter()
+        .fold(Router::new(), |router, &(path, content_type, body)| {
+            router.route(path, get(move || async move { asset(content_type, body) }))
+        })
 }
 
 /// One embedded document with the headers every dashboard answer carries:

@@ -35,11 +35,12 @@ async fn body(response: axum::response::Response) -> String {
 #[tokio::test]
 async fn serves_the_page_script_and_style_with_strict_headers() {
     let app = admin(state());
-    for (path, content_type, expected) in [
-        ("/", "text/html; charset=utf-8", PAGE),
-        ("/dashboard.js", "text/javascript; charset=utf-8", SCRIPT),
-        ("/dashboard.css", "text/css; charset=utf-8", STYLE),
-    ] {
+    let paths: Vec<&str> = ASSETS.iter().map(|a| a.0).collect();
+    assert_eq!(
+        paths,
+        ["/", "/common.js", "/views.js", "/dashboard.js", "/dashboard.css"]
+    );
+    for (path, content_type, expected) in ASSETS {
         let response = app.clone().oneshot(get(path, None)).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         let h = response.headers();
@@ -70,7 +71,8 @@ async fn needs_the_same_credentials_as_the_snapshot_when_auth_is_on() {
         auth: Some(Arc::new(auth)),
         ..state()
     });
-    for path in ["/", "/dashboard.js", "/dashboard.css", "/api/v1/snapshot"] {
+    let paths = ASSETS.iter().map(|a| a.0).chain(["/api/v1/snapshot"]);
+    for path in paths {
         for wrong in [None, Some("Bearer nope")] {
             let response = app.clone().oneshot(get(path, wrong)).await.unwrap();
             assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path} {wrong:?}");
@@ -94,11 +96,7 @@ async fn needs_the_same_credentials_as_the_snapshot_when_auth_is_on() {
 /// policy would block anyway), and its script writes no markup.
 #[test]
 fn the_page_refers_only_to_its_own_origin_and_writes_no_markup() {
-    for (name, text) in [
-        ("page.html", PAGE),
-        ("dashboard.js", SCRIPT),
-        ("dashboard.css", STYLE),
-    ] {
+    for (name, _, text) in ASSETS {
         for forbidden in [
             "://",
             "src=\"//",
@@ -123,19 +121,23 @@ fn the_page_refers_only_to_its_own_origin_and_writes_no_markup() {
             );
         }
     }
-    // The page's only subresources, relative to wherever it is mounted.
-    let script_tags: Vec<&str> = PAGE.match_indices("<script").map(|(i, _)| &PAGE[i..]).collect();
-    assert_eq!(script_tags.len(), 1);
-    assert!(script_tags[0].starts_with("<script src=\"dashboard.js\" defer></script>"));
-    assert!(PAGE.contains("<link rel=\"stylesheet\" href=\"dashboard.css\">"));
-    // The script polls exactly these two documents, relatively.
-    let mut fetched: Vec<&str> = SCRIPT
-        .match_indices("getJson('")
-        .map(|(i, m)| {
-            let rest = &SCRIPT[i + m.len()..];
-            &rest[..rest.find('\'').unwrap()]
-        })
+    // The page's only subresources, relative to wherever it is mounted, and
+    // no inline script.
+    let page = ASSETS[0].2;
+    let scripts: Vec<&str> = page.match_indices("<script").map(|(i, _)| &page[i..]).collect();
+    assert_eq!(scripts.len(), 3);
+    for (tag, file) in scripts.iter().zip(["common.js", "views.js", "dashboard.js"]) {
+        assert!(tag.starts_with(&format!("<script src=\"{file}\" defer></script>")), "{tag}");
+    }
+    assert!(page.contains("<link rel=\"stylesheet\" href=\"dashboard.css\">"));
+    // The scripts poll exactly these two documents, relatively.
+    let mut fetched: Vec<&str> = ASSETS
+        .iter()
+        .flat_map(|a| a.2.match_indices("getJson('").map(|(i, m)| &a.2[i + m.len()..]))
+        .map(|rest| &rest[..rest.find('\'').unwrap()])
         .collect();
     fetched.sort_unstable();
     assert_eq!(fetched, ["api/v1/self", "api/v1/snapshot"]);
+    let fetches: usize = ASSETS.iter().map(|a| a.2.matches("fetch(").count()).sum();
+    assert_eq!(fetches, 1, "one fetch call, in getJson");
 }
