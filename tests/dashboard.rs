@@ -115,7 +115,12 @@ async fn fetch(listen: SocketAddr, path: &str) -> (u16, String) {
     (status, response.text().await.expect("body"))
 }
 
-fn series_value(snap: &Snapshot, service: &str, metric: &str, attrs: &[(&str, &str)]) -> Option<f64> {
+fn series_value(
+    snap: &Snapshot,
+    service: &str,
+    metric: &str,
+    attrs: &[(&str, &str)],
+) -> Option<f64> {
     let svc = snap.services.iter().find(|s| s.service == service)?;
     let m = svc.metrics.iter().find(|m| m.name == metric)?;
     m.series
@@ -136,9 +141,26 @@ async fn wait_for_scenario(listen: SocketAddr) -> Snapshot {
     for _ in 0..120 {
         let (_, body) = fetch(listen, "/api/v1/snapshot").await;
         if let Ok(snap) = serde_json::from_str::<Snapshot>(&body) {
-            let ready = series_value(&snap, "sdk-tour", "tour.upstream.health.status", &[("zone", "eu-2")]) == Some(0.0)
-                && series_value(&snap, "worker_dashboard", "dashboard.worker.idle", &[("worker", "idle-1"), ("zombie", "true")]).is_some()
-                && series_value(&snap, "worker_dashboard", "dashboard.process.cpu.time", &[("worker", "busy-1")]).is_some()
+            let ready = series_value(
+                &snap,
+                "sdk-tour",
+                "tour.upstream.health.status",
+                &[("zone", "eu-2")],
+            ) == Some(0.0)
+                && series_value(
+                    &snap,
+                    "worker_dashboard",
+                    "dashboard.worker.idle",
+                    &[("worker", "idle-1"), ("zombie", "true")],
+                )
+                .is_some()
+                && series_value(
+                    &snap,
+                    "worker_dashboard",
+                    "dashboard.process.cpu.time",
+                    &[("worker", "busy-1")],
+                )
+                .is_some()
                 && snap.services.len() >= 3;
             if ready {
                 return snap;
@@ -271,7 +293,12 @@ fn tag_with<'a>(dom: &'a str, marker: &str) -> &'a str {
 fn png_size(path: &Path) -> (u32, u32) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(bytes.len() > 1000, "{} is nearly empty", path.display());
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", path.display());
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
     let word = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     (word(16), word(20))
 }
@@ -302,7 +329,11 @@ async fn chromium_shows_the_services_a_zombie_worker_and_the_failing_health_chec
     assert_eq!(cards.len(), snap.services.len(), "{cards:#?}");
     for svc in &snap.services {
         let marker = format!(" data-service=\"{}\"", svc.service);
-        assert!(cards.iter().any(|c| c.ends_with(&marker)), "no card for {}: {cards:#?}", svc.service);
+        assert!(
+            cards.iter().any(|c| c.ends_with(&marker)),
+            "no card for {}: {cards:#?}",
+            svc.service
+        );
     }
     // The zombie, flagged and listed first; busy workers are not zombies.
     let idle = tag_with(dom, "data-worker=\"idle-1\"");
@@ -345,11 +376,17 @@ async fn chromium_shows_the_services_a_zombie_worker_and_the_failing_health_chec
     // The collector's own figures, or the note that they are unavailable.
     let figures = tag_with(dom, "id=\"collector\"");
     if self_status == 404 {
-        assert_eq!(figures, "<section id=\"collector\" class=\"panel\" data-state=\"unavailable\">");
+        assert_eq!(
+            figures,
+            "<section id=\"collector\" class=\"panel\" data-state=\"unavailable\">"
+        );
         assert!(dom.contains(">collector figures unavailable"), "{dom}");
     } else {
         assert_eq!(self_status, 200, "/api/v1/self");
-        assert_eq!(figures, "<section id=\"collector\" class=\"panel\" data-state=\"available\">");
+        assert_eq!(
+            figures,
+            "<section id=\"collector\" class=\"panel\" data-state=\"available\">"
+        );
     }
     // The filter keeps the one service and the one worker that match.
     assert_eq!(
@@ -357,16 +394,29 @@ async fn chromium_shows_the_services_a_zombie_worker_and_the_failing_health_chec
         serde_json::json!({"services": ["worker_dashboard"], "workers": ["busy-2"]})
     );
     // Nothing sideways on a phone.
-    assert!(seen.phone_scroll_width <= 390, "scrollWidth {} at 390 px", seen.phone_scroll_width);
+    assert!(
+        seen.phone_scroll_width <= 390,
+        "scrollWidth {} at 390 px",
+        seen.phone_scroll_width
+    );
 
     // No request left the collector, and the page did poll both documents.
     let requested = &seen.requested;
     let pages = ["", "common.js", "views.js", "dashboard.js", "dashboard.css"];
     for path in pages.into_iter().chain(["api/v1/snapshot", "api/v1/self"]) {
-        assert!(requested.contains(&format!("{origin}{path}")), "{path}: {requested:#?}");
+        assert!(
+            requested.contains(&format!("{origin}{path}")),
+            "{path}: {requested:#?}"
+        );
     }
-    let outside: Vec<&String> = requested.iter().filter(|u| !u.starts_with(&origin)).collect();
-    assert!(outside.is_empty(), "requests outside the collector: {outside:#?}");
+    let outside: Vec<&String> = requested
+        .iter()
+        .filter(|u| !u.starts_with(&origin))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "requests outside the collector: {outside:#?}"
+    );
 
     assert_eq!(png_size(&target.join("dashboard.png")), (1280, 800));
     assert_eq!(png_size(&target.join("dashboard-phone.png")), (390, 844));

@@ -123,7 +123,10 @@ impl Session {
                 .from_browser
                 .read_until(0, &mut raw)
                 .unwrap_or_else(|e| panic!("{method}: reading the pipe: {e}"));
-            assert!(n > 0 && raw.last() == Some(&0), "{method}: the browser closed its pipe");
+            assert!(
+                n > 0 && raw.last() == Some(&0),
+                "{method}: the browser closed its pipe"
+            );
             raw.pop();
             let reply: Value = serde_json::from_slice(&raw).expect("the browser sends JSON");
             if reply["id"] == json!(id) {
@@ -132,7 +135,8 @@ impl Session {
                 }
                 return reply["result"].clone();
             }
-            if reply["method"] == "Network.requestWillBeSent" && self.requested.len() < MAX_RECORDED {
+            if reply["method"] == "Network.requestWillBeSent" && self.requested.len() < MAX_RECORDED
+            {
                 if let Some(url) = reply["params"]["request"]["url"].as_str() {
                     self.requested.push(url.to_string());
                 }
@@ -148,7 +152,12 @@ impl Session {
             "Target.attachToTarget",
             json!({"targetId": target_id, "flatten": true}),
         );
-        self.session_id = Some(attached["sessionId"].as_str().expect("sessionId").to_string());
+        self.session_id = Some(
+            attached["sessionId"]
+                .as_str()
+                .expect("sessionId")
+                .to_string(),
+        );
         self.call("Network.enable", json!({}));
         self.call("Page.enable", json!({}));
     }

@@ -45,7 +45,11 @@ const ASSETS: [(&str, &str, &str); 5] = [
     ("/common.js", JS, include_str!("common.js")),
     ("/views.js", JS, include_str!("views.js")),
     ("/dashboard.js", JS, include_str!("dashboard.js")),
-    ("/dashboard.css", "text/css; charset=utf-8", include_str!("dashboard.css")),
+    (
+        "/dashboard.css",
+        "text/css; charset=utf-8",
+        include_str!("dashboard.css"),
+    ),
 ];
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";

@@ -38,7 +38,13 @@ async fn serves_the_page_script_and_style_with_strict_headers() {
     let paths: Vec<&str> = ASSETS.iter().map(|a| a.0).collect();
     assert_eq!(
         paths,
-        ["/", "/common.js", "/views.js", "/dashboard.js", "/dashboard.css"]
+        [
+            "/",
+            "/common.js",
+            "/views.js",
+            "/dashboard.js",
+            "/dashboard.css"
+        ]
     );
     for (path, content_type, expected) in ASSETS {
         let response = app.clone().oneshot(get(path, None)).await.unwrap();
@@ -75,7 +81,11 @@ async fn needs_the_same_credentials_as_the_snapshot_when_auth_is_on() {
     for path in paths {
         for wrong in [None, Some("Bearer nope")] {
             let response = app.clone().oneshot(get(path, wrong)).await.unwrap();
-            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path} {wrong:?}");
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{path} {wrong:?}"
+            );
             assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
             assert_eq!(body(response).await, "unauthenticated\n");
         }
@@ -115,25 +125,34 @@ fn the_page_refers_only_to_its_own_origin_and_writes_no_markup() {
             "fetch('/",
             "fetch(\"/",
         ] {
-            assert!(
-                !text.contains(forbidden),
-                "{name} contains {forbidden:?}"
-            );
+            assert!(!text.contains(forbidden), "{name} contains {forbidden:?}");
         }
     }
     // The page's only subresources, relative to wherever it is mounted, and
     // no inline script.
     let page = ASSETS[0].2;
-    let scripts: Vec<&str> = page.match_indices("<script").map(|(i, _)| &page[i..]).collect();
+    let scripts: Vec<&str> = page
+        .match_indices("<script")
+        .map(|(i, _)| &page[i..])
+        .collect();
     assert_eq!(scripts.len(), 3);
-    for (tag, file) in scripts.iter().zip(["common.js", "views.js", "dashboard.js"]) {
-        assert!(tag.starts_with(&format!("<script src=\"{file}\" defer></script>")), "{tag}");
+    for (tag, file) in scripts
+        .iter()
+        .zip(["common.js", "views.js", "dashboard.js"])
+    {
+        assert!(
+            tag.starts_with(&format!("<script src=\"{file}\" defer></script>")),
+            "{tag}"
+        );
     }
     assert!(page.contains("<link rel=\"stylesheet\" href=\"dashboard.css\">"));
     // The scripts poll exactly these two documents, relatively.
     let mut fetched: Vec<&str> = ASSETS
         .iter()
-        .flat_map(|a| a.2.match_indices("getJson('").map(|(i, m)| &a.2[i + m.len()..]))
+        .flat_map(|a| {
+            a.2.match_indices("getJson('")
+                .map(|(i, m)| &a.2[i + m.len()..])
+        })
         .map(|rest| &rest[..rest.find('\'').unwrap()])
         .collect();
     fetched.sort_unstable();
