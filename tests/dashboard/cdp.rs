@@ -135,11 +135,11 @@ impl Session {
                 }
                 return reply["result"].clone();
             }
-            if reply["method"] == "Network.requestWillBeSent" && self.requested.len() < MAX_RECORDED
+            if reply["method"] == "Network.requestWillBeSent"
+                && self.requested.len() < MAX_RECORDED
+                && let Some(url) = reply["params"]["request"]["url"].as_str()
             {
-                if let Some(url) = reply["params"]["request"]["url"].as_str() {
-                    self.requested.push(url.to_string());
-                }
+                self.requested.push(url.to_string());
             }
         }
     }
