@@ -107,6 +107,24 @@ fn spawn_example(name: &str, grpc: SocketAddr) -> tokio::process::Child {
         .unwrap_or_else(|e| panic!("cannot run {name}: {e}"))
 }
 
+/// Stops an example as Ctrl-C does (SIGINT, via `kill`), so it kills and reaps
+/// its own child workers; a SIGKILL (`kill_on_drop`) would orphan them.
+/// Waits at most 15 s, then kills it.
+async fn stop_example(mut child: tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = tokio::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .await;
+    }
+    if tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
+}
+
 async fn fetch(listen: SocketAddr, path: &str) -> (u16, String) {
     let response = reqwest::get(format!("http://{listen}{path}"))
         .await
@@ -423,6 +441,8 @@ async fn chromium_shows_the_services_a_zombie_worker_and_the_failing_health_chec
 
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), demo).await;
-    drop((tour, pool));
+    for example in [tour, pool] {
+        stop_example(example).await;
+    }
     collector.shutdown().await;
 }
