@@ -8,12 +8,14 @@
 //! | `GET /healthz` | 200 while the process is alive |
 //! | `GET /readyz` | 200 once the receivers are bound and serving, 503 before |
 //! | `GET /debug/pprof/*` | profiling, with the `pprof` extension started without an endpoint |
+//! | `GET /` | the live dashboard (see [`dashboard`]) |
 //!
 //! Every handler takes a snapshot of the store (a short copy under its lock)
 //! and renders it with the lock released, on a blocking thread; at most
 //! [`MAX_RENDERS`] at once, so concurrent reads cannot multiply memory without bound.
 
 pub mod conn;
+pub mod dashboard;
 pub mod tls;
 
 use std::future::Future;
@@ -82,7 +84,8 @@ pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .route("/metrics", get(metrics))
         .route("/api/v1/snapshot", get(snapshot))
-        .route("/api/v1/self", get(self_telemetry));
+        .route("/api/v1/self", get(self_telemetry))
+        .merge(dashboard::router());
     let pages = match state.pprof {
         Some(limits) => pages.merge(crate::extensions::pprof::router(limits)),
         None => pages,
