@@ -145,8 +145,9 @@
       return data(row([exporter, bar, num(pct(100 * fill)), num(fmt(value(s.value)) + ' / ' + fmt(cap))],
         fill > 0.8 ? 'bad' : null), { exporter });
     });
-    node.replaceChildren(el('h2', null, 'Collector'), el('div', 'tiles', ...tiles),
-      queues.length ? table(['exporter queue', 'fill', '', 'size / capacity'], queues) : null);
+    // replaceChildren would write a null as the text "null": only real nodes go in.
+    const queueTable = queues.length ? [table(['exporter queue', 'fill', '', 'size / capacity'], queues)] : [];
+    node.replaceChildren(el('h2', null, 'Collector'), el('div', 'tiles', ...tiles), ...queueTable);
     node.dataset.state = 'available';
   }
 
