@@ -70,6 +70,17 @@ async fn an_embedded_page_is_the_collectors_page_and_prometheus_scrapes_it() {
     let snapshot = get(&format!("http://{addr}/api/v1/snapshot"), None).await;
     let doc: serde_json::Value = serde_json::from_str(&snapshot).expect("JSON");
     assert_eq!(doc["services"][0]["service"], "embedded-shop");
+    // The collector's dashboard, the same documents with the same policy.
+    for (path, _, body) in vigil_store::dashboard::ASSETS {
+        let resp = reqwest::get(format!("http://{addr}{path}"))
+            .await
+            .expect("GET");
+        assert_eq!(
+            resp.headers()["content-security-policy"],
+            vigil_store::dashboard::CONTENT_SECURITY_POLICY
+        );
+        assert_eq!(resp.text().await.expect("body"), body, "{path}");
+    }
 
     // The same data through a collector: the request the page was made from, sent over OTLP.
     let request = serving.last_request().expect("the page read the provider");

@@ -5,7 +5,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let serving = vigil::serve("127.0.0.1:9464")?; // /metrics, /api/v1/snapshot, /healthz
+    let serving = vigil::serve("127.0.0.1:9464")?; // /, /metrics, /api/v1/snapshot, /healthz
     let hits = vigil::init::meter()
         .u64_counter("shop.hits")
         .with_description("Pages served.")

@@ -8,7 +8,8 @@
 //! byte the page the collector would serve for the same data (`tests/embedded.rs` checks it).
 //!
 //! Routes: `GET /metrics` (Prometheus text 0.0.4, or OpenMetrics 1.0 when `Accept` asks for
-//! it), `GET /api/v1/snapshot` (Vigil's JSON snapshot), `GET /healthz`. Reads are served one
+//! it), `GET /api/v1/snapshot` (Vigil's JSON snapshot), `GET /` (the collector's live
+//! dashboard, same documents), `GET /healthz`. Reads are served one
 //! at a time. It binds exactly the address given: pass `127.0.0.1:PORT` unless the page must
 //! be reachable from elsewhere, and put it behind your own auth then.
 
@@ -242,14 +243,31 @@ impl Page {
 }
 
 fn router(page: Arc<Page>) -> Router {
-    Router::new()
+    // The collector's dashboard, the same documents (it shows "collector figures
+    // unavailable": there is no collector here).
+    let dashboard = vigil_store::dashboard::ASSETS.iter().fold(
+        Router::new(),
+        |router, &(path, content_type, body)| {
+            router.route(
+                path,
+                get(move || async move {
+                    let [a, b, c, d] = vigil_store::dashboard::HEADERS;
+                    (
+                        [(header::CONTENT_TYPE.as_str(), content_type), a, b, c, d],
+                        body,
+                    )
+                }),
+            )
+        },
+    );
+    dashboard
         .route("/metrics", get(metrics))
         .route("/api/v1/snapshot", get(snapshot))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
-                "not found: try /metrics, /api/v1/snapshot or /healthz\n",
+                "not found: try /, /metrics, /api/v1/snapshot or /healthz\n",
             )
         })
         .with_state(page)

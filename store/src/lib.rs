@@ -9,8 +9,12 @@
 //! - [`translate`]: the OpenTelemetry-to-Prometheus naming rules (metric names, units, label
 //!   sanitizing, `job`/`instance`, `target_info`).
 //!
+//! - [`dashboard`]: the live dashboard's documents (page, scripts, style), for a server to
+//!   serve next to the snapshot.
+//!
 //! It has no receiver or server code: nothing here opens a socket.
 
+pub mod dashboard;
 pub mod export;
 pub mod store;
 pub mod translate;
