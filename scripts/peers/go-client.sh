@@ -25,17 +25,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/../../tests/go-client" && pwd)
 CACHE=${VIGIL_CACHE_DIR:-$HOME/.cache/vigil}
 
-now_ms() { date +%s%3N; }
-T0=$(now_ms)
-secs_since() { local d=$(( $(now_ms) - $1 )); printf '%d.%03ds' $((d / 1000)) $((d % 1000)); }
-say() { printf 'go-client.sh: %s\n' "$*" >&2; }
-die() {
-    printf 'go-client.sh: ERROR: %s\n' "$1" >&2
-    shift
-    local line
-    for line in "$@"; do printf '  hint: %s\n' "$line" >&2; done
-    exit 1
-}
+PEER_SCRIPT=go-client.sh
+# shellcheck source=scripts/peers/common.sh
+source "$HERE/common.sh"
 
 for f in go.mod go.sum main.go; do
     [[ -f $SRC/$f ]] || die "$SRC/$f is missing"

@@ -80,17 +80,7 @@ impl Builder {
         v: u64,
     ) {
         let point = self.point(labels, number_data_point::Value::AsInt(saturate(v)));
-        let metric = self.metric(name, unit, description);
-        match &mut metric.data {
-            Some(metric::Data::Sum(sum)) => sum.data_points.push(point),
-            _ => {
-                metric.data = Some(metric::Data::Sum(Sum {
-                    data_points: vec![point],
-                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                    is_monotonic: true,
-                }))
-            }
-        }
+        self.push_sum(name, unit, description, point);
     }
 
     /// A point of the monotonic cumulative sum `name`, in a float (seconds).
@@ -103,6 +93,10 @@ impl Builder {
         v: f64,
     ) {
         let point = self.point(labels, number_data_point::Value::AsDouble(v));
+        self.push_sum(name, unit, description, point);
+    }
+
+    fn push_sum(&mut self, name: &str, unit: &str, description: &str, point: NumberDataPoint) {
         let metric = self.metric(name, unit, description);
         match &mut metric.data {
             Some(metric::Data::Sum(sum)) => sum.data_points.push(point),
