@@ -32,9 +32,14 @@ pub(crate) struct Case {
     pub page_has: Vec<String>,
     /// Substrings the text page must not hold afterwards.
     pub page_lacks: Vec<String>,
-    /// A known defect this case reproduces: `expect` then describes the defective answer, so the
-    /// case fails (and must be updated) once the defect is fixed.
+    /// A known defect this case reproduces: `expect` (and `duplicate`) then describe the
+    /// defective outcome, so the case fails (and must be updated) once the defect is fixed.
     pub known_bug: Option<&'static str>,
+    /// With `known_bug`: the series line the defect puts on the page twice.
+    pub duplicate: Option<&'static str>,
+    /// Requests (each fully accepted) that undo the case after its checks, so that a defect it
+    /// reproduces does not spill into the cases after it.
+    pub cleanup: Vec<Send>,
 }
 
 impl Case {
@@ -48,7 +53,27 @@ impl Case {
             page_has: Vec::new(),
             page_lacks: Vec::new(),
             known_bug: None,
+            duplicate: None,
+            cleanup: Vec::new(),
         }
+    }
+
+    /// Marks the case as reproducing a known defect (see [`Case::known_bug`]).
+    pub(crate) fn bug(mut self, bug: &'static str) -> Case {
+        self.known_bug = Some(bug);
+        self
+    }
+
+    /// With [`Case::bug`]: the defect puts this series on the page twice.
+    pub(crate) fn duplicates(mut self, series: &'static str) -> Case {
+        self.duplicate = Some(series);
+        self
+    }
+
+    /// Requests that undo the case after its checks.
+    pub(crate) fn cleanup(mut self, sends: Vec<Send>) -> Case {
+        self.cleanup = sends;
+        self
     }
 
     /// Adds requests sent (and required to be fully accepted) before the hostile one.
@@ -89,6 +114,10 @@ pub(crate) enum Send {
     Grpc(Vec<Vec<u8>>),
     /// Raw bytes to the OTLP/HTTP port, then a half-close; the answer is read until EOF.
     Tcp(Vec<u8>),
+    /// Raw bytes to the OTLP/HTTP port, with the connection left open: the answer is read until
+    /// the server closes it (for requests that make it close, where a half-close arriving while
+    /// it still parses the head would end the exchange with no answer).
+    TcpOpen(Vec<u8>),
 }
 
 impl Send {
@@ -203,7 +232,8 @@ pub(crate) async fn send(send: &Send, http: SocketAddr, grpc: SocketAddr) -> Ans
             http_answer(status, &ct, &bytes)
         }
         Send::Grpc(messages) => grpc_send(messages.clone(), grpc).await,
-        Send::Tcp(bytes) => tcp_send(bytes, http).await,
+        Send::Tcp(bytes) => tcp_send(bytes, http, true).await,
+        Send::TcpOpen(bytes) => tcp_send(bytes, http, false).await,
     }
 }
 
@@ -255,20 +285,24 @@ async fn grpc_send(messages: Vec<Vec<u8>>, addr: SocketAddr) -> Answer {
     }
 }
 
-async fn tcp_send(bytes: &[u8], addr: SocketAddr) -> Answer {
+async fn tcp_send(bytes: &[u8], addr: SocketAddr, half_close: bool) -> Answer {
     let work = async {
         let mut sock = tokio::net::TcpStream::connect(addr).await?;
         sock.write_all(bytes).await?;
-        sock.shutdown().await?;
+        if half_close {
+            sock.shutdown().await?;
+        }
         let mut out = Vec::new();
         sock.read_to_end(&mut out).await?;
         Ok::<_, std::io::Error>(out)
     };
-    let out = tokio::time::timeout(Duration::from_secs(30), work)
+    let text = match tokio::time::timeout(Duration::from_secs(30), work)
         .await
         .expect("the raw TCP exchange ends within 30 s")
-        .unwrap_or_default();
-    let text = String::from_utf8_lossy(&out).into_owned();
+    {
+        Ok(out) => String::from_utf8_lossy(&out).into_owned(),
+        Err(e) => format!("<{:?}: {e}>", e.kind()),
+    };
     // "HTTP/1.1 400 Bad Request\r\n…": the status, then everything as the body.
     let status = text
         .split(' ')

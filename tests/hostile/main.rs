@@ -38,6 +38,7 @@ async fn start() -> Running {
 exporters:
   prometheus:
     endpoint: 127.0.0.1:0
+    metric_expiration: 1h
     max_series_per_metric: {MAX_SERIES_PER_METRIC}
 service:
   telemetry: {{metrics: {{address: 127.0.0.1:0}}}}
@@ -83,13 +84,19 @@ async fn hostile_inputs_get_exact_answers_and_leave_the_collector_whole() {
     let mut refused_by_transport: BTreeMap<&str, i64> = BTreeMap::new();
     let mut python_pages = Vec::new();
     let mut known_bugs = Vec::new();
+    let mut slowest = Vec::new();
     for (i, c) in cases.iter().enumerate() {
+        let began = std::time::Instant::now();
         for (j, s) in c.setup.iter().enumerate() {
             let answer = case::send(s, http, grpc).await;
             case::check(&format!("{} (setup {j})", c.name), &Expect::Accepted, &answer);
         }
         let answer = case::send(&c.send, http, grpc).await;
-        case::check(c.name, &c.expect, &answer);
+        if std::env::var_os("SURVEY").is_some() {
+            eprintln!("SURVEY {:?} => {:?}", c.name, answer);
+        } else {
+            case::check(c.name, &c.expect, &answer);
+        }
         if let (Expect::Partial { reason, .. }, Answer::Ok(Some((n, _)))) = (&c.expect, &answer) {
             *refused.entry(reason).or_default() += n;
             let transport = if matches!(c.send, Send::Grpc(_)) { "grpc" } else { "http" };
@@ -100,10 +107,29 @@ async fn hostile_inputs_get_exact_answers_and_leave_the_collector_whole() {
         }
         let (text, openmetrics) = pages::after_case(c, i, listen, http, grpc).await;
         assert!(text.contains(SENTINEL), "case {:?}: the sentinel is gone:\n{text}", c.name);
+        if std::env::var_os("SURVEY").is_some() {
+            std::fs::write("/tmp/hostile-page.txt", &text).ok();
+            std::fs::write("/tmp/hostile-page.om", &openmetrics).ok();
+        }
+        for (j, s) in c.cleanup.iter().enumerate() {
+            let answer = case::send(s, http, grpc).await;
+            case::check(&format!("{} (cleanup {j})", c.name), &Expect::Accepted, &answer);
+        }
+        slowest.push((began.elapsed(), c.name));
+        if std::env::var_os("SURVEY").is_some() {
+            eprintln!("SURVEY took {:?}", began.elapsed());
+        }
         python_pages.push((format!("{} (text)", c.name), text));
         python_pages.push((format!("{} (OpenMetrics)", c.name), openmetrics));
     }
+    let parse_began = std::time::Instant::now();
     pages::python_parse_all(&python_pages);
+    slowest.sort_unstable_by(|a, b| b.cmp(a));
+    slowest.truncate(3);
+    eprintln!(
+        "hostile: the slowest cases (with their checks): {slowest:?}; prometheus_client parsed every page in {:?}",
+        parse_began.elapsed()
+    );
     eprintln!(
         "hostile: {} cases, {} pages parsed by prometheus_client; known bugs: {known_bugs:#?}",
         cases.len(),

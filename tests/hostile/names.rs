@@ -31,6 +31,18 @@ fn with(metric: Metric, f: impl FnOnce(&mut Metric)) -> Metric {
     metric
 }
 
+/// A point with the no-recorded-value flag: it deletes the series of `attrs`.
+fn deleted_point(attrs: Vec<KeyValue>) -> opentelemetry_proto::tonic::metrics::v1::NumberDataPoint {
+    let mut p = int_point(0, attrs);
+    p.flags = DataPointFlags::NoRecordedValueMask as u32;
+    p
+}
+
+/// Deletes the series `name{key=value}` with the no-recorded-value flag.
+fn forget(name: &str, key: &str, value: &str) -> Send {
+    Send::proto(&request_with(vec![gauge(name, vec![deleted_point(vec![kv(key, value)])])]))
+}
+
 pub(crate) fn cases() -> Vec<Case> {
     let anonymous = |host: &str| resource_metrics(vec![kv("host.name", host)], vec![gauge("anon.g", vec![int_point(1, vec![])])]);
     let mut deleted = int_point(0, vec![kv("k", "v")]);
@@ -51,6 +63,11 @@ pub(crate) fn cases() -> Vec<Case> {
         Case::new("attribute keys a.b and a_b in one point", one("attr.same_point", vec![kv("a.b", "dot"), kv("a_b", "underscore")]), Expect::Accepted),
         Case::new("attribute keys a.b and a_b across series", one("attr.across", vec![kv("a_b", "underscore")]), Expect::Accepted)
             .after(vec![one("attr.across", vec![kv("a.b", "dot")])]),
+        Case::new("attribute keys a.b and a_b with one value across series", one("attr.across_same", vec![kv("a_b", "same")]), Expect::Accepted)
+            .after(vec![one("attr.across_same", vec![kv("a.b", "same")])])
+            .bug("two series whose attribute keys sanitize alike (a.b, a_b) with equal values render as one series line twice; Prometheus keeps one")
+            .duplicates(r#"attr_across_same{job="test",a_b="same",otel_scope_name="test"}"#)
+            .cleanup(vec![forget("attr.across_same", "a.b", "same"), forget("attr.across_same", "a_b", "same")]),
         Case::new("attribute key repeated", one("attr.dup", vec![kv("k", "1"), kv("k", "2")]), refused("data point attributes repeat a key", "point"))
             .lacks(&["attr_dup{"]),
         Case::new("attribute key é sanitizes to nothing", one("attr.nothing", vec![kv("é", "v")]), Expect::Accepted),
@@ -58,9 +75,11 @@ pub(crate) fn cases() -> Vec<Case> {
             .lacks(&["__name__=\"evil\""]),
         Case::new("attribute key job overrides nothing", one("attr.job", vec![kv("job", "impostor")]), Expect::Accepted),
         Case::new("attribute value of 256 KiB", one("attr.huge", vec![kv("v", "y".repeat(256 * 1024).as_str())]), Expect::Accepted),
-        Case::new("10,000 attributes on one point", one("attr.many", many_attrs), Expect::Accepted),
+        // promtool takes about 13 s over this series' line, so it leaves once checked.
+        Case::new("10,000 attributes on one point", one("attr.many", many_attrs.clone()), Expect::Accepted)
+            .cleanup(vec![Send::proto(&request_with(vec![gauge("attr.many", vec![deleted_point(many_attrs)])]))]),
         Case::new("quotes, backslashes and newlines in a value", one("attr.escape", vec![kv("v", "a\"b\\c\nd}e ")]), Expect::Accepted)
-            .has(&[r#"attr_escape{job="test",otel_scope_name="test",v="a\"b\\c\nd}e "} 1"#]),
+            .has(&[r#"attr_escape{job="test",v="a\"b\\c\nd}e ",otel_scope_name="test"} 1"#]),
         Case::new("a metric name of 64 KiB", one(&"n".repeat(64 * 1024), vec![]), Expect::Accepted),
         Case::new("a description with newlines and backslashes", Send::proto(&request_with(vec![with(gauge("desc.nl", vec![int_point(1, vec![])]), |m| m.description = "line\nnext \\ end".into())])), Expect::Accepted)
             .has(&[r"# HELP desc_nl line\nnext \\ end"]),

@@ -60,9 +60,13 @@ pub(crate) async fn after_case(
     for part in &c.page_lacks {
         assert!(!text.contains(part.as_str()), "case {name:?}: {part:?} is on the page\n{text}");
     }
-    if let Some(dup) = duplicate_series(&text) {
-        panic!("case {name:?}: the series {dup} is on the page twice\n{text}");
-    }
+    let dup = duplicate_series(&text);
+    assert_eq!(
+        dup.as_deref(),
+        c.duplicate,
+        "case {name:?}: duplicate series on the page (known bug: {:?})\n{text}",
+        c.known_bug
+    );
     if let Err(e) = vigil_tests::promtool_check_metrics_lenient(&text) {
         panic!("case {name:?}: {e}\n{text}");
     }

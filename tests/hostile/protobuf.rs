@@ -73,8 +73,10 @@ pub(crate) fn cases() -> Vec<Case> {
     let wrong_wire_type = vec![0x08, 0x01];
     // Field 1 with a length of 2^35 - 1, and five bytes of data.
     let huge_length = vec![0x0a, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4, 5];
-    // A varint of eleven bytes (at most ten are allowed).
-    let long_varint = [vec![0x08], vec![0xff; 11]].concat();
+    // Field 2 (unknown) as a varint of eleven bytes (at most ten are allowed).
+    let long_varint = [vec![0x10], vec![0xff; 11]].concat();
+    // Field 2 (unknown) as a start-group that never ends: skipping it must stop at the end.
+    let unknown_group = vec![0x13, 0x08, 0x01];
     // Field number 0 is not a field.
     let field_zero = vec![0x02, 0x00];
     // Field 1 as a start-group (wire type 3), never ended.
@@ -94,7 +96,7 @@ pub(crate) fn cases() -> Vec<Case> {
         v
     };
     let empty_resource = request_from(vec![ResourceMetrics::default()]);
-    let empty_metric = request_with(vec![Metric::default()]);
+    let nameless = request_with(vec![gauge("", vec![int_point(1, vec![])])]);
     let no_data = request_with(vec![Metric {
         name: "pb.no_data".into(),
         ..Default::default()
@@ -114,6 +116,7 @@ pub(crate) fn cases() -> Vec<Case> {
         Case::new("protobuf eleven-byte varint", Send::raw_proto(long_varint), bad("malformed protobuf")),
         Case::new("protobuf field number 0", Send::raw_proto(field_zero), bad("malformed protobuf")),
         Case::new("protobuf unterminated group", Send::raw_proto(open_group), bad("malformed protobuf")),
+        Case::new("protobuf unknown group never ended", Send::raw_proto(unknown_group), bad("malformed protobuf")),
         Case::new("protobuf wire type 7", Send::raw_proto(wire_type_7), bad("malformed protobuf")),
         Case::new("protobuf string length past the end", Send::raw_proto(name_past_end), bad("malformed protobuf")),
         Case::new("protobuf nested 200 deep (HTTP)", Send::raw_proto(nested(200)), bad("malformed protobuf")),
@@ -130,8 +133,10 @@ pub(crate) fn cases() -> Vec<Case> {
         Case::new("empty protobuf body", Send::raw_proto(Vec::new()), Expect::Accepted),
         Case::new("empty gRPC message", Send::Grpc(vec![Vec::new()]), Expect::Accepted),
         Case::new("a resource with nothing in it", Send::proto(&empty_resource), Expect::Accepted),
-        Case::new("a metric with no name and no data", Send::proto(&empty_metric), Expect::Partial { rejected: 1, message: "metric with an empty name", reason: "name" }),
-        Case::new("a metric with no data", Send::grpc(&no_data), Expect::Partial { rejected: 1, message: "metric \"pb.no_data\" has no data", reason: "metric" }),
+        Case::new("a metric with an empty name", Send::proto(&nameless), Expect::Partial { rejected: 1, message: "metric with an empty name", reason: "name" }),
+        Case::new("a metric with neither name nor data", Send::proto(&request_with(vec![Metric::default()])), Expect::Accepted),
+        // No data is no points: nothing to reject, and nothing reaches the page.
+        Case::new("a metric with no data", Send::grpc(&no_data), Expect::Accepted).lacks(&["pb_no_data"]),
         Case::new("a gRPC call with no message", Send::Grpc(Vec::new()), invalid("the Export call carried no request message")),
         Case::new("a second message on the unary Export call", Send::Grpc(vec![valid("pb.once"), valid("pb.twice")]), invalid("more than one request message"))
             .lacks(&["pb_once", "pb_twice"]),
