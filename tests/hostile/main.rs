@@ -85,9 +85,10 @@ async fn hostile_inputs_get_exact_answers_and_leave_the_collector_whole() {
     let mut python_pages = Vec::new();
     let mut known_bugs = Vec::new();
     let mut slowest = Vec::new();
-    // VIGIL_HOSTILE_SURVEY=1 prints every answer and time (with --nocapture), to write a new
-    // case's expectation from what the collector does; every check still runs.
-    let survey = std::env::var_os("VIGIL_HOSTILE_SURVEY").is_some();
+    // VIGIL_HOSTILE_SURVEY=<dir> prints every answer and time (with --nocapture) and writes the
+    // text page after case i to <dir>/i.txt, to write a new case's expectation from what the
+    // collector does; every check still runs.
+    let survey = std::env::var_os("VIGIL_HOSTILE_SURVEY").map(std::path::PathBuf::from);
     for (i, c) in cases.iter().enumerate() {
         let began = std::time::Instant::now();
         for (j, s) in c.setup.iter().enumerate() {
@@ -95,8 +96,8 @@ async fn hostile_inputs_get_exact_answers_and_leave_the_collector_whole() {
             case::check(&format!("{} (setup {j})", c.name), &Expect::Accepted, &answer);
         }
         let answer = case::send(&c.send, http, grpc).await;
-        if survey {
-            eprintln!("hostile: {:?} => {answer:?}", c.name);
+        if survey.is_some() {
+            eprintln!("hostile: {i} {:?} => {answer:?}", c.name);
         }
         case::check(c.name, &c.expect, &answer);
         if let (Expect::Partial { reason, .. }, Answer::Ok(Some((n, _)))) = (&c.expect, &answer) {
@@ -114,8 +115,9 @@ async fn hostile_inputs_get_exact_answers_and_leave_the_collector_whole() {
             case::check(&format!("{} (cleanup {j})", c.name), &Expect::Accepted, &answer);
         }
         slowest.push((began.elapsed(), c.name));
-        if survey {
+        if let Some(dir) = &survey {
             eprintln!("hostile: took {:?}", began.elapsed());
+            std::fs::write(dir.join(format!("{i}.txt")), &text).expect("the survey directory is writable");
         }
         python_pages.push((format!("{} (text)", c.name), text));
         python_pages.push((format!("{} (OpenMetrics)", c.name), openmetrics));

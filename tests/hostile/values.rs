@@ -1,7 +1,7 @@
 //! Values and timestamps chosen to freeze or corrupt a series: future stamps, negative and NaN
 //! counts, overlapping deltas, missing values, histograms whose counts, bounds or buckets
 //! disagree, summaries with quantiles outside [0, 1], and exponential histograms at the ends of
-//! their scale and offset ranges.
+//! their scale and offset ranges or with counts their buckets do not add up to.
 
 use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
 use opentelemetry_proto::tonic::metrics::v1::summary_data_point::ValueAtQuantile;
@@ -123,12 +123,21 @@ pub(crate) fn cases() -> Vec<Case> {
         Case::new("summary quantile 1.5", summary("sum.q_high", 1.5), refused(1, "summary quantile 1.5 is outside [0, 1]", "point")),
         Case::new("summary quantile -0.1", summary("sum.q_low", -0.1), refused(1, "summary quantile -0.1 is outside [0, 1]", "point")),
         Case::new("summary quantile NaN", summary("sum.q_nan", f64::NAN), refused(1, "summary quantile NaN is outside [0, 1]", "point")),
-        Case::new("exponential histogram at scale 20", exponential("exp.scale_max", 20, 0, vec![1, 1]), Expect::Accepted),
-        Case::new("exponential histogram at scale -10", exponential("exp.scale_min", -10, 0, vec![1]), Expect::Accepted),
-        Case::new("exponential histogram at scale 127", exponential("exp.scale_127", 127, 0, vec![1]), Expect::Accepted),
-        Case::new("exponential histogram at scale -128", exponential("exp.scale_neg", -128, 0, vec![1]), Expect::Accepted),
-        Case::new("exponential histogram offset i32::MAX", exponential("exp.offset_max", 0, i32::MAX, vec![1, 1]), Expect::Accepted),
-        Case::new("exponential histogram offset i32::MIN", exponential("exp.offset_min", 0, i32::MIN, vec![1]), Expect::Accepted),
+        Case::new("exponential histogram at scale 20", exponential("exp.scale_max", 20, 0, vec![1, 1]), Expect::Accepted)
+            .has(&[r#"exp_scale_max_bucket{job="test",otel_scope_name="test",le="1.0000013220742012"} 2"#]),
+        Case::new("exponential histogram at scale -10", exponential("exp.scale_min", -10, 0, vec![1]), Expect::Accepted)
+            .has(&[r#"exp_scale_min_bucket{job="test",otel_scope_name="test",le="+Inf"} 1"#]),
+        // Fixed here: a scale outside [-10, 20] was clamped into it, so the points landed in
+        // buckets with the wrong bounds.
+        Case::new("exponential histogram at scale 127", exponential("exp.scale_127", 127, 0, vec![1]), refused(1, "exponential histogram scale 127 is outside [-10, 20]", "point"))
+            .lacks(&["exp_scale_127"]),
+        Case::new("exponential histogram at scale -128", exponential("exp.scale_neg", -128, 0, vec![1]), refused(1, "exponential histogram scale -128 is outside [-10, 20]", "point")),
+        // Bounds past f64's range: everything is in +Inf.
+        Case::new("exponential histogram offset i32::MAX", exponential("exp.offset_max", 0, i32::MAX, vec![1, 1]), Expect::Accepted)
+            .has(&[r#"exp_offset_max_bucket{job="test",otel_scope_name="test",le="+Inf"} 2"#, r#"exp_offset_max_count{job="test",otel_scope_name="test"} 2"#]),
+        // A bound of 2^(i32::MIN + 1) is 0 as an f64.
+        Case::new("exponential histogram offset i32::MIN", exponential("exp.offset_min", 0, i32::MIN, vec![1]), Expect::Accepted)
+            .has(&[r#"exp_offset_min_bucket{job="test",otel_scope_name="test",le="0"} 1"#]),
         Case::new("exponential histogram with count != buckets", {
             let Send::Http { body, .. } = exponential("exp.count", 0, 0, vec![1]) else { unreachable!() };
             use prost::Message;
@@ -137,6 +146,7 @@ pub(crate) fn cases() -> Vec<Case> {
                 e.data_points[0].count = 7;
             }
             Send::proto(&req)
-        }, Expect::Accepted),
+        }, refused(1, "histogram count 7 is not the sum of its bucket counts (1)", "point"))
+            .lacks(&["exp_count"]),
     ]
 }
