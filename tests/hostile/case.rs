@@ -90,7 +90,8 @@ impl Case {
 
     /// Adds substrings the text page must not hold.
     pub(crate) fn lacks(mut self, parts: &[&str]) -> Case {
-        self.page_lacks.extend(parts.iter().map(|l| (*l).to_owned()));
+        self.page_lacks
+            .extend(parts.iter().map(|l| (*l).to_owned()));
         self
     }
 }

@@ -11,7 +11,11 @@ use crate::case::{Case, Expect, Send};
 /// The collector's `max_request_body_size` in this test (see main.rs).
 pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
-fn http(content_type: Option<&'static str>, content_encoding: Option<&'static str>, body: Vec<u8>) -> Send {
+fn http(
+    content_type: Option<&'static str>,
+    content_encoding: Option<&'static str>,
+    body: Vec<u8>,
+) -> Send {
     Send::Http {
         method: "POST",
         path: "/v1/metrics",
@@ -55,7 +59,12 @@ pub(crate) fn cases() -> Vec<Case> {
         g[..g.len() - 6].to_vec()
     };
     let one_point = valid("tcp.lie");
-    let deep_json = format!(r#"{{"resourceMetrics":[],"x":{}{}}}"#, "[".repeat(400_000), "]".repeat(400_000));
+    let auth_body = valid("tcp.auth");
+    let deep_json = format!(
+        r#"{{"resourceMetrics":[],"x":{}{}}}"#,
+        "[".repeat(400_000),
+        "]".repeat(400_000)
+    );
     let big_header = "x".repeat(200 * 1024);
     vec![
         Case::new("no Content-Type", http(None, None, valid("ct.none")), status(415, "unsupported Content-Type \"none\"")),
@@ -80,6 +89,10 @@ pub(crate) fn cases() -> Vec<Case> {
         // RFC 9112 §6.1: Transfer-Encoding wins and the connection is closed after the answer,
         // so nothing can be smuggled behind the body.
         Case::new("raw: Content-Length and chunked together", Send::TcpOpen(b"POST /v1/metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec()), status(200, "connection: close")),
+        // No authenticator is configured here, so a bogus one is not looked at (the auth
+        // extension's own tests cover refusals).
+        Case::new("raw: a bogus Authorization header without auth configured", Send::TcpOpen([format!("POST /v1/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer not-a-token\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\n\r\n", auth_body.len()).into_bytes(), auth_body].concat()), status(200, "HTTP/1.1 200 OK"))
+            .has(&[r#"tcp_auth{job="test",otel_scope_name="test"} 1"#]),
         Case::new("raw: not HTTP at all", Send::Tcp(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 hello\r\n\r\n".to_vec()), status(400, "")),
         Case::new("raw: a 200 KiB header", Send::TcpOpen(format!("POST /v1/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: {big_header}\r\nContent-Length: 0\r\n\r\n").into_bytes()), status(415, "unsupported Content-Type \"none\"")),
         Case::new("raw: a 2 MiB header", Send::TcpOpen(format!("POST /v1/metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: {}\r\n\r\n", "x".repeat(2 << 20)).into_bytes()), status(431, "")),

@@ -26,7 +26,8 @@ use vigil_store::testing::{kv, request_from, resource_metrics, sum};
 pub(crate) const MAX_SERIES_PER_METRIC: usize = 5;
 
 /// The sentinel counter's exact line, as the zero-config translation renders it.
-const SENTINEL: &str = r#"hostile_sentinel_total{job="sentinel",kept="yes",otel_scope_name="test"} 42"#;
+const SENTINEL: &str =
+    r#"hostile_sentinel_total{job="sentinel",kept="yes",otel_scope_name="test"} 42"#;
 
 async fn start() -> Running {
     let yaml = format!(
@@ -93,7 +94,11 @@ async fn hostile_inputs_get_exact_answers_and_leave_the_collector_whole() {
         let began = std::time::Instant::now();
         for (j, s) in c.setup.iter().enumerate() {
             let answer = case::send(s, http, grpc).await;
-            case::check(&format!("{} (setup {j})", c.name), &Expect::Accepted, &answer);
+            case::check(
+                &format!("{} (setup {j})", c.name),
+                &Expect::Accepted,
+                &answer,
+            );
         }
         let answer = case::send(&c.send, http, grpc).await;
         if survey.is_some() {
@@ -102,22 +107,35 @@ async fn hostile_inputs_get_exact_answers_and_leave_the_collector_whole() {
         case::check(c.name, &c.expect, &answer);
         if let (Expect::Partial { reason, .. }, Answer::Ok(Some((n, _)))) = (&c.expect, &answer) {
             *refused.entry(reason).or_default() += n;
-            let transport = if matches!(c.send, Send::Grpc(_)) { "grpc" } else { "http" };
+            let transport = if matches!(c.send, Send::Grpc(_)) {
+                "grpc"
+            } else {
+                "http"
+            };
             *refused_by_transport.entry(transport).or_default() += n;
         }
         if let Some(bug) = c.known_bug {
             known_bugs.push(format!("{}: {bug}", c.name));
         }
         let (text, openmetrics) = pages::after_case(c, i, listen, http, grpc).await;
-        assert!(text.contains(SENTINEL), "case {:?}: the sentinel is gone:\n{text}", c.name);
+        assert!(
+            text.contains(SENTINEL),
+            "case {:?}: the sentinel is gone:\n{text}",
+            c.name
+        );
         for (j, s) in c.cleanup.iter().enumerate() {
             let answer = case::send(s, http, grpc).await;
-            case::check(&format!("{} (cleanup {j})", c.name), &Expect::Accepted, &answer);
+            case::check(
+                &format!("{} (cleanup {j})", c.name),
+                &Expect::Accepted,
+                &answer,
+            );
         }
         slowest.push((began.elapsed(), c.name));
         if let Some(dir) = &survey {
             eprintln!("hostile: took {:?}", began.elapsed());
-            std::fs::write(dir.join(format!("{i}.txt")), &text).expect("the survey directory is writable");
+            std::fs::write(dir.join(format!("{i}.txt")), &text)
+                .expect("the survey directory is writable");
         }
         python_pages.push((format!("{} (text)", c.name), text));
         python_pages.push((format!("{} (OpenMetrics)", c.name), openmetrics));

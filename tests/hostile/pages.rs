@@ -42,23 +42,42 @@ pub(crate) async fn after_case(
     let (status, body) = get(listen, "/healthz", None).await;
     assert_eq!(status, 200, "case {name:?}: /healthz says {body}");
 
-    let alive = request_with(vec![gauge("hostile.alive", vec![int_point(i as i64, vec![])])]);
-    let send = if i % 2 == 0 { Send::proto(&alive) } else { Send::grpc(&alive) };
+    let alive = request_with(vec![gauge(
+        "hostile.alive",
+        vec![int_point(i as i64, vec![])],
+    )]);
+    let send = if i.is_multiple_of(2) {
+        Send::proto(&alive)
+    } else {
+        Send::grpc(&alive)
+    };
     let answer = case::send(&send, http, grpc).await;
     case::check(&format!("{name} (fresh point)"), &Expect::Accepted, &answer);
 
     let (status, text) = get(listen, "/metrics", None).await;
     assert_eq!(status, 200, "case {name:?}: /metrics says {text}");
     let (status, openmetrics) = get(listen, "/metrics", Some(OPENMETRICS)).await;
-    assert_eq!(status, 200, "case {name:?}: /metrics (OpenMetrics) says {openmetrics}");
+    assert_eq!(
+        status, 200,
+        "case {name:?}: /metrics (OpenMetrics) says {openmetrics}"
+    );
 
     let alive_line = format!(r#"hostile_alive{{job="test",otel_scope_name="test"}} {i}"#);
-    assert!(has_line(&text, &alive_line), "case {name:?}: no {alive_line:?} in\n{text}");
+    assert!(
+        has_line(&text, &alive_line),
+        "case {name:?}: no {alive_line:?} in\n{text}"
+    );
     for line in &c.page_has {
-        assert!(has_line(&text, line), "case {name:?}: no line {line:?} in\n{text}");
+        assert!(
+            has_line(&text, line),
+            "case {name:?}: no line {line:?} in\n{text}"
+        );
     }
     for part in &c.page_lacks {
-        assert!(!text.contains(part.as_str()), "case {name:?}: {part:?} is on the page\n{text}");
+        assert!(
+            !text.contains(part.as_str()),
+            "case {name:?}: {part:?} is on the page\n{text}"
+        );
     }
     let dup = duplicate_series(&text);
     assert_eq!(
@@ -80,7 +99,10 @@ fn has_line(page: &str, line: &str) -> bool {
 /// The first sample identity (name and labels) that appears on two lines of `page`.
 fn duplicate_series(page: &str) -> Option<String> {
     let mut seen = BTreeSet::new();
-    for line in page.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in page
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let id = series_id(line);
         if !seen.insert(id) {
             return Some(id.to_owned());
@@ -119,7 +141,12 @@ pub(crate) fn python_parse_all(pages: &[(String, String)]) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e} (set VIGIL_PYTHON or run scripts/test)", python.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e} (set VIGIL_PYTHON or run scripts/test)",
+                python.display()
+            )
+        });
     let mut stdin = child.stdin.take().expect("a stdin pipe");
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(&input);
@@ -133,7 +160,10 @@ pub(crate) fn python_parse_all(pages: &[(String, String)]) {
             pages.len().to_string()
         ),
         Some(1) => panic!("prometheus_client rejects pages after these cases:\n{stderr}"),
-        _ => panic!("parse_pages.py failed ({}): {stderr} (set VIGIL_PYTHON or run scripts/test)", out.status),
+        _ => panic!(
+            "parse_pages.py failed ({}): {stderr} (set VIGIL_PYTHON or run scripts/test)",
+            out.status
+        ),
     }
 }
 
@@ -143,7 +173,11 @@ fn value(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| l.split(['{', ' ']).next() == Some(name))
-        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
         .collect();
     assert_eq!(found.len(), 1, "{name} {labels:?} in\n{page}");
     found[0]
@@ -162,11 +196,26 @@ pub(crate) async fn check_self_telemetry(
 ) {
     let (status, page) = get(telemetry, "/metrics", None).await;
     assert_eq!(status, 200, "{page}");
-    let reasons = ["series_limit", "type_conflict", "name", "metric", "future", "overlap", "point"];
+    let reasons = [
+        "series_limit",
+        "type_conflict",
+        "name",
+        "metric",
+        "future",
+        "overlap",
+        "point",
+    ];
     for reason in reasons {
         let want = by_reason.get(reason).copied().unwrap_or(0) as f64;
-        let got = value(&page, "vigil_store_refused_points_total", &[("reason", reason)]);
-        assert_eq!(got, want, "vigil_store_refused_points_total{{reason={reason:?}}}");
+        let got = value(
+            &page,
+            "vigil_store_refused_points_total",
+            &[("reason", reason)],
+        );
+        assert_eq!(
+            got, want,
+            "vigil_store_refused_points_total{{reason={reason:?}}}"
+        );
     }
     for transport in ["http", "grpc"] {
         let want = by_transport.get(transport).copied().unwrap_or(0) as f64;

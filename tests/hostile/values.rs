@@ -10,8 +10,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
     HistogramDataPoint, NumberDataPoint, Summary, SummaryDataPoint, metric::Data,
 };
 use vigil_store::testing::{
-    START, TIME, double_point, gauge, histogram, histogram_point, int_point, metric,
-    request_with, sum_with,
+    START, TIME, double_point, gauge, histogram, histogram_point, int_point, metric, request_with,
+    sum_with,
 };
 
 use crate::case::{Case, Expect, Send};
@@ -28,7 +28,12 @@ fn refused(rejected: i64, message: &'static str, reason: &'static str) -> Expect
 }
 
 fn counter(name: &str, temporality: i32, p: NumberDataPoint) -> Send {
-    Send::proto(&request_with(vec![sum_with(name, temporality, true, vec![p])]))
+    Send::proto(&request_with(vec![sum_with(
+        name,
+        temporality,
+        true,
+        vec![p],
+    )]))
 }
 
 fn stamped(p: NumberDataPoint, start: u64, time: u64) -> NumberDataPoint {
@@ -54,10 +59,18 @@ fn summary(name: &str, quantile: f64) -> Send {
         time_unix_nano: TIME,
         count: 2,
         sum: 3.0,
-        quantile_values: vec![ValueAtQuantile { quantile, value: 1.5 }],
+        quantile_values: vec![ValueAtQuantile {
+            quantile,
+            value: 1.5,
+        }],
         ..Default::default()
     };
-    Send::proto(&request_with(vec![metric(name, Data::Summary(Summary { data_points: vec![p] }))]))
+    Send::proto(&request_with(vec![metric(
+        name,
+        Data::Summary(Summary {
+            data_points: vec![p],
+        }),
+    )]))
 }
 
 fn exponential(name: &str, scale: i32, offset: i32, counts: Vec<u64>) -> Send {
@@ -68,7 +81,10 @@ fn exponential(name: &str, scale: i32, offset: i32, counts: Vec<u64>) -> Send {
         count,
         sum: Some(1.0),
         scale,
-        positive: Some(Buckets { offset, bucket_counts: counts }),
+        positive: Some(Buckets {
+            offset,
+            bucket_counts: counts,
+        }),
         ..Default::default()
     };
     let data = Data::ExponentialHistogram(ExponentialHistogram {
@@ -86,7 +102,12 @@ pub(crate) fn cases() -> Vec<Case> {
     future.time_unix_nano = u64::MAX;
     let mut no_value = int_point(0, vec![]);
     no_value.value = None;
-    let wide = histogram_point(&(0..10_000).map(f64::from).collect::<Vec<_>>(), &[1; 10_001], 1.0, vec![]);
+    let wide = histogram_point(
+        &(0..10_000).map(f64::from).collect::<Vec<_>>(),
+        &[1; 10_001],
+        1.0,
+        vec![],
+    );
     let delta = |v: i64, start: u64, time: u64| stamped(int_point(v, vec![]), start, time);
     vec![
         Case::new("a point stamped u64::MAX", Send::proto(&request_with(vec![gauge("time.frozen", vec![future.clone()])])), refused(1, "data point is stamped more than 600s in the future", "future"))

@@ -408,7 +408,9 @@ mod exp_tests {
                 (
                     0,
                     1,
-                    format!("metric \"e\": exponential histogram scale {scale} is outside [-10, 20]")
+                    format!(
+                        "metric \"e\": exponential histogram scale {scale} is outside [-10, 20]"
+                    )
                 )
             );
         }
@@ -417,7 +419,8 @@ mod exp_tests {
             (
                 0,
                 1,
-                "metric \"e\": histogram count 7 is not the sum of its bucket counts (8)".to_owned()
+                "metric \"e\": histogram count 7 is not the sum of its bucket counts (8)"
+                    .to_owned()
             )
         );
     }
