@@ -83,6 +83,7 @@ async fn hostile_inputs_get_exact_answers_and_leave_the_collector_whole() {
     assert!(cases.len() >= 60, "only {} cases", cases.len());
     let mut refused: BTreeMap<&str, i64> = BTreeMap::new();
     let mut refused_by_transport: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut bad_requests: BTreeMap<&str, i64> = BTreeMap::new();
     let mut python_pages = Vec::new();
     let mut known_bugs = Vec::new();
     let mut slowest = Vec::new();
@@ -113,6 +114,9 @@ async fn hostile_inputs_get_exact_answers_and_leave_the_collector_whole() {
                 "http"
             };
             *refused_by_transport.entry(transport).or_default() += n;
+        }
+        if let Some(transport) = bad_request(&c.send, &answer) {
+            *bad_requests.entry(transport).or_default() += 1;
         }
         if let Some(bug) = c.known_bug {
             known_bugs.push(format!("{}: {bug}", c.name));
@@ -154,6 +158,24 @@ async fn hostile_inputs_get_exact_answers_and_leave_the_collector_whole() {
         python_pages.len()
     );
 
-    pages::check_self_telemetry(telemetry, &refused, &refused_by_transport).await;
+    pages::check_self_telemetry(telemetry, &refused, &refused_by_transport, &bad_requests).await;
     vigil.shutdown().await;
+}
+
+/// The transport whose `vigil_receiver_bad_requests_total` an answer counts in: a request the
+/// OTLP handlers refused outright (they always say why in the body). Not counted: answers from
+/// the HTTP router (404, 405), from hyper before a handler runs (empty bodies), and tonic's own
+/// refusal of a message past the size limit (OUT_OF_RANGE).
+fn bad_request(send: &Send, answer: &Answer) -> Option<&'static str> {
+    match answer {
+        Answer::Grpc(tonic::Code::InvalidArgument, _) => Some("grpc"),
+        Answer::Status(200 | 404 | 405, _) => None,
+        Answer::Status(_, body) if matches!(send, Send::Tcp(_) | Send::TcpOpen(_)) => {
+            // The first answer's head: a hyper refusal of the bytes after it may follow.
+            let head = body.split("\r\n\r\n").next().unwrap_or_default();
+            (!head.contains("content-length: 0")).then_some("http")
+        }
+        Answer::Status(_, _) => Some("http"),
+        _ => None,
+    }
 }

@@ -193,6 +193,7 @@ pub(crate) async fn check_self_telemetry(
     telemetry: SocketAddr,
     by_reason: &BTreeMap<&str, i64>,
     by_transport: &BTreeMap<&str, i64>,
+    bad_requests: &BTreeMap<&str, i64>,
 ) {
     let (status, page) = get(telemetry, "/metrics", None).await;
     assert_eq!(status, 200, "{page}");
@@ -226,5 +227,16 @@ pub(crate) async fn check_self_telemetry(
         );
         assert_eq!(got, want, "refused metric points over {transport}");
         assert!(got > 0.0, "the catalogue refuses points over {transport}");
+        let want = bad_requests.get(transport).copied().unwrap_or(0) as f64;
+        let got = value(
+            &page,
+            "vigil_receiver_bad_requests_total",
+            &[("receiver", "otlp"), ("transport", transport)],
+        );
+        assert_eq!(got, want, "requests refused outright over {transport}");
+        assert!(
+            got > 0.0,
+            "the catalogue sends bad requests over {transport}"
+        );
     }
 }
