@@ -150,7 +150,8 @@ impl<'a> Reader<'a, '_, '_> {
             sum,
             min,
             max,
-            scale: scale.clamp(-10, 20),
+            // Checked by the session: a scale outside [-10, 20] is refused.
+            scale,
             zero_count,
             zero_threshold,
             positive: (positive, &s.positive),

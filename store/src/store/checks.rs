@@ -10,7 +10,9 @@
 //!   truthful point would be older and ignored until the series expired.
 //! * A monotonic sum's value must be a number at least 0 (a negative delta or counter value, or
 //!   NaN, is not a count); summary quantiles must lie in [0, 1]; a histogram's count must equal
-//!   the sum of its bucket counts.
+//!   the sum of its bucket counts, and an exponential histogram's count the sum of its zero
+//!   count and bucket counts, at a scale within [-10, 20] (a scale outside was once clamped
+//!   into the range, which put the points in buckets with the wrong bounds).
 
 use std::time::Duration;
 
@@ -77,6 +79,33 @@ pub(super) fn histogram_count(count: u64, counts: &[u64]) -> Result<(), PointErr
     if total != count {
         return Err(PointError::CountMismatch {
             count,
+            buckets: total,
+        });
+    }
+    Ok(())
+}
+
+/// Whether an exponential histogram's scale lies in [-10, 20] and (unless the point carries no
+/// value) its `count` is the sum of its zero count and bucket counts.
+pub(super) fn exp_histogram(
+    p: &super::ExpHistogramPoint<'_>,
+    no_value: bool,
+) -> Result<(), PointError> {
+    if !(-10..=20).contains(&p.scale) {
+        return Err(PointError::BadScale(p.scale));
+    }
+    if no_value {
+        return Ok(());
+    }
+    let total = p
+        .positive
+        .1
+        .iter()
+        .chain(p.negative.1)
+        .fold(p.zero_count, |a, c| a.saturating_add(*c));
+    if total != p.count {
+        return Err(PointError::CountMismatch {
+            count: p.count,
             buckets: total,
         });
     }
@@ -325,5 +354,74 @@ mod limit_tests {
         assert_eq!(s.expire(std::time::Instant::now()), 4);
         let r = ingest_request(&s, &request_with(vec![gauge("h", points(3, "b"))]));
         assert_eq!((r.accepted, r.rejected), (3, 0));
+    }
+}
+
+#[cfg(test)]
+mod exp_tests {
+    use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        AggregationTemporality, ExponentialHistogram, ExponentialHistogramDataPoint,
+    };
+
+    use super::super::otlp::ingest_request;
+    use super::super::{Options, Store};
+    use crate::testing::*;
+
+    /// `(accepted, rejected, message)` of one exponential histogram point into a fresh store.
+    fn ingest(scale: i32, count: u64) -> (u64, u64, String) {
+        let p = ExponentialHistogramDataPoint {
+            start_time_unix_nano: START,
+            time_unix_nano: TIME,
+            count,
+            zero_count: 1,
+            scale,
+            positive: Some(Buckets {
+                offset: 0,
+                bucket_counts: vec![1, 2],
+            }),
+            negative: Some(Buckets {
+                offset: 3,
+                bucket_counts: vec![4],
+            }),
+            ..Default::default()
+        };
+        let data = Data::ExponentialHistogram(ExponentialHistogram {
+            data_points: vec![p],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        });
+        let r = ingest_request(
+            &Store::new(Options::default()),
+            &request_with(vec![metric("e", data)]),
+        );
+        (r.accepted, r.rejected, r.message.unwrap_or_default())
+    }
+
+    #[test]
+    fn exponential_histograms_out_of_scale_or_miscounted_are_refused() {
+        assert_eq!(ingest(20, 8), (1, 0, String::new()));
+        assert_eq!(ingest(-10, 8).0, 1);
+        for scale in [21, 127, -11, i32::MIN] {
+            assert_eq!(
+                ingest(scale, 8),
+                (
+                    0,
+                    1,
+                    format!(
+                        "metric \"e\": exponential histogram scale {scale} is outside [-10, 20]"
+                    )
+                )
+            );
+        }
+        assert_eq!(
+            ingest(0, 7),
+            (
+                0,
+                1,
+                "metric \"e\": histogram count 7 is not the sum of its bucket counts (8)"
+                    .to_owned()
+            )
+        );
     }
 }

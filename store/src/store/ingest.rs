@@ -419,6 +419,7 @@ impl Ingest<'_> {
             ..point
         };
         self.check_time(p.time)?;
+        checks::exp_histogram(&p, no_value)?;
         self.upsert(
             metric,
             attrs,

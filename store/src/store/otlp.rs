@@ -271,7 +271,8 @@ fn ingest_metric(
                     sum: p.sum,
                     min: p.min,
                     max: p.max,
-                    scale: p.scale.clamp(-10, 20),
+                    // Checked by the session: a scale outside [-10, 20] is refused.
+                    scale: p.scale,
                     zero_count: p.zero_count,
                     zero_threshold: p.zero_threshold,
                     positive: side(&p.positive),

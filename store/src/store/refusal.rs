@@ -125,6 +125,8 @@ pub enum PointError {
     NotACount,
     /// A summary quantile outside [0, 1].
     BadQuantile(f64),
+    /// An exponential histogram scale outside [-10, 20], the range OTLP defines.
+    BadScale(i32),
     /// A histogram whose count is not the sum of its buckets.
     CountMismatch {
         /// The point's count.
@@ -164,6 +166,9 @@ impl std::fmt::Display for PointError {
                 write!(f, "a monotonic sum's value must be a number at least 0")
             }
             PointError::BadQuantile(q) => write!(f, "summary quantile {q} is outside [0, 1]"),
+            PointError::BadScale(s) => {
+                write!(f, "exponential histogram scale {s} is outside [-10, 20]")
+            }
             PointError::SeriesLimit {
                 limit,
                 per_metric: true,
@@ -266,6 +271,7 @@ impl PointError {
             | PointError::KindMismatch
             | PointError::NotACount
             | PointError::BadQuantile(_)
+            | PointError::BadScale(_)
             | PointError::CountMismatch { .. } => Reason::Point,
         }
     }
