@@ -16,9 +16,9 @@ service:
 /// returns the lines read.
 fn first_lines(args: &[&str]) -> Vec<String> {
     let dir = std::env::temp_dir().join(format!("vigil-logs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).expect("make the temporary directory");
     let config = dir.join("config.yaml");
-    std::fs::write(&config, CONFIG).unwrap();
+    std::fs::write(&config, CONFIG).expect("write the configuration");
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigil-collector"))
         .arg("--config")
         .arg(&config)
@@ -28,19 +28,19 @@ fn first_lines(args: &[&str]) -> Vec<String> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start vigil-collector");
-    let stderr = child.stderr.take().unwrap();
+    let stderr = child.stderr.take().expect("stderr is piped");
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut lines = Vec::new();
     for line in BufReader::new(stderr).lines() {
-        let line = line.unwrap();
+        let line = line.expect("stderr is UTF-8 text");
         let done = line.contains("serving 1 pipeline(s)");
         lines.push(line);
         if done || Instant::now() > deadline {
             break;
         }
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill().expect("stop the collector");
+    child.wait().expect("reap the collector");
     lines
 }
 

@@ -19,8 +19,11 @@ use crate::receiver::Signal as _;
 use crate::store::otlp::{Report, ingest_request};
 use crate::store::{Filter, Options, Store};
 
+/// A fuzz target's entry point.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets, by name: the corpus of each is under `fuzz/corpus/<name>/`.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("otlp_protobuf", otlp_protobuf),
     ("otlp_json", otlp_json),
     ("store_states", store_states),
