@@ -83,7 +83,7 @@ fn vigil_config(yaml: &str) -> Config {
         .unwrap_or_else(|e| panic!("Vigil refuses the test config: {e}\n{yaml}"))
 }
 
-/// The counters of Vigil's receiver `otlp`.
+/// The counters of Vigil's receiver `otlp`, both transports added up: a copy as of now.
 fn otlp_counters(vigil: &Running) -> Counters {
     let id = ComponentId::parse("otlp").expect("a valid id");
     vigil.counters.get(&id).expect("receiver otlp runs").total()
@@ -378,10 +378,16 @@ service:
     .run();
     assert_eq!(sent.metrics.len(), GO_POINTS as usize, "{}", sent.raw);
 
-    let counters = otlp_counters(&vigil);
+    // `otlp_counters` adds both transports up into a copy: read it again on every poll.
     wait_until(
         "every point of the Go client reaching Vigil",
-        || counters.metrics.accepted.load(Ordering::Relaxed) >= GO_POINTS,
+        || {
+            otlp_counters(&vigil)
+                .metrics
+                .accepted
+                .load(Ordering::Relaxed)
+                >= GO_POINTS
+        },
         || otelcol.log_tail(),
     )
     .await;
@@ -405,6 +411,7 @@ service:
          --- wanted ---\n{want}"
     );
     // Same counts as sent, and nothing else arrived.
+    let counters = otlp_counters(&vigil);
     assert_eq!(counters.metrics.accepted.load(Ordering::Relaxed), GO_POINTS);
     assert_eq!(counters.metrics.refused.load(Ordering::Relaxed), 0);
     let openmetrics = get(listen, "/metrics", Some(OPENMETRICS)).await;

@@ -13,7 +13,7 @@ use crate::store::otlp::ingest_request;
 
 /// What a store holds, as both renderers show it (the clock of the copy left out).
 fn state(store: &Store) -> (String, String) {
-    crate::fuzzing::state(store)
+    crate::fuzzing::page_and_doc(store)
 }
 
 /// Feeds `body` to a prost-path store and a wire-path store, asserts they agree, and returns

@@ -130,14 +130,47 @@ pub fn differential(
     got
 }
 
-/// What a store holds, as the OpenMetrics page and the JSON snapshot show it (the clock of the
-/// copy left out).
+/// What a store holds, as the OpenMetrics page and the JSON snapshot show it, with the clock
+/// left out: the copy's time, and the start times the store takes from its own clock for a
+/// point without one (`_created` lines, `start_time`), which differ between two stores fed
+/// one after the other.
 pub fn state(store: &Store) -> (String, String) {
+    let (page, doc) = page_and_doc(store);
+    let text: String = page
+        .lines()
+        .filter(|l| !l.contains("_created"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let doc = match serde_json::from_str::<serde_json::Value>(&doc) {
+        Ok(mut doc) => {
+            forget(&mut doc, "start_time");
+            forget(&mut doc, "last_update");
+            doc.to_string()
+        }
+        Err(e) => format!("unparsable snapshot: {e}"),
+    };
+    (text, doc)
+}
+
+/// The OpenMetrics page and the JSON snapshot of `store`, the copy's own time left out.
+pub fn page_and_doc(store: &Store) -> (String, String) {
     let mut snap = store.snapshot(&Filter::default());
     snap.generated_at = std::time::UNIX_EPOCH;
-    let text = prometheus::render(&snap, prometheus::Format::OpenMetrics);
+    let page = prometheus::render(&snap, prometheus::Format::OpenMetrics);
     let doc = String::from_utf8_lossy(&json::encode(&snap)).into_owned();
-    (text, doc)
+    (page, doc)
+}
+
+/// Removes every `key` from a JSON document.
+fn forget(value: &mut serde_json::Value, key: &str) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.remove(key);
+            map.values_mut().for_each(|v| forget(v, key));
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| forget(v, key)),
+        _ => {}
+    }
 }
 
 /// Every page of `store` is valid: no series line twice and no family declared twice in
