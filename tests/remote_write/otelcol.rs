@@ -30,7 +30,7 @@ async fn vigil_and_otelcol_write_the_same_series() {
     let mut otelcol = Otelcol::start(&format!(
         "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{port}\n\
          exporters:\n  prometheusremotewrite:\n    endpoint: {}\n\
-         service:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheusremotewrite]\n",
+         service:\n  telemetry:\n    metrics:\n      level: none\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheusremotewrite]\n",
         theirs.remote_write_url()
     ));
     let otelcol_addr: SocketAddr = ([127, 0, 0, 1], port).into();

@@ -37,6 +37,12 @@ impl Otelcol {
     /// # Panics
     /// If the binary is missing or cannot be spawned.
     pub fn start(config_yaml: &str) -> Otelcol {
+        // Vigil's own collectors in the same test run hold 127.0.0.1:8888 (the default
+        // self-telemetry address of both): an otelcol config without this clashes at random.
+        assert!(
+            config_yaml.contains("level: none"),
+            "give the otelcol config service.telemetry.metrics.level: none:\n{config_yaml}"
+        );
         let bin = otelcol();
         let dir = TempDir::new("otelcol");
         let config = dir.path().join("config.yaml");
