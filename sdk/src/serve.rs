@@ -1,7 +1,7 @@
 //! Embedded mode: a service serves its own metrics, with no collector, through the
 //! collector's own store and renderers (`vigil-store`).
 //!
-//! [`serve`] starts Vigil as [`init`](crate::init) does, but instead of exporting OTLP it reads
+//! [`serve`] starts Vigil as [`init`](fn@crate::init) does, but instead of exporting OTLP it reads
 //! the meter provider on every scrape (a manual reader, cumulative), turns what it read into
 //! the same OTLP request a collector would receive, ingests it into a `vigil_store::Store`,
 //! and renders that store with the collector's renderers. So a page served here is byte for
@@ -61,7 +61,7 @@ pub enum ServeError {
 }
 
 /// Serves this process's metrics on `addr` (e.g. `"127.0.0.1:9464"`), with Vigil set up from
-/// the environment as by [`init`](crate::init). Keep the returned value alive: dropping it
+/// the environment as by [`init`](fn@crate::init). Keep the returned value alive: dropping it
 /// stops the server and shuts telemetry down.
 pub fn serve(addr: &str) -> Result<Serving, ServeError> {
     serve_with(crate::builder(), addr)
