@@ -231,6 +231,9 @@ impl<'a> Attributes for [(&'a str, AttrValue<'a>)] {
 pub enum AttrError {
     /// The same key appears twice.
     DuplicateKey,
+    /// The resource id handed to [`Ingest::scope`](super::Ingest::scope) no longer names a
+    /// resource: it was collected while the session held another shard.
+    Gone,
 }
 
 /// Attribute order sorted by key, computed without allocating for up to

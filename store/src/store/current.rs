@@ -35,9 +35,10 @@ impl Ingest<'_> {
     /// (refused, older than its series, or a no-recorded-value point that removed it).
     pub fn current(&self) -> Option<Current<'_>> {
         let (metric, series, reset) = self.last?;
-        let m = self.inner.metrics.get(metric)?;
+        let inner = self.held(self.visit)?;
+        let m = inner.metrics.get(metric)?;
         let s = m.series.get(series)?;
-        let resource = self.inner.resources.get(m.resource)?;
+        let resource = inner.resources.get(m.resource)?;
         Some(Current {
             desc: &m.desc,
             kind: m.kind,

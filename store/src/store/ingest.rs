@@ -1,14 +1,18 @@
 //! The ingest session: how a decoder puts resources, scopes, metrics and points into the store.
 //!
-//! An [`Ingest`] holds the store's lock for one request, so a decoder can look up each
-//! resource, scope and metric once and then feed every point of it without locking again. Each
-//! method takes borrowed data (attribute views, bucket slices) and builds owned state only for
-//! what is new. Checks run before a point touches its series; the folding rules are
-//! [`Series`]'s, the labels of a new series are `labels.rs`'s, the family reservation of a new
-//! metric is `families.rs`'s.
+//! An [`Ingest`] holds the lock of one shard at a time (the shard of the resource it was last
+//! given), so a decoder can look up each resource, scope and metric once and then feed every
+//! point of it without locking again. Each method takes borrowed data (attribute views, bucket
+//! slices) and builds owned state only for what is new. Checks run before a point touches its
+//! series; the folding rules are [`Series`]'s, the labels of a new series are `labels.rs`'s,
+//! the family reservation of a new metric is `families.rs`'s.
 //!
-//! Ids handed out by a session stay valid for the whole session: empty metrics, scopes and
-//! resources are only collected by [`Store::expire`], which needs the lock the session holds.
+//! Ids handed out by a session stay valid while the session holds their shard: empty metrics,
+//! scopes and resources are only collected by [`Store::expire`], which needs that shard's lock.
+//! Once a session moves to another shard (a request with resources of two shards), scope and
+//! metric ids from before are stale and refused as unknown; a resource id is checked again
+//! against the resource's creation number. Decoders go resource by resource and never come
+//! back to an earlier resource's ids, so this only guards against misuse.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
@@ -20,25 +24,39 @@ use super::series::{self, Series};
 use super::table::Table;
 use super::{
     Applied, AttrError, Attributes, ExpHistogramPoint, HistogramPoint, Inner, Kind, Metric,
-    MetricDesc, NumberPoint, PointError, Refusal, Resource, Scope, ScopeInfo, Store, SummaryPoint,
-    Value, checks, labels,
+    MetricDesc, NumberPoint, PointError, Refusal, Resource, SHARDS, Scope, ScopeInfo, Store,
+    SummaryPoint, Value, checks, labels,
 };
 use crate::translate;
 
 /// Id of a resource within an ingest session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ResourceId(u32);
+pub struct ResourceId {
+    pub(super) shard: u32,
+    id: u32,
+    seq: u64,
+}
 /// Id of a scope within an ingest session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ScopeId(u32);
+pub struct ScopeId {
+    id: u32,
+    visit: u32,
+}
 /// Id of a metric within an ingest session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MetricId(u32);
+pub struct MetricId {
+    id: u32,
+    visit: u32,
+}
 
-/// An ingest session: holds the store's lock.
+/// An ingest session: holds the lock of the shard it last went to.
 pub struct Ingest<'s> {
     pub(super) store: &'s Store,
-    pub(super) inner: MutexGuard<'s, Inner>,
+    /// The shard held, and its lock.
+    pub(super) held: Option<(usize, MutexGuard<'s, Inner>)>,
+    /// How many times the session took a shard's lock: scope and metric ids carry the visit
+    /// they were handed out in, and are stale in any other.
+    pub(super) visit: u32,
     pub(super) now_ms: u64,
     pub(super) now_ns: u64,
     /// The series the last point went into, `(metric, series, reset)`, when it changed it
@@ -48,7 +66,36 @@ pub struct Ingest<'s> {
 
 // === impl Ingest ===
 
-impl Ingest<'_> {
+impl<'s> Ingest<'s> {
+    /// Hold `shard` (letting go of the one held before, never holding two), and return it.
+    fn enter(&mut self, shard: usize) -> &mut Inner {
+        if self.held.as_ref().is_none_or(|(s, _)| *s != shard) {
+            self.held = None;
+            self.last = None;
+            self.visit = self.visit.wrapping_add(1);
+        }
+        let store: &'s Store = self.store;
+        &mut self
+            .held
+            .get_or_insert_with(|| (shard, store.lock(shard)))
+            .1
+    }
+
+    /// The shard held, when ids of `visit` are still valid in it.
+    pub(super) fn held(&self, visit: u32) -> Option<&Inner> {
+        match &self.held {
+            Some((_, inner)) if visit == self.visit => Some(inner),
+            _ => None,
+        }
+    }
+
+    fn held_mut(&mut self, visit: u32) -> Option<&mut Inner> {
+        match &mut self.held {
+            Some((_, inner)) if visit == self.visit => Some(inner),
+            _ => None,
+        }
+    }
+
     /// Find or create a resource.
     pub fn resource<A: Attributes + ?Sized>(
         &mut self,
@@ -57,20 +104,25 @@ impl Ingest<'_> {
     ) -> Result<ResourceId, AttrError> {
         let view = SortedView::new(attrs)?;
         let hash = view.hash(0x7265_736f);
-        if let Some(id) = self
-            .inner
-            .resources
-            .find(hash, |r| view.equals(&r.info.attrs))
-        {
-            return Ok(ResourceId(id));
+        // The high bits pick the shard: the tables index by the whole hash.
+        let shard = (hash >> 60) as usize % SHARDS;
+        let store = self.store;
+        let inner = self.enter(shard);
+        if let Some(id) = inner.resources.find(hash, |r| view.equals(&r.info.attrs)) {
+            let seq = inner.resources.get(id).map_or(0, |r| r.seq);
+            return Ok(ResourceId {
+                shard: shard as u32,
+                id,
+                seq,
+            });
         }
         let attrs = view.to_owned_attrs();
         let mut info = labels::resource_info(attrs.clone(), schema_url, None);
+        let mut global = store.lock_global();
         // Another live resource renders with the same job and instance: make this one's
         // instance distinct (see `labels::distinct_instance`).
         let mut salt = 0;
-        while self
-            .inner
+        while global
             .identities
             .contains_key(&(info.job.clone(), info.instance.clone()))
             && salt < 4
@@ -82,19 +134,25 @@ impl Ingest<'_> {
             info = labels::resource_info(attrs.clone(), schema_url, Some(&instance));
             salt += 1;
         }
-        *self
-            .inner
+        *global
             .identities
             .entry((info.job.clone(), info.instance.clone()))
             .or_default() += 1;
-        let id = self.inner.resources.insert(
+        drop(global);
+        let seq = store.resource_seq.fetch_add(1, Ordering::Relaxed);
+        let id = inner.resources.insert(
             hash,
             Resource {
                 info: Arc::new(info),
                 series: 0,
+                seq,
             },
         );
-        Ok(ResourceId(id))
+        Ok(ResourceId {
+            shard: shard as u32,
+            id,
+            seq,
+        })
     }
 
     /// Find or create a scope of a resource.
@@ -108,33 +166,46 @@ impl Ingest<'_> {
     ) -> Result<ScopeId, AttrError> {
         let view = SortedView::new(attrs)?;
         let hash = view.hash(hash_strs(
-            u64::from(resource.0),
+            u64::from(resource.id),
             &[name, version, schema_url],
         ));
-        let found = self.inner.scopes.find(hash, |s| {
-            s.resource == resource.0
+        let inner = self.enter(resource.shard as usize);
+        if inner
+            .resources
+            .get(resource.id)
+            .is_none_or(|r| r.seq != resource.seq)
+        {
+            return Err(AttrError::Gone);
+        }
+        let found = inner.scopes.find(hash, |s| {
+            s.resource == resource.id
                 && &*s.info.name == name
                 && &*s.info.version == version
                 && &*s.info.schema_url == schema_url
                 && view.equals(&s.info.attrs)
         });
-        if let Some(id) = found {
-            return Ok(ScopeId(id));
-        }
-        let info = ScopeInfo {
-            name: name.into(),
-            version: version.into(),
-            schema_url: schema_url.into(),
-            attrs: view.to_owned_attrs(),
+        let id = match found {
+            Some(id) => id,
+            None => {
+                let info = ScopeInfo {
+                    name: name.into(),
+                    version: version.into(),
+                    schema_url: schema_url.into(),
+                    attrs: view.to_owned_attrs(),
+                };
+                inner.scopes.insert(
+                    hash,
+                    Scope {
+                        resource: resource.id,
+                        info: Arc::new(info),
+                    },
+                )
+            }
         };
-        let id = self.inner.scopes.insert(
-            hash,
-            Scope {
-                resource: resource.0,
-                info: Arc::new(info),
-            },
-        );
-        Ok(ScopeId(id))
+        Ok(ScopeId {
+            id,
+            visit: self.visit,
+        })
     }
 
     /// Find or create a metric of a scope.
@@ -149,22 +220,29 @@ impl Ingest<'_> {
         if name.is_empty() {
             return Err(Refusal::EmptyName);
         }
-        let hash = hash_strs(u64::from(scope.0), &[name, unit, kind.tag()]);
-        let found = self.inner.metrics.find(hash, |m| {
-            m.scope == scope.0
+        let visit = self.visit;
+        let store = self.store;
+        let Some(inner) = self.held_mut(scope.visit) else {
+            return Err(Refusal::NoData {
+                metric: name.to_string(),
+            });
+        };
+        let hash = hash_strs(u64::from(scope.id), &[name, unit, kind.tag()]);
+        let found = inner.metrics.find(hash, |m| {
+            m.scope == scope.id
                 && &*m.desc.name == name
                 && &*m.desc.unit == unit
                 && m.kind.otel_kind() == kind.otel_kind()
         });
         if let Some(id) = found {
-            if let Some(m) = self.inner.metrics.get_mut(id) {
+            if let Some(m) = inner.metrics.get_mut(id) {
                 // Temporality may change between exports (an SDK restarted with
                 // another preference): the delta rules then treat it as a reset.
                 m.kind = kind;
             }
-            return Ok(MetricId(id));
+            return Ok(MetricId { id, visit });
         }
-        let resource = match self.inner.scopes.get(scope.0) {
+        let resource = match inner.scopes.get(scope.id) {
             Some(s) => s.resource,
             None => {
                 return Err(Refusal::NoData {
@@ -174,7 +252,7 @@ impl Ingest<'_> {
         };
         let prom = translate::metric_name(name, unit, kind.otel_kind());
         checks::name(name, &prom)?;
-        let names = self.inner.families.reserve(name, &prom)?;
+        let names = store.lock_global().families.reserve(name, &prom)?;
         let desc = MetricDesc {
             name: name.into(),
             description: description.into(),
@@ -184,7 +262,7 @@ impl Ingest<'_> {
         };
         let metric = Metric {
             resource,
-            scope: scope.0,
+            scope: scope.id,
             kind,
             desc: Arc::new(desc),
             names,
@@ -192,20 +270,26 @@ impl Ingest<'_> {
             layout: Arc::from(&[][..]),
             keys: KeyCache::default(),
         };
-        Ok(MetricId(self.inner.metrics.insert(hash, metric)))
+        Ok(MetricId {
+            id: inner.metrics.insert(hash, metric),
+            visit,
+        })
     }
 
     /// Forget a metric that ended its request with no series (every point
     /// refused), so it does not hold its family's type until the next sweep.
     /// Call only when the id is not used again in this session.
     pub fn release_if_empty(&mut self, metric: MetricId) {
-        let empty = self
-            .inner
+        let store = self.store;
+        let Some(inner) = self.held_mut(metric.visit) else {
+            return;
+        };
+        let empty = inner
             .metrics
-            .get(metric.0)
+            .get(metric.id)
             .is_some_and(|m| m.series.len() == 0);
-        if empty && let Some(m) = self.inner.metrics.remove(metric.0) {
-            self.inner.families.release(&m.names);
+        if empty && let Some(m) = inner.metrics.remove(metric.id) {
+            store.lock_global().families.release(&m.names);
         }
     }
 
@@ -247,17 +331,21 @@ impl Ingest<'_> {
     ) -> Result<Applied, PointError> {
         self.last = None;
         let view = SortedView::new(attrs).map_err(|_| PointError::DuplicateAttribute)?;
-        let hash = view.hash(u64::from(metric.0));
-        let inner = &mut *self.inner;
-        let Some(m) = inner.metrics.get_mut(metric.0) else {
+        let hash = view.hash(u64::from(metric.id));
+        let store = self.store;
+        let now_ms = self.now_ms;
+        let Some(inner) = self.held_mut(metric.visit) else {
             return Err(PointError::KindMismatch);
         };
-        let stats = &self.store.stats;
+        let Some(m) = inner.metrics.get_mut(metric.id) else {
+            return Err(PointError::KindMismatch);
+        };
+        let stats = &store.stats;
         let found = m.series.find(hash, |s| view.equals(&s.meta.attrs));
         if no_value {
             if let Some(id) = found {
                 m.series.remove(id);
-                inner.series = inner.series.saturating_sub(1);
+                store.forget_series(1);
                 stats.removed_series.fetch_add(1, Ordering::Relaxed);
                 if let Some(r) = inner.resources.get_mut(m.resource) {
                     r.series = r.series.saturating_sub(1);
@@ -267,6 +355,7 @@ impl Ingest<'_> {
             return Ok(Applied::Updated);
         }
         let kind = m.kind;
+        let mut last = None;
         let outcome = match found.and_then(|id| Some((id, m.series.get_mut(id)?))) {
             Some((id, series)) => {
                 let applied = apply(series, kind, &mut m.layout);
@@ -274,21 +363,21 @@ impl Ingest<'_> {
                     return Err(PointError::Overlap);
                 }
                 if applied != Applied::OutOfOrder {
-                    series.touched = self.now_ms;
+                    series.touched = now_ms;
                     series.record_exemplars(exemplars);
-                    self.last = Some((metric.0, id, applied == Applied::Reset));
+                    last = Some((metric.id, id, applied == Applied::Reset));
                 }
                 applied
             }
             None => {
-                let options = &self.store.options;
+                let options = &store.options;
                 if m.series.len() >= options.max_series_per_metric {
                     return Err(PointError::SeriesLimit {
                         limit: options.max_series_per_metric,
                         per_metric: true,
                     });
                 }
-                if inner.series >= options.max_series {
+                if !store.admit_series() {
                     return Err(PointError::SeriesLimit {
                         limit: options.max_series,
                         per_metric: false,
@@ -302,17 +391,17 @@ impl Ingest<'_> {
                     &mut m.keys,
                     &view,
                 ));
-                let mut series = Series::new(meta, start, time, self.now_ms, value);
+                let mut series = Series::new(meta, start, time, now_ms, value);
                 series.record_exemplars(exemplars);
                 let id = m.series.insert(hash, series);
-                inner.series += 1;
-                self.last = Some((metric.0, id, true));
+                last = Some((metric.id, id, true));
                 if let Some(r) = inner.resources.get_mut(m.resource) {
                     r.series += 1;
                 }
                 Applied::Updated
             }
         };
+        self.last = last;
         match outcome {
             Applied::OutOfOrder => stats.out_of_order_points.fetch_add(1, Ordering::Relaxed),
             Applied::Reset => stats.resets.fetch_add(1, Ordering::Relaxed),
@@ -344,7 +433,11 @@ impl Ingest<'_> {
             ..point
         };
         self.check_time(p.time)?;
-        if !no_value && let Some(m) = self.inner.metrics.get(metric.0) {
+        if !no_value
+            && let Some(m) = self
+                .held(metric.visit)
+                .and_then(|i| i.metrics.get(metric.id))
+        {
             checks::number(m.kind, p.value)?;
         }
         self.upsert(

@@ -4,9 +4,21 @@
 //! The store knows nothing about HTTP or gRPC. A decoder opens an [`Ingest`]
 //! session and feeds it borrowed resources, scopes, metrics and points
 //! ([`otlp::ingest_request`] does that for the generic prost types); renderers
-//! take a [`Snapshot`], a consistent copy of the state made under the lock in
-//! one pass, and format it after the lock is released, so a scrape never holds
-//! up ingest for longer than the copy.
+//! take a [`Snapshot`], a copy of the state made shard by shard, and format it
+//! after the locks are released, so a scrape never holds up ingest for longer
+//! than the copy of one shard.
+//!
+//! Sharding: resources are spread over [`SHARDS`] shards by the hash of their
+//! attributes, each with its own lock and its own tables of resources, scopes,
+//! metrics and series, so two requests from different services rarely wait
+//! for each other and ingest scales with cores. What must be one for the whole
+//! store sits beside the shards: the Prometheus family names and the
+//! (`job`, `instance`) identities (a second, short lock, taken only when a
+//! metric or a resource is created or collected, always after a shard's), and
+//! the series count the `max_series` limit is checked against (an atomic). A
+//! snapshot is consistent per shard, so per resource: a request that spans
+//! resources of two shards may be seen half applied, as a scrape between two
+//! requests would see it.
 //!
 //! Hot-path rules: a series is found by hashing the borrowed attribute set and
 //! confirming the hit against the stored set (no owned key is built); updating
@@ -38,6 +50,7 @@
 //! | `families.rs`, `labels.rs` | Prometheus family names and label text (to move out, issue 9) |
 //! | `attrs.rs`, `table.rs` | borrowed and owned attribute sets; the id-keyed hash tables |
 //! | `snapshot.rs`, `current.rs` | what renderers and the remote-write exporter read |
+//! | `shard_tests.rs` | the shards behaving as one table |
 //! | `otlp.rs` | the adapter from prost-decoded OTLP requests |
 
 mod attrs;
@@ -50,6 +63,8 @@ mod labels;
 pub mod otlp;
 pub mod refusal;
 mod series;
+#[cfg(test)]
+mod shard_tests;
 mod snapshot;
 mod table;
 #[cfg(test)]
@@ -57,7 +72,7 @@ mod tests;
 mod values;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -264,6 +279,8 @@ pub struct MetricDesc {
 struct Resource {
     info: Arc<ResourceInfo>,
     series: usize,
+    /// Creation order across shards: snapshots list resources by it.
+    seq: u64,
 }
 
 struct Scope {
@@ -285,25 +302,39 @@ struct Metric {
     keys: KeyCache,
 }
 
+/// One shard: the resources whose attributes hash to it, with their scopes, metrics and
+/// series.
 #[derive(Default)]
 struct Inner {
     resources: Table<Resource>,
     scopes: Table<Scope>,
     metrics: Table<Metric>,
+}
+
+/// What is one for the whole store, behind its own lock (taken after a shard's, never before).
+#[derive(Default)]
+struct Global {
     families: Families,
-    /// Series held, all metrics together.
-    series: usize,
     /// Live resources per (`job`, `instance`) label pair: a new resource whose pair is taken
     /// gets a distinct instance.
     identities: HashMap<Identity, u32>,
 }
+
+/// Shards of a store. A power of two well above the core counts the collector runs on, so
+/// that ten services on two cores seldom share one.
+pub const SHARDS: usize = 16;
 
 /// A resource's `job` and `instance` labels.
 type Identity = (Option<Box<str>>, Option<Box<str>>);
 
 /// The aggregated store. Cheap to share behind an `Arc`.
 pub struct Store {
-    inner: Mutex<Inner>,
+    shards: Box<[Mutex<Inner>]>,
+    global: Mutex<Global>,
+    /// Series held, all shards together (checked against `max_series`).
+    series: AtomicUsize,
+    /// Next resource's creation number.
+    resource_seq: AtomicU64,
     epoch: Instant,
     options: Options,
     stats: Stats,
@@ -315,7 +346,10 @@ impl Store {
     /// An empty store.
     pub fn new(options: Options) -> Self {
         Store {
-            inner: Mutex::new(Inner::default()),
+            shards: (0..SHARDS).map(|_| Mutex::new(Inner::default())).collect(),
+            global: Mutex::new(Global::default()),
+            series: AtomicUsize::new(0),
+            resource_seq: AtomicU64::new(0),
             epoch: Instant::now(),
             options,
             stats: Stats::default(),
@@ -332,10 +366,16 @@ impl Store {
         self.options.expire_after
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self, shard: usize) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the maps half-updated in
         // a way that matters more than losing the store; keep serving.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[shard % SHARDS]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_global(&self) -> MutexGuard<'_, Global> {
+        self.global.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn now_ms(&self, now: Instant) -> u64 {
@@ -351,7 +391,8 @@ impl Store {
     pub fn ingest_at(&self, now: Instant) -> Ingest<'_> {
         Ingest {
             store: self,
-            inner: self.lock(),
+            held: None,
+            visit: 0,
             now_ms: self.now_ms(now),
             now_ns: unix_nanos(SystemTime::now()),
             last: None,
@@ -364,65 +405,98 @@ impl Store {
         let cutoff = self
             .now_ms(now)
             .saturating_sub(self.options.expire_after.as_millis() as u64);
-        let mut inner = self.lock();
-        let inner = &mut *inner;
         let mut dropped = 0;
-        let mut per_resource: HashMap<u32, usize> = HashMap::new();
-        for (_, metric) in inner.metrics.iter_mut() {
-            let stale = metric.series.ids_where(|s| s.touched < cutoff);
-            for id in stale {
-                metric.series.remove(id);
-                dropped += 1;
-                *per_resource.entry(metric.resource).or_default() += 1;
+        for shard in 0..SHARDS {
+            let mut inner = self.lock(shard);
+            let inner = &mut *inner;
+            let mut in_shard = 0;
+            let mut per_resource: HashMap<u32, usize> = HashMap::new();
+            for (_, metric) in inner.metrics.iter_mut() {
+                let stale = metric.series.ids_where(|s| s.touched < cutoff);
+                for id in stale {
+                    metric.series.remove(id);
+                    in_shard += 1;
+                    *per_resource.entry(metric.resource).or_default() += 1;
+                }
             }
-        }
-        inner.series = inner.series.saturating_sub(dropped);
-        for (rid, n) in per_resource {
-            if let Some(r) = inner.resources.get_mut(rid) {
-                r.series = r.series.saturating_sub(n);
+            for (rid, n) in per_resource {
+                if let Some(r) = inner.resources.get_mut(rid) {
+                    r.series = r.series.saturating_sub(n);
+                }
             }
+            self.forget_series(in_shard);
+            inner.collect_empty(&mut self.lock_global());
+            dropped += in_shard;
         }
-        inner.collect_empty();
         self.stats
             .expired_series
             .fetch_add(dropped as u64, Ordering::Relaxed);
         dropped
     }
 
+    /// Take one series off the store-wide count, or refuse when the store holds `max_series`.
+    fn admit_series(&self) -> bool {
+        let max = self.options.max_series;
+        self.series
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// `n` series are gone from the store.
+    fn forget_series(&self, n: usize) {
+        if n > 0 {
+            let _ = self
+                .series
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                    Some(s.saturating_sub(n))
+                });
+        }
+    }
+
     /// Number of live series.
     pub fn series_count(&self) -> usize {
-        let inner = self.lock();
-        inner.metrics.iter().map(|(_, m)| m.series.len()).sum()
+        (0..SHARDS)
+            .map(|shard| {
+                let inner = self.lock(shard);
+                inner
+                    .metrics
+                    .iter()
+                    .map(|(_, m)| m.series.len())
+                    .sum::<usize>()
+            })
+            .sum()
     }
 
     /// Series and Prometheus families held, for the self-telemetry.
     pub fn sizes(&self) -> Sizes {
-        let inner = self.lock();
         Sizes {
-            series: inner.series,
-            families: inner.families.count(),
-            resources: inner.resources.len(),
+            series: self.series.load(Ordering::Relaxed),
+            families: self.lock_global().families.count(),
+            resources: self.resource_count(),
         }
     }
 
     /// Number of live resources.
     pub fn resource_count(&self) -> usize {
-        self.lock().resources.len()
+        (0..SHARDS)
+            .map(|shard| self.lock(shard).resources.len())
+            .sum()
     }
 
     /// A consistent copy of the state, for rendering.
     pub fn snapshot(&self, filter: &Filter) -> Snapshot {
-        let inner = self.lock();
-        snapshot::build(&inner, filter)
+        snapshot::build(self, filter)
     }
 }
 
 impl Inner {
-    fn collect_empty(&mut self) {
+    fn collect_empty(&mut self, global: &mut Global) {
         let empty_metrics = self.metrics.ids_where(|m| m.series.len() == 0);
         for id in empty_metrics {
             if let Some(m) = self.metrics.remove(id) {
-                self.families.release(&m.names);
+                global.families.release(&m.names);
             }
         }
         let mut live_scopes = HashSet::new();
@@ -441,10 +515,10 @@ impl Inner {
                 && let Some(gone) = self.resources.remove(id)
             {
                 let key = (gone.info.job.clone(), gone.info.instance.clone());
-                if let Some(n) = self.identities.get_mut(&key) {
+                if let Some(n) = global.identities.get_mut(&key) {
                     *n = n.saturating_sub(1);
                     if *n == 0 {
-                        self.identities.remove(&key);
+                        global.identities.remove(&key);
                     }
                 }
             }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::values::{ExpHistogram, Number, SeriesMeta, StoredExemplar, Value};
-use super::{Inner, Kind, MetricDesc, ResourceInfo, ScopeInfo};
+use super::{Inner, Kind, MetricDesc, ResourceInfo, SHARDS, ScopeInfo, Store};
 
 /// Which part of the store to copy.
 #[derive(Clone, Debug, Default)]
@@ -114,17 +114,51 @@ impl Snapshot {
     }
 }
 
-pub(super) fn build(inner: &Inner, filter: &Filter) -> Snapshot {
+/// Copy the store shard by shard (each under its own lock), then put resources in creation
+/// order, as one table would have listed them.
+pub(super) fn build(store: &Store, filter: &Filter) -> Snapshot {
     let mut snap = Snapshot {
         generated_at: SystemTime::now(),
         resources: Vec::new(),
         scopes: Vec::new(),
-        metrics: Vec::with_capacity(inner.metrics.len()),
+        metrics: Vec::new(),
         series: Vec::new(),
         counts: Vec::new(),
         quantiles: Vec::new(),
         exemplars: Vec::new(),
     };
+    // Creation number of each snapshot resource.
+    let mut seqs = Vec::new();
+    for shard in 0..SHARDS {
+        let inner = store.lock(shard);
+        copy_shard(&inner, filter, &mut snap, &mut seqs);
+    }
+    in_creation_order(&mut snap, &seqs);
+    snap
+}
+
+/// Sort resources by creation number and metrics by their resource, keeping each
+/// resource's metrics in the order they were copied.
+fn in_creation_order(snap: &mut Snapshot, seqs: &[u64]) {
+    let mut order: Vec<usize> = (0..snap.resources.len()).collect();
+    order.sort_by_key(|&i| seqs.get(i).copied().unwrap_or(u64::MAX));
+    let mut rank = vec![0; order.len()];
+    for (new, &old) in order.iter().enumerate() {
+        rank[old] = new;
+    }
+    let resources = std::mem::take(&mut snap.resources);
+    let mut slots: Vec<Option<Arc<ResourceInfo>>> = resources.into_iter().map(Some).collect();
+    snap.resources = order
+        .iter()
+        .filter_map(|&old| slots.get_mut(old).and_then(Option::take))
+        .collect();
+    for m in &mut snap.metrics {
+        m.resource = rank.get(m.resource).copied().unwrap_or(m.resource);
+    }
+    snap.metrics.sort_by_key(|m| m.resource);
+}
+
+fn copy_shard(inner: &Inner, filter: &Filter, snap: &mut Snapshot, seqs: &mut Vec<u64>) {
     let mut resource_slot: Vec<Option<usize>> = Vec::new();
     let mut scope_slot: Vec<Option<usize>> = Vec::new();
     let mut order: Vec<(u32, u32, u32)> = inner
@@ -157,7 +191,11 @@ pub(super) fn build(inner: &Inner, filter: &Filter) -> Snapshot {
         {
             continue;
         }
+        let known = snap.resources.len();
         let resource = slot(&mut resource_slot, rid, &mut snap.resources, &r.info);
+        if snap.resources.len() > known {
+            seqs.push(r.seq);
+        }
         let scope = slot(&mut scope_slot, sid, &mut snap.scopes, &s.info);
         let start = snap.series.len();
         for (_, series) in m.series.iter() {
@@ -215,7 +253,6 @@ pub(super) fn build(inner: &Inner, filter: &Filter) -> Snapshot {
             series: start..snap.series.len(),
         });
     }
-    snap
 }
 
 fn slot<T>(map: &mut Vec<Option<usize>>, id: u32, out: &mut Vec<Arc<T>>, value: &Arc<T>) -> usize {
