@@ -66,7 +66,7 @@ impl<'a> AttrScratch<'a> {
 
 /// A `KeyValue` as a borrowed pair, or `None` when its value needs prost (an array or a
 /// key-value list, whose merge rules are prost's to apply).
-fn plain(kv: Msg<'_>) -> Result<Option<(&str, AttrValue<'_>)>, Malformed> {
+pub(super) fn plain(kv: Msg<'_>) -> Result<Option<(&str, AttrValue<'_>)>, Malformed> {
     const KV: &str = "KeyValue";
     let mut key = "";
     let mut value = AttrValue::Empty;

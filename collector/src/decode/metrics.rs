@@ -12,10 +12,12 @@
 use opentelemetry_proto::tonic::metrics::v1::Exemplar;
 use opentelemetry_proto::tonic::metrics::v1::summary_data_point::ValueAtQuantile;
 
-use super::attrs::AttrScratch;
+use super::attrs::{self, AttrScratch};
 use super::wire::{Malformed, Msg, Value};
 use crate::store::otlp::{self, Report};
-use crate::store::{Applied, Ingest, Kind, PointError, Refusal, ResourceId, ScopeId, Store};
+use crate::store::{
+    Applied, AttrValue, Ingest, Kind, PointError, Refusal, ResourceId, ScopeId, Store,
+};
 
 // `Metric` field numbers of the `data` oneof.
 const GAUGE: u32 = 5;
@@ -83,6 +85,8 @@ struct Head<'a> {
     points: u64,
     temporality: i32,
     monotonic: bool,
+    /// The `prometheus.type` metadata entry, when a string.
+    type_hint: Option<&'a str>,
 }
 
 fn head(metric: Msg<'_>) -> Result<Head<'_>, Malformed> {
@@ -119,7 +123,15 @@ fn head(metric: Msg<'_>) -> Result<Head<'_>, Malformed> {
                     }
                 }
             }
-            (12, Value::Len(_)) => {}
+            (12, Value::Len(kv)) => {
+                // The last entry wins, as it would in a map built from the list.
+                if let Some((otlp::PROMETHEUS_TYPE, value)) = attrs::plain(kv)? {
+                    head.type_hint = match value {
+                        AttrValue::Str(s) => Some(s),
+                        _ => None,
+                    };
+                }
+            }
             (1..=3 | 5 | 7 | 9..=12, _) => return Err(fields.wrong_type(at)),
             _ => {}
         }
@@ -270,10 +282,14 @@ impl<'a> Reader<'a, '_, '_> {
             self.report.reject(n, || refusal.to_string());
             return Ok(());
         };
-        let id = match self
-            .session
-            .metric(scope, head.name, head.description, head.unit, kind)
-        {
+        let id = match self.session.metric_with_type_hint(
+            scope,
+            head.name,
+            head.description,
+            head.unit,
+            kind,
+            head.type_hint,
+        ) {
             Ok(id) => id,
             Err(refusal) => {
                 self.session.refuse_points(&refusal, n);

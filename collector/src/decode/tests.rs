@@ -468,3 +468,71 @@ fn fuzz_never_panics_and_always_agrees_with_prost() {
         let _ = ingest_scanned(&trusting, &noise, &mut |_| {});
     }
 }
+
+/// A gauge `name` with one int point `{}` = 5 at time 2000 and a `prometheus.type` entry
+/// (twice: the last one counts) in its metadata.
+fn hinted_gauge(name: &str, first: &str, last: &str) -> Vec<u8> {
+    let point = [fixed64_field(3, 2000), fixed64_field(6, 5)].concat();
+    let gauge = len_field(1, &point);
+    [
+        len_field(1, name.as_bytes()),
+        len_field(5, &gauge),
+        len_field(12, &string_kv("prometheus.type", first, &[])),
+        len_field(12, &string_kv("other", "x", &[])),
+        len_field(12, &string_kv("prometheus.type", last, &[])),
+    ]
+    .concat()
+}
+
+#[test]
+fn a_prometheus_type_hint_types_the_family_on_both_paths() {
+    let (prost_store, wire_store) = stores();
+    for (name, first, last) in [
+        ("temp", "gauge", "unknown"),
+        ("build", "unknown", "info"),
+        ("level", "info", "stateset"),
+    ] {
+        let report = both(
+            &prost_store,
+            &wire_store,
+            &request(&hinted_gauge(name, first, last), &[]),
+        );
+        assert_eq!(report.map(|r| r.accepted), Ok(1));
+    }
+    let typed = |page: &str| -> Vec<String> {
+        page.lines()
+            .filter(|l| l.starts_with("# TYPE") || !l.starts_with('#'))
+            .filter(|l| !l.contains("target_info") && !l.starts_with("# EOF"))
+            .map(str::to_string)
+            .collect()
+    };
+    let line = |name: &str| format!(r#"{name}{{job="svc",otel_scope_name="lib"}} 5"#);
+    // OpenMetrics has the info and unknown types; 0.0.4 text has neither, and reads them as a
+    // gauge (with the `_info` suffix on the family name) and untyped.
+    assert_eq!(
+        typed(&state(&wire_store).0),
+        [
+            "# TYPE build info".to_string(),
+            line("build_info"),
+            "# TYPE level gauge".to_string(),
+            line("level"),
+            "# TYPE temp unknown".to_string(),
+            line("temp"),
+        ]
+    );
+    let text = crate::export::prometheus::render(
+        &wire_store.snapshot(&crate::store::Filter::default()),
+        crate::export::prometheus::Format::Text,
+    );
+    assert_eq!(
+        typed(&text),
+        [
+            "# TYPE build_info gauge".to_string(),
+            line("build_info"),
+            "# TYPE level gauge".to_string(),
+            line("level"),
+            "# TYPE temp untyped".to_string(),
+            line("temp"),
+        ]
+    );
+}

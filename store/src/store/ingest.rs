@@ -217,6 +217,23 @@ impl<'s> Ingest<'s> {
         unit: &str,
         kind: Kind,
     ) -> Result<MetricId, Refusal> {
+        self.metric_with_type_hint(scope, name, description, unit, kind, None)
+    }
+
+    /// Find or create a metric of a scope whose metadata carries a `prometheus.type` entry
+    /// (`hint`): a gauge or non-monotonic sum created with `unknown` or `info` is typed so on
+    /// the Prometheus pages (translation decision 12). The hint is read when the metric is
+    /// created: a later request with another hint finds the same metric, whose family keeps
+    /// the type it first took.
+    pub fn metric_with_type_hint(
+        &mut self,
+        scope: ScopeId,
+        name: &str,
+        description: &str,
+        unit: &str,
+        kind: Kind,
+        hint: Option<&str>,
+    ) -> Result<MetricId, Refusal> {
         if name.is_empty() {
             return Err(Refusal::EmptyName);
         }
@@ -250,7 +267,7 @@ impl<'s> Ingest<'s> {
                 });
             }
         };
-        let prom = translate::metric_name(name, unit, kind.otel_kind());
+        let prom = translate::metric_name_with_type_hint(name, unit, kind.otel_kind(), hint);
         checks::name(name, &prom)?;
         let names = store.lock_global().families.reserve(name, &prom)?;
         let desc = MetricDesc {

@@ -6,6 +6,7 @@
 //! OTLP `partial_success` message; one bad point never spoils the rest.
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, DataPointFlags, Gauge, Sum, exponential_histogram_data_point::Buckets,
     metric::Data, number_data_point,
@@ -194,7 +195,14 @@ fn ingest_metric(
         report.reject(n, || refusal.to_string());
         return;
     };
-    let id = match session.metric(scope, &metric.name, &metric.description, &metric.unit, kind) {
+    let id = match session.metric_with_type_hint(
+        scope,
+        &metric.name,
+        &metric.description,
+        &metric.unit,
+        kind,
+        type_hint(&metric.metadata),
+    ) {
         Ok(id) => id,
         Err(refusal) => {
             session.refuse_points(&refusal, n);
@@ -325,5 +333,18 @@ fn side(b: &Option<Buckets>) -> (i32, &[u64]) {
     match b {
         Some(b) => (b.offset, b.bucket_counts.as_slice()),
         None => (0, &[]),
+    }
+}
+
+/// The metadata key a Prometheus receiver records a family's original type under (the
+/// compatibility specification's `prometheus.type`).
+pub const PROMETHEUS_TYPE: &str = "prometheus.type";
+
+/// The value of the last `prometheus.type` metadata entry, when it is a string.
+fn type_hint(metadata: &[KeyValue]) -> Option<&str> {
+    let entry = metadata.iter().rev().find(|kv| kv.key == PROMETHEUS_TYPE)?;
+    match entry.value.as_ref()?.value.as_ref()? {
+        any_value::Value::StringValue(s) => Some(s),
+        _ => None,
     }
 }
