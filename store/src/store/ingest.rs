@@ -20,6 +20,7 @@ use std::sync::{Arc, MutexGuard};
 use opentelemetry_proto::tonic::metrics::v1::Exemplar;
 
 use super::attrs::{KeyCache, SortedView, hash_strs};
+use super::clash::ClashIndex;
 use super::series::{self, Series};
 use super::table::Table;
 use super::{
@@ -286,6 +287,7 @@ impl<'s> Ingest<'s> {
             series: Table::default(),
             layout: Arc::from(&[][..]),
             keys: KeyCache::default(),
+            clash: ClashIndex::default(),
         };
         Ok(MetricId {
             id: inner.metrics.insert(hash, metric),
@@ -400,17 +402,22 @@ impl<'s> Ingest<'s> {
                         per_metric: false,
                     });
                 }
-                let (start, time, value) = create(&mut m.layout);
-                let meta = Arc::new(labels::build_meta(
+                let meta = labels::build_meta(
                     &inner.resources,
                     &inner.scopes,
                     (m.resource, m.scope),
                     &mut m.keys,
                     &view,
-                ));
-                let mut series = Series::new(meta, start, time, now_ms, value);
+                );
+                let Ok(clash_key) = m.clash.check(&view, &meta.labels, &m.series) else {
+                    store.forget_series(1);
+                    return Err(PointError::LabelClash);
+                };
+                let (start, time, value) = create(&mut m.layout);
+                let mut series = Series::new(Arc::new(meta), start, time, now_ms, value);
                 series.record_exemplars(exemplars);
                 let id = m.series.insert(hash, series);
+                m.clash.remember(clash_key, id);
                 last = Some((metric.id, id, true));
                 if let Some(r) = inner.resources.get_mut(m.resource) {
                     r.series += 1;

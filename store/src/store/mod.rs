@@ -47,6 +47,7 @@
 //! | `values.rs` | the values a series holds and the points that feed them |
 //! | `exp_merge.rs` | merging exponential-histogram deltas at a common scale |
 //! | `checks.rs`, `refusal.rs` | what is refused, and how the refusal reads |
+//! | `clash.rs` | two series of a metric never rendering the same labels |
 //! | `families.rs`, `labels.rs` | Prometheus family names and label text (to move out, issue 9) |
 //! | `attrs.rs`, `table.rs` | borrowed and owned attribute sets; the id-keyed hash tables |
 //! | `snapshot.rs`, `current.rs` | what renderers and the remote-write exporter read |
@@ -55,6 +56,7 @@
 
 mod attrs;
 mod checks;
+mod clash;
 mod current;
 mod exp_merge;
 mod families;
@@ -89,6 +91,7 @@ pub use values::{
 };
 
 use attrs::KeyCache;
+use clash::ClashIndex;
 use families::Families;
 use series::Series;
 use table::Table;
@@ -300,6 +303,8 @@ struct Metric {
     layout: Arc<[f64]>,
     /// Attribute keys shared by this metric's series.
     keys: KeyCache,
+    /// Label texts of its series, once two of them could clash.
+    clash: ClashIndex,
 }
 
 /// One shard: the resources whose attributes hash to it, with their scopes, metrics and

@@ -134,6 +134,9 @@ pub enum PointError {
         /// The sum of its bucket counts.
         buckets: u64,
     },
+    /// A new series whose Prometheus labels are those of another series of its metric (see
+    /// `clash.rs`).
+    LabelClash,
     /// A new series past a series limit.
     SeriesLimit {
         /// The limit.
@@ -186,6 +189,10 @@ impl std::fmt::Display for PointError {
             PointError::CountMismatch { count, buckets } => write!(
                 f,
                 "histogram count {count} is not the sum of its bucket counts ({buckets})"
+            ),
+            PointError::LabelClash => write!(
+                f,
+                "the data point's attributes give the same Prometheus labels as another series of its metric (keys that differ only by characters labels cannot hold, values that print alike, or empty values)"
             ),
         }
     }
@@ -272,7 +279,8 @@ impl PointError {
             | PointError::NotACount
             | PointError::BadQuantile(_)
             | PointError::BadScale(_)
-            | PointError::CountMismatch { .. } => Reason::Point,
+            | PointError::CountMismatch { .. }
+            | PointError::LabelClash => Reason::Point,
         }
     }
 }
