@@ -101,8 +101,8 @@ pub(crate) fn cases() -> Vec<Case> {
         Case::new("JSON: timeUnixNano is \"yesterday\"", Send::json(&json_point("js.when", r#""timeUnixNano":"yesterday","asInt":"1""#)), status(400, "malformed OTLP/JSON")),
         Case::new("JSON: asInt past i64", Send::json(&json_point("js.huge_int", r#""asInt":"99999999999999999999999""#)), Expect::Partial { rejected: 1, message: "metric \"js.huge_int\": number data point without a value", reason: "point" }),
         Case::new("JSON: asDouble of 1e999", Send::json(&json_point("js.huge_double", r#""asDouble":1e999"#)), status(400, "malformed OTLP/JSON")),
-        Case::new("JSON: asDouble as a string", Send::json(&json_point("js.double_string", r#""timeUnixNano":"1700000010000000000","asDouble":"2.5""#)), Expect::Partial { rejected: 1, message: "number data point without a value", reason: "point" })
-            .bug("the proto3 JSON mapping allows a double as a string (\"2.5\"); the point is refused as having no value"),
+        Case::new("JSON: asDouble as a string", Send::json(&json_point("js.double_string", r#""timeUnixNano":"1700000010000000000","asDouble":"2.5""#)), Expect::Accepted)
+            .has(&[r#"js_double_string{job="test",otel_scope_name="test"} 2.5"#]),
         Case::new("JSON: gauge is a list", Send::json(r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"js.list","gauge":[1,2]}]}]}]}"#), status(400, "malformed OTLP/JSON")),
         Case::new("JSON: an unknown field nested 400,000 deep is skipped", Send::json(&deep_json), Expect::Accepted),
         Case::new("JSON: unknown fields are ignored", Send::json(&json_point("js.unknown", r#""timeUnixNano":"1700000010000000000","asInt":"3","colour":"red""#)), Expect::Accepted)

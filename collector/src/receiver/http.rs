@@ -366,13 +366,15 @@ pub(crate) fn gunzip(body: &[u8], max_body: usize, encoding: Encoding) -> Result
 /// be dropped with a 200 and no `partial_success`. A metric without data is
 /// rare in real traffic, so only then is the body parsed a second time, each
 /// data field on its own, to find the error and refuse the request with it.
-/// (`NumberDataPoint.value` is flattened the same way; a value that does not
-/// parse becomes a point without a value, which the store rejects and reports,
-/// so it is not lost silently and is left to that path.)
+/// (`NumberDataPoint.value` is flattened the same way: a double written as a
+/// string is read by `json_numbers`; any other value that does not parse
+/// becomes a point without a value, which the store rejects and reports, so it
+/// is not lost silently.)
 pub(super) fn decode_metrics_json(
     body: &[u8],
 ) -> Result<ExportMetricsServiceRequest, serde_json::Error> {
-    let request: ExportMetricsServiceRequest = serde_json::from_slice(body)?;
+    let mut request: ExportMetricsServiceRequest = serde_json::from_slice(body)?;
+    super::json_numbers::fill_string_doubles(&mut request, body);
     let dataless = request
         .resource_metrics
         .iter()

@@ -18,6 +18,7 @@ mod backpressure;
 pub mod config;
 pub mod grpc;
 pub mod http;
+mod json_numbers;
 #[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
