@@ -4,8 +4,9 @@
 //!
 //! `generate` builds realistic OTLP metrics, `stamp` advances encoded
 //! requests between rounds, `client` sends them, `load` runs the closed loop,
-//! `procstat` measures the target from /proc, `report` does the arithmetic,
-//! and `sink` is the OTLP endpoint that forwarding targets export to.
+//! `procstat` measures the target from /proc, `scrape` times scrapes of a
+//! Prometheus endpoint during the load, `report` does the arithmetic, and
+//! `sink` is the OTLP endpoint that forwarding targets export to.
 
 pub mod client;
 pub mod codec;
@@ -13,5 +14,6 @@ pub mod generate;
 pub mod load;
 pub mod procstat;
 pub mod report;
+pub mod scrape;
 pub mod sink;
 pub mod stamp;

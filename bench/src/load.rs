@@ -7,11 +7,14 @@
 //! pre-encoded requests and sends them in turn, so every series' points
 //! arrive in order, as from one SDK. A warm-up runs first and is left out of
 //! every figure; the measured window then ends at `--duration` or after
-//! `--requests`, whichever is first. Nothing here decides what counts as
-//! fast: that is the reader's job, with the report.
+//! `--requests`, whichever is first. With `--scrape`, one more task scrapes a
+//! Prometheus endpoint through the measured window only (`scrape.rs`); with
+//! `--concurrency 0` it is the only task, to time scrapes of an idle target.
+//! Nothing here decides what counts as fast: that is the reader's job, with
+//! the report.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -23,6 +26,7 @@ use crate::client::{Outcome, Sender, Target};
 use crate::generate::{self, Shape};
 use crate::procstat;
 use crate::report::{Process, Report, Settings, SinkWindow, Tally};
+use crate::scrape::{ScrapeReport, Scraper};
 use crate::stamp::{Plan, Round};
 
 /// Everything a load run needs, validated.
@@ -32,7 +36,7 @@ pub struct Options {
     pub target: Target,
     /// What to send.
     pub shape: Shape,
-    /// Closed-loop workers.
+    /// Closed-loop workers (0: none, only the scrapes of `scrape`).
     pub concurrency: usize,
     /// gRPC connections shared by the workers.
     pub connections: usize,
@@ -50,6 +54,8 @@ pub struct Options {
     pub pids: Vec<u32>,
     /// A sink's `GET /count` URL, read as the window opens and closes.
     pub sink_count: Option<String>,
+    /// Scrapes made through the measured window.
+    pub scrape: Option<Scraper>,
 }
 
 /// One pre-encoded request and its rewrite plan.
@@ -90,8 +96,11 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         total_bytes as f64 / (1 << 20) as f64,
         built.elapsed()
     );
-    let workers = opts.concurrency.clamp(1, templates.len().max(1));
-    if workers < opts.concurrency {
+    let workers = match opts.concurrency {
+        0 => 0,
+        n => n.clamp(1, templates.len().max(1)),
+    };
+    if workers < opts.concurrency && workers > 0 {
         eprintln!(
             "vigil-load: only {} requests per round, so {workers} workers instead of {} \
              (each series is sent by one worker, in order)",
@@ -152,6 +161,11 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let window_start = Instant::now();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     shared.phase.store(MEASURING, Ordering::SeqCst);
+    let scrape_stop = Arc::new(AtomicBool::new(false));
+    let scraper = opts
+        .scrape
+        .clone()
+        .map(|s| tokio::spawn(s.run(scrape_stop.clone())));
     match opts.duration {
         Some(d) => {
             let _ = tokio::time::timeout(d, shared.done.notified()).await;
@@ -159,6 +173,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         None => shared.done.notified().await,
     }
     shared.phase.store(STOPPED, Ordering::SeqCst);
+    scrape_stop.store(true, Ordering::SeqCst);
     let window = window_start.elapsed();
     let cpu_after: Vec<Option<u64>> = opts.pids.iter().map(|&p| procstat::cpu_ticks(p)).collect();
     let own_after = procstat::own_cpu_ticks();
@@ -178,6 +193,23 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
             Err(_) => eprintln!("vigil-load: a worker did not stop in time; its figures are lost"),
         }
     }
+
+    // The scrape in flight at the end is finished and counted (bounded by the timeout).
+    let scrapes = match (scraper, &opts.scrape) {
+        (Some(handle), Some(s)) => {
+            match tokio::time::timeout(opts.timeout + Duration::from_secs(1), handle).await {
+                Ok(Ok(t)) => Some(ScrapeReport::new(s.url().to_string(), s.interval(), t)),
+                Ok(Err(e)) => anyhow::bail!("the scrape task failed: {e}"),
+                Err(_) => {
+                    eprintln!(
+                        "vigil-load: the scrape task did not stop in time; its figures are lost"
+                    );
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
 
     let cpu = |before: Option<u64>, after: Option<u64>| {
         Some(after?.saturating_sub(before?) as f64 / clk_tck)
@@ -221,6 +253,10 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         processes,
         cpu(own_before, own_after),
     );
+    let report = match scrapes {
+        Some(s) => report.with_scrape(s),
+        None => report,
+    };
     Ok(match (sink_start, sink_end) {
         (Some(start), Some(end)) => report.with_sink_window(SinkWindow::new(start, end)),
         _ => report,

@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use vigil_load::client::Target;
 use vigil_load::generate::{Mix, Shape, Temporality};
+use vigil_load::scrape::Scraper;
 use vigil_load::{load, sink};
 
 #[derive(Parser, Debug)]
@@ -67,7 +68,8 @@ struct LoadArgs {
     /// Temporality of counters and histograms.
     #[arg(long, value_enum, default_value_t = TemporalityArg::Cumulative)]
     temporality: TemporalityArg,
-    /// Closed-loop workers, each with one request in flight.
+    /// Closed-loop workers, each with one request in flight (0 with --scrape: no load,
+    /// only the scrapes).
     #[arg(long, default_value_t = 8, value_name = "N")]
     concurrency: usize,
     /// gRPC connections the workers share (HTTP opens one per worker).
@@ -85,7 +87,7 @@ struct LoadArgs {
     /// Gzip request bodies (costs the generator CPU per request).
     #[arg(long)]
     gzip: bool,
-    /// Per-request deadline.
+    /// Per-request deadline (and each scrape's, with --scrape).
     #[arg(long, default_value = "10s", value_name = "DUR", value_parser = humantime::parse_duration)]
     timeout: Duration,
     /// A process to measure (CPU-seconds, RSS); repeatable.
@@ -95,6 +97,13 @@ struct LoadArgs {
     /// report then has what the sink received in the window (`sink_window`).
     #[arg(long, value_name = "URL")]
     sink_count: Option<String>,
+    /// Through the measured window, GET this Prometheus endpoint (plain HTTP/1.1) in a loop
+    /// and report each scrape's time to the last body byte, bytes and sample lines.
+    #[arg(long, value_name = "URL")]
+    scrape: Option<String>,
+    /// Time from one scrape's start to the next's (0: back to back).
+    #[arg(long, default_value = "0s", value_name = "DUR", value_parser = humantime::parse_duration, requires = "scrape")]
+    scrape_interval: Duration,
     /// Also write the report as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -179,7 +188,14 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.series > 0, "--series must be at least 1");
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
     anyhow::ensure!(args.resources > 0, "--resources must be at least 1");
-    anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+    anyhow::ensure!(
+        args.concurrency > 0 || args.scrape.is_some(),
+        "--concurrency must be at least 1 (0 only with --scrape)"
+    );
+    anyhow::ensure!(
+        args.concurrency > 0 || args.requests.is_none(),
+        "--concurrency 0 sends no requests, so it takes --duration, not --requests"
+    );
     let duration = match (args.duration, args.requests) {
         (None, None) => Some(Duration::from_secs(20)),
         (d, _) => d,
@@ -187,6 +203,10 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
     if let Some(d) = duration {
         anyhow::ensure!(!d.is_zero(), "--duration must be greater than zero");
     }
+    let scrape = match &args.scrape {
+        Some(url) => Some(Scraper::new(url, args.timeout, args.scrape_interval)?),
+        None => None,
+    };
     let opts = load::Options {
         target,
         shape: Shape {
@@ -209,6 +229,7 @@ async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
         timeout: args.timeout,
         pids: args.pids,
         sink_count: args.sink_count,
+        scrape,
     };
     let report = load::run(opts).await?;
     print!("{}", report.text());

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::client::Outcome;
 use crate::generate::Shape;
+use crate::scrape::ScrapeReport;
 
 /// What one worker counted in the measured window.
 #[derive(Clone, Debug, Default)]
@@ -189,6 +190,9 @@ pub struct Report {
     /// What the sink counted during the window (`--sink-count`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sink_window: Option<SinkWindow>,
+    /// The scrapes of `--scrape` during the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scrape: Option<ScrapeReport>,
 }
 
 /// A sink's `GET /count` document as the window opened and closed.
@@ -307,6 +311,15 @@ impl Report {
             processes,
             generator_cpu_seconds,
             sink_window: None,
+            scrape: None,
+        }
+    }
+
+    /// The report with the scrapes made during the window.
+    pub fn with_scrape(self, scrape: ScrapeReport) -> Report {
+        Report {
+            scrape: Some(scrape),
+            ..self
         }
     }
 
@@ -390,6 +403,9 @@ impl Report {
                 }
             }
             s.push('\n');
+        }
+        if let Some(scrape) = &self.scrape {
+            s.push_str(&scrape.text());
         }
         s
     }

@@ -142,6 +142,32 @@ fn report_divides_by_the_window() {
         serde_json::to_value(&r).unwrap()["sink_window"]["delta"]["remote_write"]["v1"]["samples"],
         20
     );
+    assert!(
+        serde_json::to_value(&r).unwrap().get("scrape").is_none(),
+        "left out without --scrape"
+    );
+
+    let mut scrapes = crate::scrape::ScrapeTally::default();
+    for ms in [120, 80] {
+        scrapes.record(crate::scrape::ScrapeOutcome::Ok {
+            duration: Duration::from_millis(ms),
+            bytes: 3 << 20,
+            sample_lines: 880_000,
+        });
+    }
+    let section =
+        crate::scrape::ScrapeReport::new("http://p/metrics".into(), Duration::ZERO, scrapes);
+    let r = r.with_scrape(section);
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["scrape"]["count"], 2);
+    assert_eq!(json["scrape"]["duration_ms"]["p50"], 80.0);
+    assert_eq!(json["scrape"]["duration_ms"]["max"], 120.0);
+    assert_eq!(json["scrape"]["mean_bytes"], 3_145_728.0);
+    assert!(r.text().ends_with(
+        "scrape      2 scrapes of http://p/metrics, 2 ok, 0 failed\n\
+         scrape ms   p50 80.00  p90 120.00  p99 120.00  max 120.00  mean 100.00\n\
+         scrape page 3.00 MiB, 880000 sample lines (means over ok scrapes)\n"
+    ));
 }
 
 #[test]
