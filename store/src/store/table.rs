@@ -1,43 +1,21 @@
 //! A slab with a hash index: stable ids, O(1) lookup by a precomputed hash,
-//! and collision chains verified by the caller's equality check.
+//! and equal hashes told apart by the caller's equality check.
 //!
 //! The store keys everything (resources, scopes, metrics, series) by a 64-bit
 //! hash of the borrowed identity and confirms a hit by comparing the borrowed
 //! identity with the stored one, so a lookup never builds an owned key.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// Hasher for keys that are already hashes.
-#[derive(Default)]
-pub(crate) struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdentityHasher>>;
-
-enum Bucket {
-    One(u32),
-    Many(Vec<u32>),
-}
+use hashbrown::HashTable;
 
 /// Entries of type `T`, each with the hash it was inserted under.
+///
+/// The index holds only ids (4 bytes and a control byte per entry): the hash of an entry is
+/// read back from its slot when the index grows, and entries with equal hashes are simply
+/// several ids that the caller's equality check tells apart.
 pub(crate) struct Table<T> {
     slots: Vec<Option<(u64, T)>>,
     free: Vec<u32>,
-    index: IdMap<Bucket>,
+    index: HashTable<u32>,
     len: usize,
 }
 
@@ -46,7 +24,7 @@ impl<T> Default for Table<T> {
         Table {
             slots: Vec::new(),
             free: Vec::new(),
-            index: IdMap::default(),
+            index: HashTable::new(),
             len: 0,
         }
     }
@@ -58,17 +36,23 @@ impl<T> Table<T> {
         self.len
     }
 
+    fn hash_of(slots: &[Option<(u64, T)>], id: u32) -> u64 {
+        match slots.get(id as usize) {
+            Some(Some((hash, _))) => *hash,
+            _ => 0,
+        }
+    }
+
     /// Find the entry with `hash` for which `eq` holds.
     #[inline]
     pub(crate) fn find(&self, hash: u64, mut eq: impl FnMut(&T) -> bool) -> Option<u32> {
-        let mut check = |id: u32| match self.slots.get(id as usize) {
-            Some(Some((_, t))) => eq(t),
-            _ => false,
-        };
-        match self.index.get(&hash)? {
-            Bucket::One(id) => check(*id).then_some(*id),
-            Bucket::Many(ids) => ids.iter().copied().find(|id| check(*id)),
-        }
+        let slots = &self.slots;
+        self.index
+            .find(hash, |&id| match slots.get(id as usize) {
+                Some(Some((h, t))) => *h == hash && eq(t),
+                _ => false,
+            })
+            .copied()
     }
 
     /// Insert a new entry (the caller has checked it is not there).
@@ -83,16 +67,9 @@ impl<T> Table<T> {
                 (self.slots.len() - 1) as u32
             }
         };
-        match self.index.get_mut(&hash) {
-            None => {
-                self.index.insert(hash, Bucket::One(id));
-            }
-            Some(Bucket::One(other)) => {
-                let other = *other;
-                self.index.insert(hash, Bucket::Many(vec![other, id]));
-            }
-            Some(Bucket::Many(ids)) => ids.push(id),
-        }
+        let slots = &self.slots;
+        self.index
+            .insert_unique(hash, id, |&i| Self::hash_of(slots, i));
         self.len += 1;
         id
     }
@@ -100,20 +77,8 @@ impl<T> Table<T> {
     /// Remove an entry by id.
     pub(crate) fn remove(&mut self, id: u32) -> Option<T> {
         let (hash, value) = self.slots.get_mut(id as usize)?.take()?;
-        let drop_key = match self.index.get_mut(&hash) {
-            Some(Bucket::One(_)) => true,
-            Some(Bucket::Many(ids)) => {
-                ids.retain(|i| *i != id);
-                if ids.len() == 1 {
-                    let last = ids[0];
-                    self.index.insert(hash, Bucket::One(last));
-                }
-                false
-            }
-            None => false,
-        };
-        if drop_key {
-            self.index.remove(&hash);
+        if let Ok(entry) = self.index.find_entry(hash, |&i| i == id) {
+            entry.remove();
         }
         self.free.push(id);
         self.len -= 1;
