@@ -10,9 +10,10 @@
 //! | `GET /debug/pprof/*` | profiling, with the `pprof` extension started without an endpoint |
 //! | `GET /` | the live dashboard (see [`dashboard`]) |
 //!
-//! Every handler takes a snapshot of the store (a short copy under its lock)
-//! and renders it with the lock released, on a blocking thread; at most
-//! [`MAX_RENDERS`] at once, so concurrent reads cannot multiply memory without bound.
+//! Every handler takes a snapshot of the store (a short copy under each shard's lock)
+//! and renders it with the locks released, on a blocking thread, sending the page in
+//! pieces as it is written; at most [`MAX_RENDERS`] at once, so concurrent reads cannot
+//! multiply memory without bound.
 
 pub mod conn;
 pub mod dashboard;
@@ -153,29 +154,53 @@ async fn render(
     let store = state.store.clone();
     let times = state.render_times.clone();
     let content_type = encoder.content_type();
-    let body = tokio::task::spawn_blocking(move || {
+    let (tx, rx) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
+    // The page is written on a blocking thread and sent piece by piece as it is written: the
+    // first bytes leave before the last are written, and only PIECES_IN_FLIGHT pieces of it
+    // are ever in memory. The render slot is held until the last piece is handed over.
+    tokio::task::spawn_blocking(move || {
+        let _slot = _slot;
         let started = std::time::Instant::now();
-        let body = match source {
-            Source::Data => encoder.encode(&store.snapshot(&filter)),
-            Source::SelfTelemetry(telemetry) => {
-                telemetry.refresh();
-                encoder.encode(&telemetry.store().snapshot(&filter))
-            }
-        };
-        times.record(format, started.elapsed());
-        body
-    })
-    .await;
-    match body {
-        Ok(body) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "rendering failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "rendering failed; see the collector's log\n",
-            )
-                .into_response()
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let snap = match source {
+                Source::Data => store.snapshot(&filter),
+                Source::SelfTelemetry(telemetry) => {
+                    telemetry.refresh();
+                    telemetry.store().snapshot(&filter)
+                }
+            };
+            encoder.encode_chunked(&snap, RENDER_PIECE, &mut |piece| {
+                tx.blocking_send(Ok(bytes::Bytes::from(piece))).is_ok()
+            });
+        }));
+        if written.is_err() {
+            tracing::error!("rendering failed; the response is cut short");
+            // An error ends the body abruptly, so the reader sees a failed read, not a page
+            // that merely looks short.
+            let _ = tx.blocking_send(Err(std::io::Error::other("rendering failed")));
         }
+        times.record(format, started.elapsed());
+    });
+    let body = axum::body::Body::from_stream(Pieces(rx));
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// Bytes of page text handed to the connection at a time.
+const RENDER_PIECE: usize = 256 * 1024;
+/// Pieces written ahead of the connection.
+const PIECES_IN_FLIGHT: usize = 4;
+
+/// A rendered page as it is written, piece by piece.
+struct Pieces(tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>);
+
+impl futures_core::Stream for Pieces {
+    type Item = Result<bytes::Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
     }
 }
 
@@ -259,6 +284,50 @@ mod tests {
     use super::*;
     use axum::body::Body;
     use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_page_larger_than_its_pieces_arrives_whole() {
+        use crate::store::{AttrValue, Kind, Number, NumberPoint};
+        let store = Arc::new(Store::new(crate::store::Options::default()));
+        {
+            let mut ingest = store.ingest();
+            let r = ingest
+                .resource(&[("service.name", AttrValue::Str("svc"))][..], "")
+                .unwrap();
+            let none: &[(&str, AttrValue<'_>)] = &[];
+            let s = ingest.scope(r, "", "", "", none).unwrap();
+            let m = ingest.metric(s, "g", "", "", Kind::Gauge).unwrap();
+            // About 2 MB of page: eight pieces and more.
+            let pad = "x".repeat(240);
+            for i in 0..9_000i64 {
+                let id = format!("{pad}{i}");
+                let point = NumberPoint {
+                    start: 0,
+                    time: 0,
+                    value: Number::Int(i),
+                };
+                ingest
+                    .number(m, &[("k", AttrValue::Str(&id))][..], point, false, &[])
+                    .unwrap();
+            }
+        }
+        let expected =
+            crate::export::prometheus::render(&store.snapshot(&Filter::default()), Format::Text);
+        assert!(expected.len() > 8 * RENDER_PIECE, "{}", expected.len());
+        let app = router(AppState::new(store, Arc::new(Readiness::waiting_for(0))));
+        let request = axum::http::Request::builder()
+            .uri("/metrics")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(body.len(), expected.len());
+        assert!(body == expected.as_bytes());
+    }
 
     #[tokio::test]
     async fn reads_past_the_render_slots_get_503_and_health_stays_up() {

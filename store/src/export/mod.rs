@@ -5,6 +5,8 @@
 //! snapshot that was copied under the store's lock and released.
 
 pub mod buckets;
+#[cfg(test)]
+mod chunk_tests;
 pub mod json;
 pub mod otlp_json;
 pub mod prometheus;
@@ -17,6 +19,13 @@ pub trait Encoder {
     fn content_type(&self) -> &'static str;
     /// Encode. Encoders degrade per part instead of failing, so this cannot fail.
     fn encode(&self, snap: &Snapshot) -> Vec<u8>;
+    /// Encode in pieces of about `chunk` bytes handed to `emit` in order, so that a server can
+    /// send the first while the rest is written and never hold the whole body. `emit` returns
+    /// `false` to stop (the reader went away). The default writes the body whole, as one piece.
+    fn encode_chunked(&self, snap: &Snapshot, chunk: usize, emit: &mut dyn FnMut(Vec<u8>) -> bool) {
+        let _ = chunk;
+        emit(self.encode(snap));
+    }
 }
 
 /// Prometheus text 0.0.4 or OpenMetrics 1.0.
@@ -29,6 +38,9 @@ impl Encoder for Prometheus {
     }
     fn encode(&self, snap: &Snapshot) -> Vec<u8> {
         prometheus::render(snap, self.0).into_bytes()
+    }
+    fn encode_chunked(&self, snap: &Snapshot, chunk: usize, emit: &mut dyn FnMut(Vec<u8>) -> bool) {
+        prometheus::render_chunked(snap, self.0, chunk, &mut |piece| emit(piece.into_bytes()));
     }
 }
 

@@ -73,7 +73,37 @@ impl Format {
 /// Render the whole snapshot.
 pub fn render(snap: &Snapshot, format: Format) -> String {
     let om = format == Format::OpenMetrics;
-    let mut out = String::with_capacity(estimate_len(snap, om));
+    let mut page = String::with_capacity(estimate_len(snap, om));
+    render_chunked(snap, format, usize::MAX, &mut |piece| {
+        page.push_str(&piece);
+        true
+    });
+    page
+}
+
+/// Render the snapshot in pieces: whenever the text written reaches `chunk` bytes after a
+/// series, it is handed to `emit` and a new piece begins (a piece runs past `chunk` by at most
+/// one series' lines). `emit` returns `false` to stop.
+pub fn render_chunked(
+    snap: &Snapshot,
+    format: Format,
+    chunk: usize,
+    emit: &mut dyn FnMut(String) -> bool,
+) {
+    let om = format == Format::OpenMetrics;
+    let capacity = if chunk == usize::MAX {
+        0
+    } else {
+        chunk.saturating_add(chunk / 4)
+    };
+    let mut out = String::with_capacity(capacity);
+    // Hands the piece over when it is full; false when the reader stopped.
+    let mut flush = |out: &mut String| -> bool {
+        if out.len() < chunk {
+            return true;
+        }
+        emit(std::mem::replace(out, String::with_capacity(capacity)))
+    };
     // Group metrics by family; families sorted by name.
     let mut order: Vec<(&str, usize)> = snap
         .metrics
@@ -101,7 +131,9 @@ pub fn render(snap: &Snapshot, format: Format) -> String {
         }
         let metrics: Vec<&MetricSnap> =
             order[i..j].iter().map(|(_, k)| &snap.metrics[*k]).collect();
-        render_family(snap, &metrics, om, &mut out);
+        if !render_family(snap, &metrics, om, &mut out, &mut flush) {
+            return;
+        }
         i = j;
     }
     if !target_done {
@@ -110,7 +142,9 @@ pub fn render(snap: &Snapshot, format: Format) -> String {
     if om {
         out.push_str("# EOF\n");
     }
-    out
+    if !out.is_empty() {
+        emit(out);
+    }
 }
 
 fn render_target_info(snap: &Snapshot, om: bool, out: &mut String) {
@@ -134,8 +168,18 @@ fn render_target_info(snap: &Snapshot, om: bool, out: &mut String) {
     }
 }
 
-fn render_family(snap: &Snapshot, metrics: &[&MetricSnap], om: bool, out: &mut String) {
-    let Some(first) = metrics.first() else { return };
+/// Writes one family; `flush` is called after each series and returns `false` to stop (then so
+/// does this, with `false`).
+fn render_family(
+    snap: &Snapshot,
+    metrics: &[&MetricSnap],
+    om: bool,
+    out: &mut String,
+    flush: &mut dyn FnMut(&mut String) -> bool,
+) -> bool {
+    let Some(first) = metrics.first() else {
+        return true;
+    };
     let prom = &first.desc.prom;
     let meta_name = if om {
         prom.openmetrics_family.as_str()
@@ -176,8 +220,12 @@ fn render_family(snap: &Snapshot, metrics: &[&MetricSnap], om: bool, out: &mut S
         scratch.bucket_name.push_str("_bucket");
         for s in snap.series_of(m) {
             render_series(snap, m, s, om, &mut scratch, out);
+            if !flush(out) {
+                return false;
+            }
         }
     }
+    true
 }
 
 /// What a family's series share, built once per family instead of once per series.
