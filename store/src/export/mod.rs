@@ -7,6 +7,7 @@
 pub mod buckets;
 #[cfg(test)]
 mod chunk_tests;
+mod format;
 pub mod json;
 pub mod otlp_json;
 pub mod prometheus;

@@ -21,12 +21,11 @@ use opentelemetry_proto::tonic::metrics::v1::Exemplar;
 
 use super::attrs::{KeyCache, SortedView, hash_strs};
 use super::clash::ClashIndex;
-use super::series::{self, Series};
+use super::series::Series;
 use super::table::Table;
 use super::{
-    Applied, AttrError, Attributes, ExpHistogramPoint, HistogramPoint, Inner, Kind, Metric,
-    MetricDesc, NumberPoint, PointError, Refusal, Resource, SHARDS, Scope, ScopeInfo, Store,
-    SummaryPoint, Value, checks, labels,
+    Applied, AttrError, Attributes, Inner, Kind, Metric, MetricDesc, PointError, Refusal, Resource,
+    SHARDS, Scope, ScopeInfo, Store, Value, checks, labels,
 };
 use crate::translate;
 
@@ -46,8 +45,8 @@ pub struct ScopeId {
 /// Id of a metric within an ingest session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MetricId {
-    id: u32,
-    visit: u32,
+    pub(super) id: u32,
+    pub(super) visit: u32,
 }
 
 /// An ingest session: holds the lock of the shard it last went to.
@@ -339,7 +338,7 @@ impl<'s> Ingest<'s> {
 
     /// Apply a point with `apply`, creating the series with `create` when new.
     /// `no_value` (the OTLP no-recorded-value flag) removes the series instead.
-    fn upsert<A: Attributes + ?Sized>(
+    pub(super) fn upsert<A: Attributes + ?Sized>(
         &mut self,
         metric: MetricId,
         attrs: &A,
@@ -433,149 +432,5 @@ impl<'s> Ingest<'s> {
         };
         stats.accepted_points.fetch_add(1, Ordering::Relaxed);
         Ok(outcome)
-    }
-
-    fn stamp(&self, time: u64) -> u64 {
-        if time == 0 { self.now_ns } else { time }
-    }
-
-    fn check_time(&self, time: u64) -> Result<(), PointError> {
-        checks::time(time, self.now_ns, self.store.options.max_future_skew)
-    }
-
-    /// A Sum or Gauge point.
-    pub fn number<A: Attributes + ?Sized>(
-        &mut self,
-        metric: MetricId,
-        attrs: &A,
-        point: NumberPoint,
-        no_value: bool,
-        exemplars: &[Exemplar],
-    ) -> Result<Applied, PointError> {
-        let p = NumberPoint {
-            time: self.stamp(point.time),
-            ..point
-        };
-        self.check_time(p.time)?;
-        if !no_value
-            && let Some(m) = self
-                .held(metric.visit)
-                .and_then(|i| i.metrics.get(metric.id))
-        {
-            checks::number(m.kind, p.value)?;
-        }
-        self.upsert(
-            metric,
-            attrs,
-            no_value,
-            exemplars,
-            |_| (p.start, p.time, Value::Number(p.value)),
-            |s, kind, _| match kind {
-                Kind::Sum { monotonic, delta } => s.apply_sum(&p, delta, monotonic),
-                _ => s.apply_gauge(&p),
-            },
-        )
-    }
-
-    /// An explicit-bucket histogram point.
-    pub fn histogram<A: Attributes + ?Sized>(
-        &mut self,
-        metric: MetricId,
-        attrs: &A,
-        point: HistogramPoint<'_>,
-        no_value: bool,
-        exemplars: &[Exemplar],
-    ) -> Result<Applied, PointError> {
-        if !no_value {
-            if point.counts.len() != point.bounds.len() + 1 {
-                return Err(PointError::BucketMismatch {
-                    bounds: point.bounds.len(),
-                    counts: point.counts.len(),
-                });
-            }
-            let increasing = point.bounds.windows(2).all(|w| w[0] < w[1]);
-            if !increasing || point.bounds.iter().any(|b| !b.is_finite()) {
-                return Err(PointError::BadBounds);
-            }
-        }
-        let p = HistogramPoint {
-            time: self.stamp(point.time),
-            ..point
-        };
-        self.check_time(p.time)?;
-        if !no_value {
-            checks::histogram_count(p.count, p.counts)?;
-        }
-        self.upsert(
-            metric,
-            attrs,
-            no_value,
-            exemplars,
-            |layout| {
-                (
-                    p.start,
-                    p.time,
-                    Value::Histogram(Box::new(series::new_histogram(&p, layout))),
-                )
-            },
-            |s, kind, layout| s.apply_histogram(&p, kind.is_delta(), layout),
-        )
-    }
-
-    /// An exponential histogram point.
-    pub fn exp_histogram<A: Attributes + ?Sized>(
-        &mut self,
-        metric: MetricId,
-        attrs: &A,
-        point: ExpHistogramPoint<'_>,
-        no_value: bool,
-        exemplars: &[Exemplar],
-    ) -> Result<Applied, PointError> {
-        let p = ExpHistogramPoint {
-            time: self.stamp(point.time),
-            ..point
-        };
-        self.check_time(p.time)?;
-        checks::exp_histogram(&p, no_value)?;
-        self.upsert(
-            metric,
-            attrs,
-            no_value,
-            exemplars,
-            |_| (p.start, p.time, Value::Exp(Box::new(series::new_exp(&p)))),
-            |s, kind, _| s.apply_exp(&p, kind.is_delta()),
-        )
-    }
-
-    /// A summary point.
-    pub fn summary<A: Attributes + ?Sized>(
-        &mut self,
-        metric: MetricId,
-        attrs: &A,
-        point: SummaryPoint<'_>,
-        no_value: bool,
-    ) -> Result<Applied, PointError> {
-        let p = SummaryPoint {
-            time: self.stamp(point.time),
-            ..point
-        };
-        self.check_time(p.time)?;
-        if !no_value {
-            checks::quantiles(p.quantiles)?;
-        }
-        self.upsert(
-            metric,
-            attrs,
-            no_value,
-            &[],
-            |_| {
-                (
-                    p.start,
-                    p.time,
-                    Value::Summary(Box::new(series::new_summary(&p))),
-                )
-            },
-            |s, _, _| s.apply_summary(&p),
-        )
     }
 }

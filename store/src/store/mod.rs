@@ -42,7 +42,8 @@
 //! | module | owns |
 //! |---|---|
 //! | `mod.rs` | [`Store`], its [`Options`] and [`Stats`], what it keeps per resource, scope and metric |
-//! | `ingest.rs` | the [`Ingest`] session: lookups and the point methods |
+//! | `kind.rs` | the [`Kind`] of a metric with its temporality |
+//! | `ingest.rs`, `points.rs` | the [`Ingest`] session: lookups, and the point methods |
 //! | `series.rs` | the rules that fold a point into its series |
 //! | `values.rs` | the values a series holds and the points that feed them |
 //! | `exp_merge.rs` | merging exponential-histogram deltas at a common scale |
@@ -61,8 +62,10 @@ mod current;
 mod exp_merge;
 mod families;
 mod ingest;
+mod kind;
 mod labels;
 pub mod otlp;
+mod points;
 pub mod refusal;
 mod series;
 #[cfg(test)]
@@ -82,6 +85,7 @@ pub use attrs::{AttrError, AttrValue, Attributes, OwnedAttrs, OwnedValue};
 pub use checks::DEFAULT_MAX_FUTURE_SKEW;
 pub use current::Current;
 pub use ingest::{Ingest, MetricId, ResourceId, ScopeId};
+pub use kind::Kind;
 pub use refusal::{PointError, Refusal};
 pub use series::Applied;
 pub use snapshot::{Filter, MetricSnap, SeriesSnap, SnapValue, Snapshot};
@@ -203,65 +207,6 @@ pub struct ScopeInfo {
     pub schema_url: Box<str>,
     /// Scope attributes.
     pub attrs: OwnedAttrs,
-}
-
-/// The kind of an incoming metric, with its temporality.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// A Sum.
-    Sum {
-        /// Whether it only goes up.
-        monotonic: bool,
-        /// Delta (true) or cumulative temporality.
-        delta: bool,
-    },
-    /// A Gauge.
-    Gauge,
-    /// An explicit-bucket histogram.
-    Histogram {
-        /// Delta (true) or cumulative temporality.
-        delta: bool,
-    },
-    /// An exponential histogram.
-    ExpHistogram {
-        /// Delta (true) or cumulative temporality.
-        delta: bool,
-    },
-    /// A summary.
-    Summary,
-}
-
-impl Kind {
-    /// The kind without temporality, as the translation sees it.
-    pub fn otel_kind(self) -> OtelKind {
-        match self {
-            Kind::Sum { monotonic, .. } => OtelKind::Sum { monotonic },
-            Kind::Gauge => OtelKind::Gauge,
-            Kind::Histogram { .. } => OtelKind::Histogram,
-            Kind::ExpHistogram { .. } => OtelKind::ExponentialHistogram,
-            Kind::Summary => OtelKind::Summary,
-        }
-    }
-
-    fn is_delta(self) -> bool {
-        matches!(
-            self,
-            Kind::Sum { delta: true, .. }
-                | Kind::Histogram { delta: true }
-                | Kind::ExpHistogram { delta: true }
-        )
-    }
-
-    fn tag(self) -> &'static str {
-        match self.otel_kind() {
-            OtelKind::Sum { monotonic: true } => "sum+",
-            OtelKind::Sum { monotonic: false } => "sum",
-            OtelKind::Gauge => "gauge",
-            OtelKind::Histogram => "histogram",
-            OtelKind::ExponentialHistogram => "exphistogram",
-            OtelKind::Summary => "summary",
-        }
-    }
 }
 
 /// Description of a metric, shared by the store and its snapshots.
