@@ -300,12 +300,25 @@ impl<'a, A: Attributes + ?Sized> SortedView<'a, A> {
         let mut h = hasher();
         h.write_u64(seed);
         for i in 0..self.len() {
-            let (k, v) = self.get(i);
-            h.write(k.as_bytes());
-            h.write_u8(0);
-            v.hash_into(&mut h);
+            feed(&mut h, self.get(i));
         }
         h.finish()
+    }
+
+    /// [`Self::hash`] and a second hash of the set under independent keys, in one pass: the
+    /// series table finds a series by the first and confirms it by the second (see
+    /// `Ingest::upsert`).
+    pub(crate) fn hashes(&self, seed: u64) -> (u64, u64) {
+        let mut h = hasher();
+        let mut c = check_hasher();
+        h.write_u64(seed);
+        c.write_u64(seed);
+        for i in 0..self.len() {
+            let kv = self.get(i);
+            feed(&mut h, kv);
+            feed(&mut c, kv);
+        }
+        (h.finish(), c.finish())
     }
 
     /// Whether this set equals an owned (sorted) one.
@@ -409,6 +422,19 @@ impl OwnedAttrs {
 pub(crate) fn hasher() -> impl Hasher {
     static KEYS: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
     KEYS.get_or_init(ahash::RandomState::new).build_hasher()
+}
+
+/// A hasher with keys of its own, independent of [`hasher`]'s.
+fn check_hasher() -> impl Hasher {
+    static KEYS: std::sync::OnceLock<ahash::RandomState> = std::sync::OnceLock::new();
+    KEYS.get_or_init(ahash::RandomState::new).build_hasher()
+}
+
+#[inline]
+fn feed(h: &mut impl Hasher, (k, v): (&str, AttrValue<'_>)) {
+    h.write(k.as_bytes());
+    h.write_u8(0);
+    v.hash_into(h);
 }
 
 /// Hash of a sequence of strings (metric and scope identities).

@@ -21,7 +21,8 @@
 //! requests would see it.
 //!
 //! Hot-path rules: a series is found by hashing the borrowed attribute set and
-//! confirming the hit against the stored set (no owned key is built); updating
+//! confirming the hit with a second hash under independent keys (no owned key is
+//! built, no stored set is read back; see `Ingest::upsert`); updating
 //! an existing series does not allocate; the Prometheus label text of a series
 //! is built once, when the series is created.
 //!

@@ -51,6 +51,8 @@ pub enum Applied {
 pub(crate) struct Series {
     /// Attributes and label text.
     pub meta: Arc<SeriesMeta>,
+    /// Second hash of the attribute set (see `Ingest::upsert`).
+    pub check: u64,
     /// Start time of the cumulative value, Unix nanoseconds.
     pub start: u64,
     /// Time of the last applied point, Unix nanoseconds.
@@ -112,6 +114,7 @@ impl Series {
         let start = if start == 0 { time } else { start };
         Series {
             meta,
+            check: 0,
             start,
             time,
             touched,
