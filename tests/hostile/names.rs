@@ -7,6 +7,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{DataPointFlags, Metric};
 use vigil_store::testing::{
     gauge, histogram, histogram_point, int_point, kv, request_from, request_with, resource_metrics,
+    sum,
 };
 
 use crate::MAX_SERIES_PER_METRIC;
@@ -57,7 +58,9 @@ pub(crate) fn cases() -> Vec<Case> {
     let many_attrs: Vec<KeyValue> = (0..10_000)
         .map(|i| kv(&format!("a{i:05}"), i as i64))
         .collect();
-    let limit_points = (0..MAX_SERIES_PER_METRIC + 2)
+    // The limit's worth of series, as many cumulative sources folded into the overflow series,
+    // and two more sources than it follows.
+    let limit_points = (0..2 * MAX_SERIES_PER_METRIC + 2)
         .map(|i| int_point(1, vec![kv("k", i as i64)]))
         .collect();
     vec![
@@ -111,6 +114,7 @@ pub(crate) fn cases() -> Vec<Case> {
         Case::new("the no-recorded-value flag deletes a series", Send::proto(&request_with(vec![gauge("flag.victim", vec![deleted])])), Expect::Accepted)
             .after(vec![one("flag.victim", vec![kv("k", "v")])])
             .lacks(&["flag_victim{"]),
-        Case::new("series past max_series_per_metric", Send::grpc(&request_with(vec![gauge("limit.g", limit_points)])), Expect::Partial { rejected: 2, message: "the metric already holds its limit of 5 series for this resource", reason: "series_limit" }),
+        Case::new("series past max_series_per_metric fold into the overflow series", Send::grpc(&request_with(vec![sum("limit.c", limit_points)])), Expect::Partial { rejected: 2, message: "the metric already holds its limit of 5 series for this resource, and its overflow series already follows as many cumulative sources", reason: "series_limit" })
+            .has(&[r#"limit_c_total{job="test",otel_metric_overflow="true",otel_scope_name="test"} 5"#]),
     ]
 }

@@ -205,6 +205,13 @@ impl Telemetry {
             load(&stats.expired_series),
         );
         b.counter(
+            "vigil_store_overflow_points",
+            "{point}",
+            "Points of new series past max_series_per_metric, folded into their metric's overflow series.",
+            labels,
+            load(&stats.overflow_points),
+        );
+        b.counter(
             "vigil_store_out_of_order_points",
             "{point}",
             "Points older than their series, ignored.",

@@ -168,6 +168,10 @@ async fn figures_after_known_traffic_are_exact() {
         ),
         0.0
     );
+    assert_eq!(
+        value(&page, "vigil_store_overflow_points_total", &prom),
+        0.0
+    );
 
     let down = [("exporter", "otlphttp/down")];
     assert_eq!(value(&page, "otelcol_exporter_queue_size", &down), 2.0);

@@ -289,27 +289,23 @@ mod limit_tests {
     }
 
     #[test]
-    fn series_past_the_per_metric_limit_are_refused_and_existing_ones_still_update() {
+    fn series_past_the_per_metric_limit_fold_into_the_overflow_series_and_existing_ones_still_update()
+     {
         let s = Store::new(Options {
             max_series_per_metric: 3,
             ..Options::default()
         });
         let r = ingest_request(&s, &request_with(vec![gauge("g", points(5, "a"))]));
-        assert_eq!((r.accepted, r.rejected), (3, 2));
-        assert_eq!(
-            r.message.as_deref(),
-            Some(
-                "metric \"g\": the metric already holds its limit of 3 series for this resource; new series are refused"
-            )
-        );
-        assert_eq!(s.series_count(), 3);
+        assert_eq!((r.accepted, r.rejected, r.message), (5, 0, None));
+        // Three series and the overflow series (see `overflow_tests.rs`).
+        assert_eq!(s.series_count(), 4);
         // The three it holds take new points; another metric has its own limit.
         let r = ingest_request(
             &s,
             &request_with(vec![gauge("g", points(3, "a")), gauge("h", points(3, "b"))]),
         );
         assert_eq!((r.accepted, r.rejected), (6, 0));
-        assert_eq!(s.series_count(), 6);
+        assert_eq!(s.series_count(), 7);
     }
 
     #[test]

@@ -17,15 +17,12 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
-use opentelemetry_proto::tonic::metrics::v1::Exemplar;
-
 use super::attrs::{KeyCache, SortedView, hash_strs};
 use super::clash::ClashIndex;
-use super::series::Series;
 use super::table::Table;
 use super::{
-    Applied, AttrError, Attributes, Inner, Kind, Metric, MetricDesc, PointError, Refusal, Resource,
-    SHARDS, Scope, ScopeInfo, Store, Value, checks, labels,
+    AttrError, Attributes, Inner, Kind, Metric, MetricDesc, PointError, Refusal, Resource, SHARDS,
+    Scope, ScopeInfo, Store, checks, labels,
 };
 use crate::translate;
 
@@ -89,7 +86,7 @@ impl<'s> Ingest<'s> {
         }
     }
 
-    fn held_mut(&mut self, visit: u32) -> Option<&mut Inner> {
+    pub(super) fn held_mut(&mut self, visit: u32) -> Option<&mut Inner> {
         match &mut self.held {
             Some((_, inner)) if visit == self.visit => Some(inner),
             _ => None,
@@ -287,6 +284,7 @@ impl<'s> Ingest<'s> {
             layout: Arc::from(&[][..]),
             keys: KeyCache::default(),
             clash: ClashIndex::default(),
+            overflow: None,
         };
         Ok(MetricId {
             id: inner.metrics.insert(hash, metric),
@@ -307,6 +305,7 @@ impl<'s> Ingest<'s> {
             .get(metric.id)
             .is_some_and(|m| m.series.len() == 0);
         if empty && let Some(m) = inner.metrics.remove(metric.id) {
+            store.forget_series(m.overflow.as_ref().map_or(0, |o| o.sources()));
             store.lock_global().families.release(&m.names);
         }
     }
@@ -334,110 +333,5 @@ impl<'s> Ingest<'s> {
             .rejected_points
             .fetch_add(1, Ordering::Relaxed);
         self.store.stats.refused_by_reason[error.reason().index()].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Apply a point with `apply`, creating the series with `create` when new.
-    /// `no_value` (the OTLP no-recorded-value flag) removes the series instead.
-    pub(super) fn upsert<A: Attributes + ?Sized>(
-        &mut self,
-        metric: MetricId,
-        attrs: &A,
-        no_value: bool,
-        exemplars: &[Exemplar],
-        create: impl FnOnce(&mut Arc<[f64]>) -> (u64, u64, Value),
-        apply: impl FnOnce(&mut Series, Kind, &mut Arc<[f64]>) -> Applied,
-    ) -> Result<Applied, PointError> {
-        self.last = None;
-        let view = SortedView::new(attrs).map_err(|_| PointError::DuplicateAttribute)?;
-        // A series is found by one 64-bit hash of its attribute set and confirmed by a second,
-        // under independent keys drawn at random per process, instead of comparing the sets:
-        // reading a stored set back costs a cache miss per key and value, and comparing them
-        // was a fifth of the ingest CPU. Two sets agreeing on both hashes by chance has odds of
-        // about n^2 / 2^129 for n series of a metric (1e-31 at 10,000), and the keys are
-        // unknown to senders, so they cannot be found on purpose.
-        let (hash, check) = view.hashes(u64::from(metric.id));
-        let store = self.store;
-        let now_ms = self.now_ms;
-        let Some(inner) = self.held_mut(metric.visit) else {
-            return Err(PointError::KindMismatch);
-        };
-        let Some(m) = inner.metrics.get_mut(metric.id) else {
-            return Err(PointError::KindMismatch);
-        };
-        let stats = &store.stats;
-        let found = m.series.find(hash, |s| s.check == check);
-        if no_value {
-            if let Some(id) = found {
-                m.series.remove(id);
-                store.forget_series(1);
-                stats.removed_series.fetch_add(1, Ordering::Relaxed);
-                if let Some(r) = inner.resources.get_mut(m.resource) {
-                    r.series = r.series.saturating_sub(1);
-                }
-            }
-            stats.accepted_points.fetch_add(1, Ordering::Relaxed);
-            return Ok(Applied::Updated);
-        }
-        let kind = m.kind;
-        let mut last = None;
-        let outcome = match found.and_then(|id| Some((id, m.series.get_mut(id)?))) {
-            Some((id, series)) => {
-                let applied = apply(series, kind, &mut m.layout);
-                if applied == Applied::Overlap {
-                    return Err(PointError::Overlap);
-                }
-                if applied != Applied::OutOfOrder {
-                    series.touched = now_ms;
-                    series.record_exemplars(exemplars);
-                    last = Some((metric.id, id, applied == Applied::Reset));
-                }
-                applied
-            }
-            None => {
-                let options = &store.options;
-                if m.series.len() >= options.max_series_per_metric {
-                    return Err(PointError::SeriesLimit {
-                        limit: options.max_series_per_metric,
-                        per_metric: true,
-                    });
-                }
-                if !store.admit_series() {
-                    return Err(PointError::SeriesLimit {
-                        limit: options.max_series,
-                        per_metric: false,
-                    });
-                }
-                let meta = labels::build_meta(
-                    &inner.resources,
-                    &inner.scopes,
-                    (m.resource, m.scope),
-                    &mut m.keys,
-                    &view,
-                );
-                let Ok(clash_key) = m.clash.check(&view, &meta.labels, &m.series) else {
-                    store.forget_series(1);
-                    return Err(PointError::LabelClash);
-                };
-                let (start, time, value) = create(&mut m.layout);
-                let mut series = Series::new(Arc::new(meta), start, time, now_ms, value);
-                series.check = check;
-                series.record_exemplars(exemplars);
-                let id = m.series.insert(hash, series);
-                m.clash.remember(clash_key, id);
-                last = Some((metric.id, id, true));
-                if let Some(r) = inner.resources.get_mut(m.resource) {
-                    r.series += 1;
-                }
-                Applied::Updated
-            }
-        };
-        self.last = last;
-        match outcome {
-            Applied::OutOfOrder => stats.out_of_order_points.fetch_add(1, Ordering::Relaxed),
-            Applied::Reset => stats.resets.fetch_add(1, Ordering::Relaxed),
-            _ => 0,
-        };
-        stats.accepted_points.fetch_add(1, Ordering::Relaxed);
-        Ok(outcome)
     }
 }

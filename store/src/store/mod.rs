@@ -45,6 +45,8 @@
 //! | `mod.rs` | [`Store`], its [`Options`] and [`Stats`], what it keeps per resource, scope and metric |
 //! | `kind.rs` | the [`Kind`] of a metric with its temporality |
 //! | `ingest.rs`, `points.rs` | the [`Ingest`] session: lookups, and the point methods |
+//! | `upsert.rs` | a point meeting the series table: find, create, or fold into the overflow series |
+//! | `overflow.rs` | the overflow series past `max_series_per_metric`, and its cumulative sources |
 //! | `series.rs` | the rules that fold a point into its series |
 //! | `values.rs` | the values a series holds and the points that feed them |
 //! | `exp_merge.rs` | merging exponential-histogram deltas at a common scale |
@@ -66,6 +68,9 @@ mod ingest;
 mod kind;
 mod labels;
 pub mod otlp;
+mod overflow;
+#[cfg(test)]
+mod overflow_tests;
 mod points;
 pub mod refusal;
 mod series;
@@ -75,6 +80,7 @@ mod snapshot;
 mod table;
 #[cfg(test)]
 mod tests;
+mod upsert;
 mod values;
 
 use std::collections::{HashMap, HashSet};
@@ -87,6 +93,7 @@ pub use checks::DEFAULT_MAX_FUTURE_SKEW;
 pub use current::Current;
 pub use ingest::{Ingest, MetricId, ResourceId, ScopeId};
 pub use kind::Kind;
+pub use overflow::OVERFLOW_ATTRIBUTE;
 pub use refusal::{PointError, Refusal};
 pub use series::Applied;
 pub use snapshot::{Filter, MetricSnap, SeriesSnap, SnapValue, Snapshot};
@@ -151,6 +158,9 @@ pub struct Stats {
     pub expired_series: AtomicU64,
     /// Series removed by a no-recorded-value point.
     pub removed_series: AtomicU64,
+    /// Points of new series past `max_series_per_metric`, folded into their metric's overflow
+    /// series (see `overflow.rs`).
+    pub overflow_points: AtomicU64,
     /// Points refused, by [`refusal::Reason`] (indexed by [`refusal::Reason::index`]).
     pub refused_by_reason: [AtomicU64; refusal::Reason::ALL.len()],
 }
@@ -251,6 +261,8 @@ struct Metric {
     keys: KeyCache,
     /// Label texts of its series, once two of them could clash.
     clash: ClashIndex,
+    /// Its overflow series' key and cumulative sources, once it reached its series limit.
+    overflow: Option<Box<overflow::Overflow>>,
 }
 
 /// One shard: the resources whose attributes hash to it, with their scopes, metrics and
@@ -362,7 +374,11 @@ impl Store {
             let inner = &mut *inner;
             let mut in_shard = 0;
             let mut per_resource: HashMap<u32, usize> = HashMap::new();
+            let mut sources = 0;
             for (_, metric) in inner.metrics.iter_mut() {
+                if let Some(overflow) = &mut metric.overflow {
+                    sources += overflow.expire(cutoff);
+                }
                 let stale = metric.series.ids_where(|s| s.touched < cutoff);
                 for id in stale {
                     metric.series.remove(id);
@@ -376,7 +392,8 @@ impl Store {
                 }
             }
             self.forget_series(in_shard);
-            inner.collect_empty(&mut self.lock_global());
+            let sources = sources + inner.collect_empty(&mut self.lock_global());
+            self.forget_series(sources);
             dropped += in_shard;
         }
         self.stats
@@ -443,10 +460,14 @@ impl Store {
 }
 
 impl Inner {
-    fn collect_empty(&mut self, global: &mut Global) {
+    /// Remove metrics left with no series, then scopes and resources left with no metric.
+    /// Returns the overflow sources the removed metrics still followed (for the series count).
+    fn collect_empty(&mut self, global: &mut Global) -> usize {
         let empty_metrics = self.metrics.ids_where(|m| m.series.len() == 0);
+        let mut sources = 0;
         for id in empty_metrics {
             if let Some(m) = self.metrics.remove(id) {
+                sources += m.overflow.as_ref().map_or(0, |o| o.sources());
                 global.families.release(&m.names);
             }
         }
@@ -474,6 +495,7 @@ impl Inner {
                 }
             }
         }
+        sources
     }
 }
 

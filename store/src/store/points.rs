@@ -3,6 +3,7 @@
 
 use opentelemetry_proto::tonic::metrics::v1::Exemplar;
 
+use super::overflow::Fold;
 use super::series;
 use super::{
     Applied, Attributes, ExpHistogramPoint, HistogramPoint, Ingest, Kind, MetricId, NumberPoint,
@@ -44,6 +45,7 @@ impl Ingest<'_> {
             attrs,
             no_value,
             exemplars,
+            Fold::Number(&p),
             |_| (p.start, p.time, Value::Number(p.value)),
             |s, kind, _| match kind {
                 Kind::Sum { monotonic, delta } => s.apply_sum(&p, delta, monotonic),
@@ -86,6 +88,7 @@ impl Ingest<'_> {
             attrs,
             no_value,
             exemplars,
+            Fold::Histogram(&p),
             |layout| {
                 (
                     p.start,
@@ -117,6 +120,7 @@ impl Ingest<'_> {
             attrs,
             no_value,
             exemplars,
+            Fold::Refused,
             |_| (p.start, p.time, Value::Exp(Box::new(series::new_exp(&p)))),
             |s, kind, _| s.apply_exp(&p, kind.is_delta()),
         )
@@ -143,6 +147,7 @@ impl Ingest<'_> {
             attrs,
             no_value,
             &[],
+            Fold::Refused,
             |_| {
                 (
                     p.start,

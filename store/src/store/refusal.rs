@@ -137,6 +137,14 @@ pub enum PointError {
     /// A new series whose Prometheus labels are those of another series of its metric (see
     /// `clash.rs`).
     LabelClash,
+    /// A point past a metric's series limit that its overflow series cannot take (see
+    /// `overflow.rs`).
+    OverflowRefused {
+        /// The metric's series limit.
+        limit: usize,
+        /// Why the overflow series cannot take it.
+        cause: &'static str,
+    },
     /// A new series past a series limit.
     SeriesLimit {
         /// The limit.
@@ -185,6 +193,10 @@ impl std::fmt::Display for PointError {
             } => write!(
                 f,
                 "the collector holds its limit of {limit} series; new series are refused"
+            ),
+            PointError::OverflowRefused { limit, cause } => write!(
+                f,
+                "the metric already holds its limit of {limit} series for this resource, and {cause}; the point is refused"
             ),
             PointError::CountMismatch { count, buckets } => write!(
                 f,
@@ -268,7 +280,9 @@ impl PointError {
     /// The self-telemetry reason.
     pub fn reason(&self) -> Reason {
         match self {
-            PointError::SeriesLimit { .. } => Reason::SeriesLimit,
+            PointError::SeriesLimit { .. } | PointError::OverflowRefused { .. } => {
+                Reason::SeriesLimit
+            }
             PointError::Future { .. } => Reason::Future,
             PointError::Overlap => Reason::Overlap,
             PointError::DuplicateAttribute

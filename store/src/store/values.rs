@@ -42,6 +42,17 @@ impl Number {
             (a, b) => Number::Double(a.as_f64() + b.as_f64()),
         }
     }
+
+    /// The difference; integers that would overflow become a float.
+    pub(super) fn sub(self, other: Number) -> Number {
+        match (self, other) {
+            (Number::Int(a), Number::Int(b)) => match a.checked_sub(b) {
+                Some(v) => Number::Int(v),
+                None => Number::Double(a as f64 - b as f64),
+            },
+            (a, b) => Number::Double(a.as_f64() - b.as_f64()),
+        }
+    }
 }
 
 /// A scalar point (Sum or Gauge).
