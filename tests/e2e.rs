@@ -8,6 +8,10 @@
 /// Starting a collector and fetching its pages.
 mod support;
 
+/// A throwaway CA and certificates for the TLS tests.
+#[path = "common/pki.rs"]
+mod pki;
+
 /// The `opentelemetry-otlp` exporter (gRPC and HTTP) → collector → `/metrics`
 /// and `/api/v1/snapshot`, asserted exactly and checked by promtool and
 /// prometheus_client.

@@ -27,6 +27,7 @@ use serde_json::json;
 use vigil_proto::snapshot::{Service, Snapshot};
 use vigil_tests::{check_exposition, python, repo_root};
 
+use crate::pki::Pki;
 use crate::support::{OPENMETRICS, get, start_collector};
 
 /// One run of the Python client.
@@ -421,63 +422,9 @@ async fn python_sdk_over_grpc_and_http_cumulative_and_delta_lands_exactly() {
     );
 }
 
-/// A throwaway CA and a server certificate for `127.0.0.1` and `localhost`, as PEM files.
-struct Pki {
-    dir: vigil_tests::peers::TempDir,
-    ca: String,
-    cert: String,
-    key: String,
-}
-
-fn pki() -> Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let dir = vigil_tests::peers::TempDir::new("vigil-python-tls");
-    let ca_key = KeyPair::generate().expect("a CA key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    // Distinct names: a leaf whose issuer name equals its own reads as self-signed.
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "Vigil test CA");
-    // Python's default TLS context (strict X.509 since 3.13) wants these on a CA.
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_cert = ca_params.self_signed(&ca_key).expect("the CA certificate");
-    let issuer = Issuer::new(ca_params, ca_key);
-    let key = KeyPair::generate().expect("a server key");
-    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .expect("server params");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "vigil test server");
-    params.use_authority_key_identifier_extension = true;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params
-        .signed_by(&key, &issuer)
-        .expect("the server certificate");
-    let write = |name: &str, text: String| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).expect("write a PEM file");
-        path.display().to_string()
-    };
-    Pki {
-        ca: write("ca.pem", ca_cert.pem()),
-        cert: write("server.pem", cert.pem()),
-        key: write("server.key", key.serialize_pem()),
-        dir,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_exports_over_tls_to_both_protocols() {
-    let pki = pki();
+    let pki = Pki::new("vigil-python-tls");
     let tls = format!(
         "        tls: {{cert_file: {}, key_file: {}}}\n",
         pki.cert, pki.key
