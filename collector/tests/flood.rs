@@ -8,10 +8,11 @@
 //! profile `cargo test` uses); without the limits the same flood holds a million series, which
 //! takes over 600 MB.
 
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Instant;
+
+use common::{TempDir, free_port, peak_rss, start};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
@@ -30,56 +31,6 @@ const MAX_SERIES_PER_METRIC: usize = 100;
 const MAX_SERIES: usize = 20_000;
 /// Peak resident memory allowed to the collector through the flood.
 const PEAK_RSS_MAX: u64 = 80 << 20;
-
-/// Kills the child on drop so a failed assertion never leaves it running.
-struct Vigil(Child);
-
-impl Drop for Vigil {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn start(config: &Path, ports: &[u16]) -> Vigil {
-    let child = Command::new(env!("CARGO_BIN_EXE_vigil-collector"))
-        .arg("--config")
-        .arg(config)
-        .args(["--log-level", "error"])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start vigil-collector");
-    let vigil = Vigil(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for port in ports {
-        while TcpStream::connect(("127.0.0.1", *port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "vigil-collector did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    vigil
-}
-
-/// Peak resident memory of `pid` (`VmHWM`), in bytes.
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kib| kib << 10)
-        .expect("VmHWM in /proc/<pid>/status")
-}
 
 fn string(key: &str, value: String) -> KeyValue {
     KeyValue {
@@ -142,11 +93,9 @@ fn sample(page: &str, prefix: &str, part: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cardinality_flood_is_folded_and_refused_within_a_memory_ceiling() {
-    let dir = std::env::temp_dir().join(format!("vigil-flood-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let dir = TempDir::new("vigil-flood");
     let (grpc, page, telemetry) = (free_port(), free_port(), free_port());
-    let config = dir.join("flood.yaml");
+    let config = dir.0.join("flood.yaml");
     std::fs::write(
         &config,
         format!(
@@ -266,5 +215,4 @@ service:
         PEAK_RSS_MAX >> 20
     );
     drop(vigil);
-    let _ = std::fs::remove_dir_all(&dir);
 }

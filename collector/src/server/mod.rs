@@ -172,7 +172,17 @@ async fn render(
             encoder.encode_chunked(&snap, RENDER_PIECE, &mut |piece| {
                 tx.blocking_send(Ok(bytes::Bytes::from(piece))).is_ok()
             });
+            snap.series.len()
         }));
+        // The snapshot of a large store is freed by now, but the allocator keeps freed pages
+        // for reuse, per thread arena: a read flood would leave its peak resident for good.
+        // Give them back after a large page (a few milliseconds, against a render of hundreds).
+        if written
+            .as_ref()
+            .is_ok_and(|series| *series >= TRIM_AFTER_SERIES)
+        {
+            crate::extensions::pprof::allocator::trim();
+        }
         if written.is_err() {
             tracing::error!("rendering failed; the response is cut short");
             // An error ends the body abruptly, so the reader sees a failed read, not a page
@@ -189,6 +199,8 @@ async fn render(
 const RENDER_PIECE: usize = 256 * 1024;
 /// Pieces written ahead of the connection.
 const PIECES_IN_FLIGHT: usize = 4;
+/// Series in a page past which the allocator is asked to give freed memory back afterwards.
+const TRIM_AFTER_SERIES: usize = 10_000;
 
 /// A rendered page as it is written, piece by piece.
 struct Pieces(tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>);

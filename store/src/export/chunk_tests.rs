@@ -97,3 +97,55 @@ fn a_reader_that_stops_gets_no_more_pieces() {
     });
     assert_eq!(calls, 3);
 }
+
+/// Both JSON documents, written in pieces, are the documents serialized whole; one piece runs
+/// past the chunk by at most one metric.
+#[test]
+fn json_documents_in_pieces_are_the_whole_documents() {
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, any_value};
+
+    use crate::store::otlp::ingest_request;
+    use crate::testing::{gauge, int_point, kv, request_from, resource_metrics};
+
+    let store = store();
+    // A resource attribute that reads like the list the stream splits at.
+    let tricky = KeyValue {
+        key: "metrics".into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::ArrayValue(ArrayValue { values: vec![] })),
+        }),
+        ..Default::default()
+    };
+    let request = request_from(vec![resource_metrics(
+        vec![kv("service.name", "d"), tricky],
+        vec![gauge("g", vec![int_point(1, vec![kv("k", "v")])])],
+    )]);
+    assert_eq!(ingest_request(&store, &request).rejected, 0);
+    let snap = store.snapshot(&Filter::default());
+    let json_whole = serde_json::to_vec(&super::json::build(&snap)).unwrap();
+    let otlp_whole = serde_json::to_vec(&super::otlp_json::to_request(&snap)).unwrap();
+    let encoders: [(&dyn Encoder, &[u8]); 2] =
+        [(&super::Json, &json_whole), (&super::OtlpJson, &otlp_whole)];
+    for (encoder, whole) in encoders {
+        assert!(whole.len() > 100_000, "{}", whole.len());
+        assert_eq!(encoder.encode(&snap), whole);
+        let mut pieces = Vec::new();
+        encoder.encode_chunked(&snap, 4096, &mut |p| {
+            pieces.push(p);
+            true
+        });
+        assert_eq!(pieces.concat(), whole);
+        let (_, full) = pieces.split_last().unwrap();
+        assert!(full.len() >= 6, "{} pieces", pieces.len());
+        for p in full {
+            // The largest metric here (300 counter series) is under 64 KiB in either shape.
+            assert!((4096..4096 + 65_536).contains(&p.len()), "{}", p.len());
+        }
+        let mut calls = 0;
+        encoder.encode_chunked(&snap, 4096, &mut |_| {
+            calls += 1;
+            calls < 2
+        });
+        assert_eq!(calls, 2);
+    }
+}

@@ -1,9 +1,8 @@
 //! Vigil's JSON snapshot (`GET /api/v1/snapshot`), schema in [`vigil_proto::snapshot`].
 //!
-//! Each service section is built on its own, under `catch_unwind`: a section
-//! that fails to build is replaced by one carrying an `error`, so one bad part
-//! never costs the whole response. If the document as a whole cannot be
-//! serialized, the response is still valid JSON naming the failure.
+//! The document is written in pieces, one metric at a time (see `stream.rs`), each metric built
+//! under `catch_unwind`: a metric that fails to build is left out and its service carries an
+//! `error`, so one bad part never costs the whole response.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,37 +11,68 @@ use serde_json::{Map, Value as Json};
 use vigil_proto::snapshot::{self as doc, float};
 
 use super::buckets::{self, Classic};
+use super::stream::{self, JsonStream};
 use crate::store::{MetricSnap, Number, OwnedAttrs, OwnedValue, SnapValue, Snapshot};
 use crate::translate::{self, OtelKind};
 
 /// Encode the snapshot document.
 pub fn encode(snap: &Snapshot) -> Vec<u8> {
-    let document = build(snap);
-    serde_json::to_vec(&document).unwrap_or_else(|e| {
-        format!(
-            r#"{{"schema_version":{},"error":{:?}}}"#,
-            doc::SCHEMA_VERSION,
-            e.to_string()
-        )
-        .into_bytes()
-    })
+    stream::whole(|emit| encode_chunked(snap, usize::MAX, emit))
 }
 
-/// Build the document.
-pub fn build(snap: &Snapshot) -> doc::Snapshot {
-    let mut services = Vec::with_capacity(snap.resources.len());
+/// Encode the snapshot document in pieces of about `chunk` bytes (see `stream.rs`): one
+/// metric at a time is built, so a read never holds the whole document. A metric that fails to
+/// build is left out, and its service says so in `error`. `emit` returns `false` to stop.
+pub fn encode_chunked(snap: &Snapshot, chunk: usize, emit: &mut dyn FnMut(Vec<u8>) -> bool) {
+    let mut out = JsonStream::new(chunk, emit);
+    let shell = doc::Snapshot {
+        schema_version: doc::SCHEMA_VERSION,
+        generated_at: rfc3339(snap.generated_at),
+        services: Vec::new(),
+    };
+    let Some(end) = out.open(&shell, "services") else {
+        return;
+    };
+    let mut first_service = true;
     for (ri, resource) in snap.resources.iter().enumerate() {
-        let name = resource.service_name().to_string();
-        let section = catch_unwind(AssertUnwindSafe(|| service(snap, ri)));
-        services.push(section.unwrap_or_else(|_| doc::Service {
-            service: name,
-            job: None,
-            instance: None,
-            resource: Map::new(),
+        let shell = doc::Service {
+            service: resource.service_name().to_string(),
+            job: resource.job.as_deref().map(str::to_string),
+            instance: resource.instance.as_deref().map(str::to_string),
+            resource: attrs_json(&resource.attrs),
             metrics: Vec::new(),
-            error: Some("this section could not be built; see the collector's log".into()),
-        }));
+            error: None,
+        };
+        out.separate(&mut first_service);
+        let Some(service_end) = out.open(&shell, "metrics") else {
+            return;
+        };
+        let mut first = true;
+        let mut failed = false;
+        for m in metrics_of(snap, ri) {
+            match catch_unwind(AssertUnwindSafe(|| metric(snap, m))) {
+                Ok(doc) => failed |= !out.item(&mut first, &doc),
+                Err(_) => failed = true,
+            }
+            if out.stopped() {
+                return;
+            }
+        }
+        let error = failed.then_some(concat!(
+            r#""error":"some metrics of this section could not be built"#,
+            r#" and are left out; see the collector's log""#
+        ));
+        out.close(service_end, error);
     }
+    out.close(end, None);
+    out.finish();
+}
+
+/// Build the document whole (tests; the server streams with [`encode_chunked`]).
+pub fn build(snap: &Snapshot) -> doc::Snapshot {
+    let services = (0..snap.resources.len())
+        .map(|ri| service(snap, ri))
+        .collect();
     doc::Snapshot {
         schema_version: doc::SCHEMA_VERSION,
         generated_at: rfc3339(snap.generated_at),
@@ -50,12 +80,17 @@ pub fn build(snap: &Snapshot) -> doc::Snapshot {
     }
 }
 
+/// The metrics of resource `ri`: a snapshot lists metrics grouped by resource, in order.
+fn metrics_of(snap: &Snapshot, ri: usize) -> &[MetricSnap] {
+    let start = snap.metrics.partition_point(|m| m.resource < ri);
+    let end = snap.metrics.partition_point(|m| m.resource <= ri);
+    snap.metrics.get(start..end).unwrap_or(&[])
+}
+
 fn service(snap: &Snapshot, ri: usize) -> doc::Service {
     let r = &snap.resources[ri];
-    let metrics = snap
-        .metrics
+    let metrics = metrics_of(snap, ri)
         .iter()
-        .filter(|m| m.resource == ri)
         .map(|m| metric(snap, m))
         .collect();
     doc::Service {

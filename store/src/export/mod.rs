@@ -11,6 +11,7 @@ mod format;
 pub mod json;
 pub mod otlp_json;
 pub mod prometheus;
+mod stream;
 
 use crate::store::Snapshot;
 
@@ -56,6 +57,9 @@ impl Encoder for Json {
     fn encode(&self, snap: &Snapshot) -> Vec<u8> {
         json::encode(snap)
     }
+    fn encode_chunked(&self, snap: &Snapshot, chunk: usize, emit: &mut dyn FnMut(Vec<u8>) -> bool) {
+        json::encode_chunked(snap, chunk, emit);
+    }
 }
 
 /// The snapshot as an OTLP/JSON `ExportMetricsServiceRequest`.
@@ -68,5 +72,8 @@ impl Encoder for OtlpJson {
     }
     fn encode(&self, snap: &Snapshot) -> Vec<u8> {
         otlp_json::encode(snap)
+    }
+    fn encode_chunked(&self, snap: &Snapshot, chunk: usize, emit: &mut dyn FnMut(Vec<u8>) -> bool) {
+        otlp_json::encode_chunked(snap, chunk, emit);
     }
 }

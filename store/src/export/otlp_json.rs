@@ -16,14 +16,101 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde_json::Value as Json;
 
-use crate::store::{MetricSnap, Number, SnapValue, Snapshot};
+use super::stream::{self, Close, JsonStream};
+use crate::store::{MetricSnap, Number, ResourceInfo, ScopeInfo, SnapValue, Snapshot};
 use crate::translate::{OtelKind, bytes_text};
 
 /// Encode as OTLP/JSON.
 pub fn encode(snap: &Snapshot) -> Vec<u8> {
-    let req = to_request(snap);
-    serde_json::to_vec(&req)
-        .unwrap_or_else(|e| format!(r#"{{"error":{:?}}}"#, e.to_string()).into_bytes())
+    stream::whole(|emit| encode_chunked(snap, usize::MAX, emit))
+}
+
+/// Encode as OTLP/JSON in pieces of about `chunk` bytes (see `stream.rs`), one metric with its
+/// points at a time: the same bytes as [`to_request`] serialized whole. `emit` returns `false`
+/// to stop.
+pub fn encode_chunked(snap: &Snapshot, chunk: usize, emit: &mut dyn FnMut(Vec<u8>) -> bool) {
+    let cumulative = AggregationTemporality::Cumulative as i32;
+    let mut out = JsonStream::new(chunk, emit);
+    let Some(end) = out.open(&ExportMetricsServiceRequest::default(), "resourceMetrics") else {
+        return;
+    };
+    let mut first_resource = true;
+    // The resource and scope open now, with the ends that close them.
+    let mut open_resource: Option<(usize, Close, bool)> = None;
+    let mut open_scope: Option<(usize, Close, bool)> = None;
+    for m in &snap.metrics {
+        if open_resource.as_ref().map(|(r, ..)| *r) != Some(m.resource) {
+            if let Some((_, close, _)) = open_scope.take() {
+                out.close(close, None);
+            }
+            if let Some((_, close, _)) = open_resource.take() {
+                out.close(close, None);
+            }
+            let Some(resource) = snap.resources.get(m.resource) else {
+                continue;
+            };
+            out.separate(&mut first_resource);
+            let Some(close) = out.open(&resource_shell(resource), "scopeMetrics") else {
+                return;
+            };
+            open_resource = Some((m.resource, close, true));
+        }
+        if open_scope.as_ref().map(|(s, ..)| *s) != Some(m.scope) {
+            if let Some((_, close, _)) = open_scope.take() {
+                out.close(close, None);
+            }
+            let (Some(scope), Some((_, _, first_scope))) =
+                (snap.scopes.get(m.scope), open_resource.as_mut())
+            else {
+                continue;
+            };
+            out.separate(first_scope);
+            let Some(close) = out.open(&scope_shell(scope), "metrics") else {
+                return;
+            };
+            open_scope = Some((m.scope, close, true));
+        }
+        if let Some((_, _, first)) = open_scope.as_mut() {
+            out.item(first, &metric(snap, m, cumulative));
+        }
+        if out.stopped() {
+            return;
+        }
+    }
+    if let Some((_, close, _)) = open_scope.take() {
+        out.close(close, None);
+    }
+    if let Some((_, close, _)) = open_resource.take() {
+        out.close(close, None);
+    }
+    out.close(end, None);
+    out.finish();
+}
+
+/// A resource with no scopes yet.
+fn resource_shell(r: &ResourceInfo) -> ResourceMetrics {
+    ResourceMetrics {
+        resource: Some(Resource {
+            attributes: r.attrs.to_key_values(),
+            ..Default::default()
+        }),
+        scope_metrics: Vec::new(),
+        schema_url: r.schema_url.to_string(),
+    }
+}
+
+/// A scope with no metrics yet.
+fn scope_shell(s: &ScopeInfo) -> ScopeMetrics {
+    ScopeMetrics {
+        scope: Some(InstrumentationScope {
+            name: s.name.to_string(),
+            version: s.version.to_string(),
+            attributes: s.attrs.to_key_values(),
+            dropped_attributes_count: 0,
+        }),
+        metrics: Vec::new(),
+        schema_url: s.schema_url.to_string(),
+    }
 }
 
 /// Build the request from a snapshot.
@@ -33,32 +120,20 @@ pub fn to_request(snap: &Snapshot) -> ExportMetricsServiceRequest {
     let mut current: Option<(usize, usize)> = None;
     for m in &snap.metrics {
         if current.map(|(r, _)| r) != Some(m.resource) {
-            let r = &snap.resources[m.resource];
-            resource_metrics.push(ResourceMetrics {
-                resource: Some(Resource {
-                    attributes: r.attrs.to_key_values(),
-                    ..Default::default()
-                }),
-                scope_metrics: Vec::new(),
-                schema_url: r.schema_url.to_string(),
-            });
+            let Some(r) = snap.resources.get(m.resource) else {
+                continue;
+            };
+            resource_metrics.push(resource_shell(r));
             current = None;
         }
         let Some(rm) = resource_metrics.last_mut() else {
             continue;
         };
         if current != Some((m.resource, m.scope)) {
-            let s = &snap.scopes[m.scope];
-            rm.scope_metrics.push(ScopeMetrics {
-                scope: Some(InstrumentationScope {
-                    name: s.name.to_string(),
-                    version: s.version.to_string(),
-                    attributes: s.attrs.to_key_values(),
-                    dropped_attributes_count: 0,
-                }),
-                metrics: Vec::new(),
-                schema_url: s.schema_url.to_string(),
-            });
+            let Some(s) = snap.scopes.get(m.scope) else {
+                continue;
+            };
+            rm.scope_metrics.push(scope_shell(s));
             current = Some((m.resource, m.scope));
         }
         if let Some(sm) = rm.scope_metrics.last_mut() {

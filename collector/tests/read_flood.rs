@@ -1,0 +1,263 @@
+//! A read flood against a large store, measured from outside (issue 10): the real binary holds
+//! 100,000 series, then 12 clients read `/metrics` (both formats) and the JSON snapshot (both
+//! shapes) at once, twice each. Every read gets the whole page or a 503 with `Retry-After`
+//! (renders run two at a time and a read waits at most 10 s for its turn), and the collector's
+//! resident memory, read from `/proc/<pid>/status`, grows during the flood by a bounded amount
+//! and comes back down afterwards: pages are streamed in pieces, never built whole.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    metric::Data, number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+
+use common::{TempDir, free_port, memory, start};
+
+const METRICS: usize = 20;
+const SERIES_PER_METRIC: usize = 5_000;
+const POINTS_PER_REQUEST: usize = 1_000;
+const READERS: usize = 12;
+const READS_PER_READER: usize = 2;
+/// Growth of the peak resident memory over the loaded store's, through the whole flood.
+const PEAK_GROWTH_MAX: u64 = 96 << 20;
+/// Resident memory left over the loaded store's once the reads are done.
+const LEFT_OVER_MAX: u64 = 48 << 20;
+
+fn string(key: &str, value: String) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Points `first..first + POINTS_PER_REQUEST` of the 100,000, as counters of three attributes.
+fn request(first: usize, now: u64) -> ExportMetricsServiceRequest {
+    let mut metrics: Vec<Metric> = Vec::new();
+    for i in first..first + POINTS_PER_REQUEST {
+        let (m, s) = (i / SERIES_PER_METRIC, i % SERIES_PER_METRIC);
+        let name = format!("read.c{m}");
+        if metrics.last().is_none_or(|l| l.name != name) {
+            metrics.push(Metric {
+                name: name.clone(),
+                data: Some(Data::Sum(Sum {
+                    data_points: Vec::new(),
+                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                    is_monotonic: true,
+                })),
+                ..Default::default()
+            });
+        }
+        if let Some(Metric {
+            data: Some(Data::Sum(sum)),
+            ..
+        }) = metrics.last_mut()
+        {
+            sum.data_points.push(NumberDataPoint {
+                attributes: vec![
+                    string("host", format!("host-{:04}", s / 50)),
+                    string("path", format!("/api/v1/items/{}", s % 50)),
+                    string("status", "200".into()),
+                ],
+                start_time_unix_nano: now - 1_000_000_000,
+                time_unix_nano: now,
+                value: Some(number_data_point::Value::AsInt(i as i64)),
+                ..Default::default()
+            });
+        }
+    }
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![string("service.name", "reads".into())],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics,
+                ..Default::default()
+            }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
+/// What one read saw.
+#[derive(Debug)]
+enum Read {
+    /// The whole page: its bytes and its sample lines of the `read_c*` families.
+    Page { bytes: u64, samples: u64 },
+    /// 503 with `Retry-After`.
+    Busy,
+}
+
+/// Read `path` with `accept`, piece by piece (the client keeps nothing but counts).
+async fn read(client: &reqwest::Client, url: String, accept: &str) -> Read {
+    let mut response = client
+        .get(&url)
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = response.status().as_u16();
+    if status == 503 {
+        assert!(
+            response.headers().contains_key("retry-after"),
+            "503 without Retry-After"
+        );
+        return Read::Busy;
+    }
+    assert_eq!(status, 200, "GET {url}");
+    let (mut bytes, mut samples) = (0u64, 0u64);
+    // Sample lines start right after a newline; count them across piece boundaries.
+    let mut at_line_start = true;
+    let mut prefix = Vec::new();
+    while let Some(piece) = response
+        .chunk()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+    {
+        bytes += piece.len() as u64;
+        for &b in piece.iter() {
+            if at_line_start || !prefix.is_empty() {
+                prefix.push(b);
+                if prefix.len() == 6 {
+                    samples += u64::from(prefix == b"read_c");
+                    prefix.clear();
+                }
+            }
+            at_line_start = b == b'\n';
+            if at_line_start {
+                prefix.clear();
+            }
+        }
+    }
+    Read::Page { bytes, samples }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reads_of_a_large_store_stay_within_a_memory_bound() {
+    let dir = TempDir::new("vigil-read-flood");
+    let (grpc, page) = (free_port(), free_port());
+    let config = dir.0.join("reads.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: 127.0.0.1:{grpc}}}
+exporters:
+  prometheus:
+    endpoint: 127.0.0.1:{page}
+    metric_expiration: 1h
+service:
+  telemetry: {{metrics: {{level: none}}}}
+  pipelines:
+    metrics: {{receivers: [otlp], exporters: [prometheus]}}
+"
+        ),
+    )
+    .expect("write the config");
+    let vigil = start(&config, &[grpc, page]);
+    let pid = vigil.0.id();
+
+    let mut client = MetricsServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
+        .await
+        .expect("connect");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is past 1970")
+        .as_nanos() as u64;
+    let series = METRICS * SERIES_PER_METRIC;
+    for first in (0..series).step_by(POINTS_PER_REQUEST) {
+        let response = client
+            .export(request(first, now))
+            .await
+            .unwrap_or_else(|e| panic!("request at {first} failed: {e}"))
+            .into_inner();
+        assert_eq!(response.partial_success, None, "at {first}");
+    }
+    let loaded = memory(pid, "VmRSS");
+    // Start the peak over from here (Linux: writing 5 to clear_refs resets VmHWM).
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("reset the peak RSS");
+    eprintln!(
+        "read flood: {series} series loaded, RSS {} MiB",
+        loaded >> 20
+    );
+
+    let started = Instant::now();
+    let kinds = [
+        ("/metrics", "text/plain"),
+        ("/metrics", "application/openmetrics-text; version=1.0.0"),
+        ("/api/v1/snapshot", "application/json"),
+        ("/api/v1/snapshot?format=otlp", "application/json"),
+    ];
+    let http = reqwest::Client::new();
+    let readers: Vec<_> = (0..READERS)
+        .map(|r| {
+            let http = http.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for k in 0..READS_PER_READER {
+                    let (path, accept) = kinds[(r + k) % kinds.len()];
+                    let url = format!("http://127.0.0.1:{page}{path}");
+                    seen.push((path, accept, read(&http, url, accept).await));
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut pages = 0;
+    for reader in readers {
+        for (path, accept, seen) in reader.await.expect("a reader") {
+            match seen {
+                Read::Busy => {}
+                Read::Page { bytes, samples } => {
+                    pages += 1;
+                    assert!(bytes > series as u64 * 50, "{path} {accept}: {bytes} bytes");
+                    // Every series once on the text page; OpenMetrics adds `_created`.
+                    let want = match (path, accept) {
+                        ("/metrics", "text/plain") => series as u64,
+                        ("/metrics", _) => 2 * series as u64,
+                        _ => 0,
+                    };
+                    assert_eq!(samples, want, "{path} {accept}");
+                }
+            }
+        }
+    }
+    let peak = memory(pid, "VmHWM");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = memory(pid, "VmRSS");
+    eprintln!(
+        "read flood: {pages} of {} reads served in {:.1} s; RSS {} MiB loaded, peak {} MiB, {} MiB after",
+        READERS * READS_PER_READER,
+        started.elapsed().as_secs_f64(),
+        loaded >> 20,
+        peak >> 20,
+        after >> 20
+    );
+    assert!(pages >= READERS, "only {pages} reads were served");
+    assert!(
+        peak.saturating_sub(loaded) < PEAK_GROWTH_MAX,
+        "the reads took the peak RSS from {} to {} MiB",
+        loaded >> 20,
+        peak >> 20
+    );
+    assert!(
+        after.saturating_sub(loaded) < LEFT_OVER_MAX,
+        "{} MiB stayed resident after the reads (loaded: {} MiB)",
+        after >> 20,
+        loaded >> 20
+    );
+    drop(vigil);
+}
