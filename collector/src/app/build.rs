@@ -12,6 +12,7 @@ use super::Error;
 use crate::config::{ComponentId, Config, Exporter, Extension, Processor};
 use crate::exporters::common::QueueSettings;
 use crate::exporters::loadbalancing::LoadBalancer;
+use crate::exporters::prometheus::tenants::Tenants;
 use crate::exporters::{otlp, otlphttp, prometheusremotewrite};
 use crate::extensions::file_storage::Settings as StorageSettings;
 use crate::pipeline::batch::{Batcher, Downstream};
@@ -27,7 +28,10 @@ use crate::store::{Options, Store};
 /// A prometheus exporter: its store and the bound listener for its pages.
 pub(super) struct StoreExporter {
     pub(super) id: ComponentId,
+    /// The implicit tenant's store.
     pub(super) store: Arc<Store>,
+    /// Every tenant's store (see `exporters::prometheus::tenants`).
+    pub(super) tenants: Arc<Tenants>,
     pub(super) listener: TcpListener,
     pub(super) tls: Option<Arc<crate::server::tls::ServerTls>>,
     pub(super) auth: Option<Arc<crate::extensions::auth::Authenticator>>,
@@ -71,12 +75,14 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
         };
         let (target, handle) = match exporter {
             Exporter::Prometheus(s) => {
-                let store = Arc::new(Store::new(Options {
+                let options = Options {
                     expire_after: s.metric_expiration,
                     max_future_skew: s.max_future_skew,
                     max_series_per_metric: s.max_series_per_metric,
                     max_series: s.max_series,
-                }));
+                };
+                let store = Arc::new(Store::new(options.clone()));
+                let tenants = Arc::new(Tenants::new(store.clone(), options, s.max_tenants));
                 let listener = receiver::bind(s.endpoint).await?;
                 let tls = match &s.tls {
                     None => None,
@@ -99,14 +105,15 @@ pub(super) async fn build(config: &Config, stop: &CancellationToken) -> Result<B
                         });
                 stores.push(StoreExporter {
                     id: id.clone(),
-                    store: store.clone(),
+                    store,
+                    tenants: tenants.clone(),
                     listener,
                     tls,
                     auth,
                 });
                 let target = Target::Store {
                     id: id.to_string(),
-                    store,
+                    tenants,
                 };
                 (target, None)
             }

@@ -27,6 +27,7 @@ pub use build::ForwardingExporter;
 
 use crate::config::{ComponentId, Config, Receiver};
 use crate::exporters::loadbalancing::LoadBalancer;
+use crate::exporters::prometheus::tenants::Tenants;
 use crate::pipeline::batch::Batcher;
 use crate::pipeline::{Signal, consumer};
 use crate::receiver::{self, Pipeline, Readiness, ReceiverCounters};
@@ -250,7 +251,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
     for exporter in &built.stores {
         sources.exporters.insert(
             exporter.id.clone(),
-            ExporterSource::Store(exporter.store.clone()),
+            ExporterSource::Store(exporter.tenants.clone()),
         );
         render_times.insert(exporter.id.clone(), Arc::default());
     }
@@ -277,6 +278,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
         first_store.get_or_insert_with(|| exporter.store.clone());
         tracing::info!(exporter = %exporter.id, "metrics at http://{}/metrics", addr.map(|a| a.to_string()).unwrap_or_default());
         let mut state = AppState::new(exporter.store.clone(), readiness.clone());
+        state.tenants = Some(exporter.tenants.clone());
         state.auth = exporter.auth.clone();
         state.telemetry = Some(telemetry.clone());
         if let Some(times) = render_times.get(&exporter.id) {
@@ -297,7 +299,7 @@ pub async fn start(config: &Config) -> Result<Running, Error> {
                 tracing::error!(exporter = %id, error = %e, "admin server failed");
             }
         }));
-        rest.push(expiry(exporter.store, rest_stop.clone()));
+        rest.push(expiry(exporter.tenants, rest_stop.clone()));
     }
 
     let pprof_addr = pprof.as_ref().and_then(|p| p.local_addr());
@@ -370,15 +372,17 @@ fn server_tls(
         })
 }
 
-fn expiry(store: Arc<Store>, stop: CancellationToken) -> JoinHandle<()> {
+fn expiry(tenants: Arc<Tenants>, stop: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(sweep_interval(store.expire_after()));
+        let every = sweep_interval(tenants.implicit().expire_after());
+        let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = tick.tick() => {
-                    let dropped = store.expire(Instant::now());
+                    let now = Instant::now();
+                    let dropped: usize = tenants.all().iter().map(|s| s.expire(now)).sum();
                     if dropped > 0 {
                         tracing::debug!(dropped, "expired series");
                     }

@@ -211,7 +211,8 @@ mod tests {
                 "tls",
                 "auth",
                 "max_series_per_metric",
-                "max_series"
+                "max_series",
+                "max_tenants"
             ]
         );
         assert_eq!(

@@ -209,7 +209,7 @@ fn an_unknown_key_is_rejected_naming_it_and_its_line() {
         (
             "exporters:\n  prometheus:\n    const_labels: {a: b}\n",
             "test.yaml: invalid configuration: exporters.prometheus: unknown field `const_labels`, expected \
-             one of `endpoint`, `metric_expiration`, `max_future_skew`, `tls`, `auth`, `max_series_per_metric`, `max_series` at line 3 column 5",
+             one of `endpoint`, `metric_expiration`, `max_future_skew`, `tls`, `auth`, `max_series_per_metric`, `max_series`, `max_tenants` at line 3 column 5",
         ),
         (
             "receivers:\n  jaeger: {}\n",
@@ -510,7 +510,7 @@ fn display_is_the_message_and_alternate_display_adds_the_causes() {
     assert_eq!(
         cause.as_deref(),
         Some(
-            "exporters.prometheus: unknown field `ttl`, expected one of `endpoint`, `metric_expiration`, `max_future_skew`, `tls`, `auth`, `max_series_per_metric`, `max_series` at line 3 column 5"
+            "exporters.prometheus: unknown field `ttl`, expected one of `endpoint`, `metric_expiration`, `max_future_skew`, `tls`, `auth`, `max_series_per_metric`, `max_series`, `max_tenants` at line 3 column 5"
         )
     );
 }

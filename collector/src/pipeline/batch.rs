@@ -40,7 +40,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use super::{Batch, BoxFuture, Refused, Signal};
+use super::{Batch, BoxFuture, Refused, Signal, Tenant};
 use crate::processors::batch::{Settings, split};
 
 /// How long a sender is asked to wait when a group could not be handed downstream.
@@ -77,6 +77,8 @@ struct State {
 /// Batches waiting to be sent together.
 struct Group {
     id: u64,
+    /// Whose batches these are: a batch of another tenant sends the group first.
+    tenant: Tenant,
     batches: Vec<Batch>,
     items: u64,
     /// Tells the submitters what became of the group. Dropped unsent (its task died), it tells
@@ -153,11 +155,23 @@ impl Inner {
         let mut guard = this.lock();
         let state = &mut *guard;
         let one_by_one = one_by_one || state.closed;
+        // Two tenants' batches never share a group: the open one goes first.
+        let other_tenant = state
+            .open
+            .as_ref()
+            .is_some_and(|g| g.tenant != batch.tenant);
+        let before = if other_tenant {
+            this.take_open(state, None)
+        } else {
+            None
+        };
+        let tenant = batch.tenant.clone();
         let group = state.open.get_or_insert_with(|| {
             state.last_id = state.last_id.wrapping_add(1);
             let id = state.last_id;
             Group {
                 id,
+                tenant,
                 batches: Vec::new(),
                 items: 0,
                 done: watch::channel(None).0,
@@ -175,7 +189,7 @@ impl Inner {
             None
         };
         drop(guard);
-        if let Some(group) = group {
+        for group in before.into_iter().chain(group) {
             Inner::spawn_send(this, group);
         }
         (done, slot)
@@ -234,6 +248,7 @@ impl Inner {
                 signal: self.signal,
                 body: piece.body,
                 items: piece.items,
+                tenant: group.tenant.clone(),
             };
             if let Err(refusal) = (self.downstream)(batch).await {
                 refused.push((piece.slots, refusal));

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::consumer::{Delivered, Deliverer};
 use super::{BoxFuture, Queue, Refused, Signal, Work};
 use crate::decode;
+use crate::exporters::prometheus::tenants::Tenants;
 use crate::processors::{ProcessorStats, Request, Transform};
 use crate::store::Store;
 use crate::store::otlp::{self, Report};
@@ -51,12 +52,13 @@ const INLINE_INGEST_BYTES: usize = 256 * 1024;
 
 /// One exporter as a pipeline's fan-out sees it.
 pub enum Target {
-    /// The prometheus exporter's store: ingested while the sender waits.
+    /// The prometheus exporter's stores: ingested while the sender waits, into the store of
+    /// the batch's tenant.
     Store {
         /// Exporter id.
         id: String,
-        /// The store.
-        store: Arc<Store>,
+        /// Its stores, by tenant.
+        tenants: Arc<Tenants>,
     },
     /// A queued forwarding exporter.
     Queue {
@@ -121,7 +123,7 @@ pub fn fanout(pipeline: String, targets: Vec<Arc<Target>>) -> Chain {
 /// A pipeline's exporters, sorted by kind once when the pipeline is built.
 struct Fanout {
     pipeline: String,
-    stores: Arc<[Arc<Store>]>,
+    stores: Arc<[Arc<Tenants>]>,
     queues: Vec<(String, Arc<dyn Queue>)>,
     direct: Vec<(Arc<Deliverer>, CancellationToken)>,
     custom: Vec<Arc<dyn Export>>,
@@ -135,7 +137,7 @@ impl Fanout {
         let mut custom = Vec::new();
         for target in targets {
             match &**target {
-                Target::Store { store, .. } => stores.push(store.clone()),
+                Target::Store { tenants, .. } => stores.push(tenants.clone()),
                 Target::Queue { id, queue } => queues.push((id.clone(), queue.clone())),
                 Target::Direct { deliverer, stop } => {
                     direct.push((deliverer.clone(), stop.clone()))
@@ -155,7 +157,12 @@ impl Fanout {
     /// Feeds a metrics batch to the stores: from its bytes when they are all there is (the wire
     /// reader, no decoding), else from the decoded request (prost path).
     async fn ingest(&self, work: &mut Work) -> Result<Report, Refused> {
-        let stores = self.stores.clone();
+        let stores = self
+            .stores
+            .iter()
+            .map(|tenants| tenants.for_batch(&work.tenant))
+            .collect::<Result<Vec<Arc<Store>>, String>>()
+            .map_err(Refused::invalid)?;
         let failed = |e: tokio::task::JoinError| {
             tracing::error!(error = %e, "store ingest task failed");
             Refused::unavailable("the collector failed to store the batch", RETRY_AFTER_FULL)

@@ -127,6 +127,7 @@ mod tests {
             signal: Signal::Logs,
             body: Bytes::from(vec![n]),
             items: u64::from(n),
+            tenant: None,
         }
     }
 

@@ -42,6 +42,7 @@ pub use work::Work;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -181,7 +182,15 @@ pub struct Batch {
     pub body: Bytes,
     /// Data points, spans or log records in it.
     pub items: u64,
+    /// Whose data it is (see [`Tenant`]).
+    pub tenant: Tenant,
 }
+
+/// The tenant a batch belongs to: the one its sender's credential maps to, or `None` for the
+/// implicit tenant (no authentication, or a credential mapped to no tenant). Stores keep each
+/// tenant's data apart (see `exporters::prometheus::tenants`); batches of two tenants are never
+/// merged.
+pub type Tenant = Option<Arc<str>>;
 
 /// What an upstream made of one send.
 #[derive(Clone, Debug, PartialEq, Eq)]

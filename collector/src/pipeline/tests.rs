@@ -8,6 +8,7 @@ use prost::Message;
 use super::graph::{self, Target};
 use super::memory_queue::MemoryQueue;
 use super::{Batch, Entry, Queue, Refused, Signal, Work};
+use crate::exporters::prometheus::tenants::Tenants;
 use crate::processors::{filter, resource};
 use crate::store::{Options, Store};
 use crate::test_support::{int_point, kv, request_with, sum};
@@ -24,6 +25,7 @@ fn metrics_batch() -> Batch {
         signal: Signal::Metrics,
         body: Bytes::from(request.encode_to_vec()),
         items: 2,
+        tenant: None,
     }
 }
 
@@ -44,7 +46,7 @@ async fn every_exporter_gets_the_batch_and_queues_get_the_bytes_as_received() {
         vec![
             Arc::new(Target::Store {
                 id: "prometheus".into(),
-                store: store.clone(),
+                tenants: Arc::new(Tenants::single(store.clone())),
             }),
             queue_target("otlp/a", &a),
             queue_target("otlp/b", &b),
@@ -185,13 +187,14 @@ async fn malformed_bytes_reaching_a_store_are_refused_as_invalid() {
         "metrics".into(),
         vec![Arc::new(Target::Store {
             id: "prometheus".into(),
-            store,
+            tenants: Arc::new(Tenants::single(store)),
         })],
     );
     let bad = Batch {
         signal: Signal::Metrics,
         body: Bytes::from_static(&[0x0a, 0x05, 0x01]),
         items: 1,
+        tenant: None,
     };
     let refused = chain(Work::encoded(bad)).await.unwrap_err();
     assert!(refused.permanent, "{refused:?}");

@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use prost::Message;
 
-use super::{Batch, Signal};
+use super::{Batch, Signal, Tenant};
 use crate::processors::Request;
 
 /// One export request in a pipeline. At least one of the two forms is present and current.
@@ -20,6 +20,8 @@ pub struct Work {
     decoded: Option<Request>,
     /// Items (data points, spans, log records) in it.
     pub items: u64,
+    /// Whose data it is; the receiver sets it from the sender's credential.
+    pub tenant: Tenant,
 }
 
 /// Bytes that do not decode as the signal's request.
@@ -39,6 +41,7 @@ impl Work {
             body: Some(batch.body),
             decoded: None,
             items: batch.items,
+            tenant: batch.tenant,
         }
     }
 
@@ -50,6 +53,7 @@ impl Work {
             body: None,
             decoded: Some(request),
             items,
+            tenant: None,
         }
     }
 
@@ -60,6 +64,7 @@ impl Work {
             signal: request.signal(),
             body: Some(body),
             decoded: Some(request),
+            tenant: None,
         }
     }
 
@@ -104,6 +109,7 @@ impl Work {
             signal: self.signal,
             body,
             items: self.items,
+            tenant: self.tenant.clone(),
         }
     }
 

@@ -28,6 +28,7 @@ async fn full_pipeline() -> (Pipeline, Arc<MemoryQueue>) {
         signal: Signal::Metrics,
         body: Default::default(),
         items: 0,
+        tenant: None,
     };
     queue.push(permit, filler).await.unwrap();
     let mut entry = Entry::default();

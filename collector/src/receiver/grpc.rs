@@ -30,6 +30,7 @@ use tonic::{Request, Response, Status};
 
 use super::{Error, Logs, Metrics, Pipeline, Signal, Traces};
 use crate::pipeline::BoxFuture;
+use crate::pipeline::Tenant;
 use crate::rpc;
 
 /// The gRPC receiver.
@@ -168,19 +169,24 @@ where
                 Ok(Status::unimplemented(format!("no method {path}")).into_http())
             });
         }
+        let mut tenant = None;
         if let Some(auth) = &self.auth {
             let presented = req
                 .headers()
                 .get(http::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok());
-            if !auth.check(presented) {
-                return Box::pin(async {
-                    Ok(Status::unauthenticated("unauthenticated").into_http())
-                });
+            match auth.authenticate(presented) {
+                Ok(t) => tenant = t,
+                Err(_) => {
+                    return Box::pin(async {
+                        Ok(Status::unauthenticated("unauthenticated").into_http())
+                    });
+                }
             }
         }
         let handler = Handler::<S> {
             pipeline: self.pipeline.clone(),
+            tenant,
             signal: PhantomData,
         };
         let limit = self.limit;
@@ -198,6 +204,8 @@ where
 
 struct Handler<S> {
     pipeline: Pipeline,
+    /// The sender's tenant, from its credential.
+    tenant: Tenant,
     signal: PhantomData<fn() -> S>,
 }
 
@@ -207,6 +215,7 @@ impl<S: Signal> ClientStreamingService<Bytes> for Handler<S> {
 
     fn call(&mut self, request: Request<Streaming<Bytes>>) -> Self::Future {
         let pipeline = self.pipeline.clone();
+        let tenant = self.tenant.clone();
         Box::pin(async move {
             let mut messages = request.into_inner();
             let refuse = |message: &str| {
@@ -228,7 +237,10 @@ impl<S: Signal> ClientStreamingService<Bytes> for Handler<S> {
                 ));
             }
             let work = match pipeline.receive(S::SIGNAL, body) {
-                Ok(work) => work,
+                Ok(mut work) => {
+                    work.tenant = tenant;
+                    work
+                }
                 Err(e) => {
                     return Err(refuse(&format!("malformed protobuf: {e}")));
                 }

@@ -259,6 +259,11 @@ async fn handle<S: Signal>(
             Some(encoding),
         ));
     }
+    // Set by the authenticator (`auth::require`), when the protocol has one.
+    let tenant = req
+        .extensions()
+        .get::<crate::extensions::auth::Authenticated>()
+        .and_then(|a| a.0.clone());
     let body = tokio::time::timeout(read_timeout, read_body(req.into_body(), max_body, encoding))
         .await
         .map_err(|_| {
@@ -273,7 +278,7 @@ async fn handle<S: Signal>(
     } else {
         body
     };
-    let work = match encoding {
+    let mut work = match encoding {
         Encoding::Protobuf => pipeline.receive(S::SIGNAL, body).map_err(|e| {
             Rejection::new(
                 StatusCode::BAD_REQUEST,
@@ -292,6 +297,7 @@ async fn handle<S: Signal>(
             Work::decoded(S::into_request(request))
         }
     };
+    work.tenant = tenant;
     let accepted = pipeline
         .consume(work)
         .await

@@ -28,6 +28,8 @@ mod tls_tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+use crate::exporters::prometheus::tenants::Tenants;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use opentelemetry_proto::tonic::collector::logs::v1::{
@@ -201,7 +203,7 @@ impl Pipeline {
         let mut entry = Entry::default();
         let target = Arc::new(Target::Store {
             id: "prometheus".into(),
-            store,
+            tenants: Arc::new(Tenants::single(store)),
         });
         entry.add(
             pipeline::Signal::Metrics,
@@ -228,6 +230,7 @@ impl Pipeline {
                 signal,
                 body,
                 items: scanned.items,
+                tenant: None,
             }))
         }
     }

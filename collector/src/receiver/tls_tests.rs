@@ -35,6 +35,7 @@ fn batch(key: &str) -> Batch {
         signal: Signal::Metrics,
         items: 1,
         body: Bytes::from(req.encode_to_vec()),
+        tenant: None,
     }
 }
 

@@ -23,7 +23,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -32,6 +32,9 @@ use tokio::net::TcpListener;
 
 use crate::export::prometheus::Format;
 use crate::export::{self, Encoder};
+use crate::exporters::prometheus::tenants::Tenants;
+use crate::extensions::auth::Authenticated;
+use crate::pipeline::Tenant;
 use crate::receiver::Readiness;
 use crate::store::{Filter, Store};
 use crate::telemetry::{RenderTimes, Telemetry};
@@ -39,8 +42,11 @@ use crate::telemetry::{RenderTimes, Telemetry};
 /// Shared state of the admin routes.
 #[derive(Clone)]
 pub struct AppState {
-    /// The store.
+    /// The store (the implicit tenant's).
     pub store: Arc<Store>,
+    /// Every tenant's store, when the exporter keeps tenants apart: a reader whose credential
+    /// names a tenant sees that tenant's store.
+    pub tenants: Option<Arc<Tenants>>,
     /// Receiver readiness.
     pub readiness: Arc<Readiness>,
     /// Renders allowed at once (see [`MAX_RENDERS`]).
@@ -69,6 +75,7 @@ impl AppState {
     pub fn new(store: Arc<Store>, readiness: Arc<Readiness>) -> AppState {
         AppState {
             store,
+            tenants: None,
             readiness,
             renders: Arc::new(tokio::sync::Semaphore::new(MAX_RENDERS)),
             render_wait: RENDER_WAIT,
@@ -129,8 +136,8 @@ pub async fn serve_with(
 
 /// Which store a page shows.
 enum Source {
-    /// The data: the exporter's store.
-    Data,
+    /// The data: the store of the reader's tenant (the implicit tenant's without one).
+    Data(Tenant),
     /// The collector's own figures, refreshed first.
     SelfTelemetry(Arc<Telemetry>),
 }
@@ -151,7 +158,10 @@ async fn render(
         )
             .into_response();
     };
-    let store = state.store.clone();
+    let store = match (&source, &state.tenants) {
+        (Source::Data(tenant), Some(tenants)) => tenants.for_read(tenant),
+        _ => state.store.clone(),
+    };
     let times = state.render_times.clone();
     let content_type = encoder.content_type();
     let (tx, rx) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
@@ -163,7 +173,7 @@ async fn render(
         let started = std::time::Instant::now();
         let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let snap = match source {
-                Source::Data => store.snapshot(&filter),
+                Source::Data(_) => store.snapshot(&filter),
                 Source::SelfTelemetry(telemetry) => {
                     telemetry.refresh();
                     telemetry.store().snapshot(&filter)
@@ -216,7 +226,16 @@ impl futures_core::Stream for Pieces {
     }
 }
 
-async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// The reader's tenant, when the pages require credentials (see `auth::require`).
+fn tenant(auth: Option<Extension<Authenticated>>) -> Tenant {
+    auth.and_then(|Extension(Authenticated(tenant))| tenant)
+}
+
+async fn metrics(
+    State(state): State<AppState>,
+    auth: Option<Extension<Authenticated>>,
+    headers: HeaderMap,
+) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::from_accept(accept);
     let name = match format {
@@ -225,7 +244,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     };
     render(
         &state,
-        Source::Data,
+        Source::Data(tenant(auth)),
         Filter::default(),
         name,
         export::Prometheus(format),
@@ -242,8 +261,10 @@ struct SnapshotQuery {
 
 async fn snapshot(
     State(state): State<AppState>,
+    auth: Option<Extension<Authenticated>>,
     query: Result<Query<SnapshotQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let source = Source::Data(tenant(auth));
     let Query(q) = match query {
         Ok(q) => q,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("bad query: {e}\n")).into_response(),
@@ -253,8 +274,8 @@ async fn snapshot(
         metric_prefix: q.metric,
     };
     match q.format.as_deref() {
-        None | Some("vigil") => render(&state, Source::Data, filter, "json", export::Json).await,
-        Some("otlp") => render(&state, Source::Data, filter, "otlp_json", export::OtlpJson).await,
+        None | Some("vigil") => render(&state, source, filter, "json", export::Json).await,
+        Some("otlp") => render(&state, source, filter, "otlp_json", export::OtlpJson).await,
         Some(other) => (
             StatusCode::BAD_REQUEST,
             format!(

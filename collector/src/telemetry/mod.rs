@@ -27,13 +27,14 @@ pub use log_limit::LogLimit;
 pub use render_times::RenderTimes;
 
 use crate::config::ComponentId;
+use crate::exporters::prometheus::tenants::Tenants;
 use crate::pipeline::consumer::ExporterStats;
 use crate::pipeline::graph::{Export, ExportFigures};
 use crate::pipeline::{Queue, Signal};
 use crate::processors::ProcessorStats;
 use crate::receiver::{Counters, ReceiverCounters};
 use crate::store::refusal::Reason;
-use crate::store::{Options, Store};
+use crate::store::{Options, Sizes, Stats, Store};
 use request::Builder;
 
 /// One exporter, as the self-telemetry reads it.
@@ -47,8 +48,9 @@ pub enum ExporterSource {
     },
     /// An exporter with queues of its own (remote-write, load-balancing).
     Custom(Arc<dyn Export>),
-    /// A `prometheus` exporter: its store (points taken count as sent, refused as failed).
-    Store(Arc<Store>),
+    /// A `prometheus` exporter: its stores, one per tenant, reported together (points taken
+    /// count as sent, refused as failed).
+    Store(Arc<Tenants>),
 }
 
 /// Everything the self-telemetry reads.
@@ -163,8 +165,8 @@ impl Telemetry {
                     let f = export.figures();
                     Some((f, f.queue_capacity > 0))
                 }
-                ExporterSource::Store(store) => {
-                    self.store_figures(b, id, store);
+                ExporterSource::Store(tenants) => {
+                    self.store_figures(b, id, &tenants.all());
                     None
                 }
             };
@@ -174,15 +176,26 @@ impl Telemetry {
         }
     }
 
-    fn store_figures(&self, b: &mut Builder, id: &str, store: &Store) {
-        let stats = store.stats();
-        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    fn store_figures(&self, b: &mut Builder, id: &str, stores: &[Arc<Store>]) {
+        // One counter over every tenant's store.
+        let load = |a: fn(&Stats) -> &std::sync::atomic::AtomicU64| -> u64 {
+            stores
+                .iter()
+                .map(|s| a(s.stats()).load(std::sync::atomic::Ordering::Relaxed))
+                .sum()
+        };
         let mut f = ExportFigures::default();
         f.by_signal[Signal::Metrics.index()] =
-            (load(&stats.accepted_points), load(&stats.rejected_points));
+            (load(|s| &s.accepted_points), load(|s| &s.rejected_points));
         exporter(b, id, &f, false);
         let labels: &[(&str, &str)] = &[("exporter", id)];
-        let sizes = store.sizes();
+        let sizes = stores.iter().fold(Sizes::default(), |mut all, s| {
+            let one = s.sizes();
+            all.series += one.series;
+            all.families += one.families;
+            all.resources += one.resources;
+            all
+        });
         b.gauge(
             "vigil_store_series",
             "{series}",
@@ -202,21 +215,21 @@ impl Telemetry {
             "{series}",
             "Series dropped by expiry.",
             labels,
-            load(&stats.expired_series),
+            load(|s| &s.expired_series),
         );
         b.counter(
             "vigil_store_overflow_points",
             "{point}",
             "Points of new series past max_series_per_metric, folded into their metric's overflow series.",
             labels,
-            load(&stats.overflow_points),
+            load(|s| &s.overflow_points),
         );
         b.counter(
             "vigil_store_out_of_order_points",
             "{point}",
             "Points older than their series, ignored.",
             labels,
-            load(&stats.out_of_order_points),
+            load(|s| &s.out_of_order_points),
         );
         for reason in Reason::ALL {
             b.counter(
@@ -224,7 +237,7 @@ impl Telemetry {
                 "{point}",
                 "Points the store refused, by reason (reported to the sender in partial_success).",
                 &[("exporter", id), ("reason", reason.as_str())],
-                stats.refused(reason),
+                stores.iter().map(|s| s.stats().refused(reason)).sum(),
             );
         }
         let times = self.sources.renders.iter().find(|(e, _)| e.as_str() == id);

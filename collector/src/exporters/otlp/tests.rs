@@ -189,6 +189,7 @@ fn metrics_batch() -> (ExportMetricsServiceRequest, Batch) {
         signal: Signal::Metrics,
         body: Bytes::from(request.encode_to_vec()),
         items: 1,
+        tenant: None,
     };
     (request, batch)
 }
@@ -231,11 +232,13 @@ async fn sends_each_signals_bytes_unchanged_to_its_method() {
             signal: Signal::Traces,
             body: traces.encode_to_vec().into(),
             items: 3,
+            tenant: None,
         },
         Batch {
             signal: Signal::Logs,
             body: logs.encode_to_vec().into(),
             items: 2,
+            tenant: None,
         },
     ];
     for batch in &batches {

@@ -162,6 +162,7 @@ fn metrics_batch() -> (ExportMetricsServiceRequest, Batch) {
         signal: Signal::Metrics,
         body: request.encode_to_vec().into(),
         items: 1,
+        tenant: None,
     };
     (request, batch)
 }
@@ -196,12 +197,14 @@ async fn posts_the_bytes_unchanged_to_each_signals_path() {
         signal: Signal::Traces,
         body: traces.encode_to_vec().into(),
         items: 2,
+        tenant: None,
     };
     assert_eq!(sender.send(&traces_batch).await, sent());
     let logs_batch = Batch {
         signal: Signal::Logs,
         body: test_support::logs_request(1).encode_to_vec().into(),
         items: 1,
+        tenant: None,
     };
     assert_eq!(sender.send(&logs_batch).await, sent());
 
@@ -247,6 +250,7 @@ async fn sends_the_headers_and_honours_a_signal_url() {
         signal: Signal::Traces,
         body: test_support::traces_request(1).encode_to_vec().into(),
         items: 1,
+        tenant: None,
     };
     assert_eq!(sender.send(&batch).await, sent());
     let received = upstream.received();

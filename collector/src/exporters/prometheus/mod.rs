@@ -7,6 +7,8 @@
 //! reported to the sender in `partial_success`. The store keeps the state (delta→cumulative,
 //! expiry after `metric_expiration`); `crate::export` renders it; `crate::server` serves it.
 
+pub mod tenants;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -42,6 +44,9 @@ pub struct Config {
     /// Series the store may hold (Vigil's key; default 1000000).
     #[serde(default)]
     pub max_series: Option<usize>,
+    /// Tenants with a store of their own, besides the implicit one (Vigil's key; default 100).
+    #[serde(default)]
+    pub max_tenants: Option<usize>,
 }
 
 impl Default for Config {
@@ -54,6 +59,7 @@ impl Default for Config {
             auth: None,
             max_series_per_metric: None,
             max_series: None,
+            max_tenants: None,
         }
     }
 }
@@ -83,6 +89,8 @@ pub struct Settings {
     pub max_series_per_metric: usize,
     /// Series in the store.
     pub max_series: usize,
+    /// Tenants with a store of their own (see [`tenants`]).
+    pub max_tenants: usize,
 }
 
 impl Settings {
@@ -96,6 +104,7 @@ impl Settings {
             auth: None,
             max_series_per_metric: crate::store::DEFAULT_MAX_SERIES_PER_METRIC,
             max_series: crate::store::DEFAULT_MAX_SERIES,
+            max_tenants: tenants::DEFAULT_MAX_TENANTS,
         }
     }
 }
@@ -133,6 +142,11 @@ impl Config {
                 &format!("{path}.max_series"),
                 self.max_series,
                 crate::store::DEFAULT_MAX_SERIES,
+            )?,
+            max_tenants: limit(
+                &format!("{path}.max_tenants"),
+                self.max_tenants,
+                tenants::DEFAULT_MAX_TENANTS,
             )?,
         })
     }

@@ -269,6 +269,7 @@ impl RemoteWrite {
                 signal: Signal::Metrics,
                 items: frames.iter().map(|f| f.samples).sum(),
                 body: wire::join(&frames),
+                tenant: None,
             };
             match &self.sending {
                 Sending::Queued(lanes) => {

@@ -27,6 +27,11 @@ pub struct BearerConfig {
     /// The scheme before the token (default `Bearer`).
     #[serde(default)]
     pub scheme: Option<String>,
+    /// Tokens of tenants, `tenant: token` (Vigil's key): a request with one of them carries
+    /// that tenant's data (see `exporters::prometheus::tenants`); `token` and `filename` stay
+    /// the implicit tenant's.
+    #[serde(default)]
+    pub tenants: std::collections::BTreeMap<String, String>,
 }
 
 /// `extensions.basicauth`.
@@ -36,6 +41,10 @@ pub struct BasicConfig {
     /// The users.
     #[serde(default)]
     pub htpasswd: Option<Htpasswd>,
+    /// Each user is a tenant of the same name (Vigil's key; default false: every user sends
+    /// and reads the implicit tenant's data).
+    #[serde(default)]
+    pub user_is_tenant: bool,
 }
 
 /// `basicauth.htpasswd`.
@@ -58,11 +67,32 @@ impl BearerConfig {
     /// The authenticator `id`. Errors start with the key.
     pub fn validate(&self, id: &str) -> Result<Authenticator, String> {
         let scheme = set(&self.scheme).unwrap_or("Bearer").to_owned();
+        let mut tenants: Vec<(std::sync::Arc<str>, String)> = Vec::new();
+        for (tenant, token) in &self.tenants {
+            let token = token.trim();
+            if tenant.trim().is_empty() {
+                return Err("tenants: a tenant name is empty".to_owned());
+            }
+            if token.is_empty() {
+                return Err(format!("tenants.{tenant}: the token is empty"));
+            }
+            if tenants.iter().any(|(_, t)| t == token) || set(&self.token) == Some(token) {
+                return Err(format!("tenants.{tenant}: the token is given twice"));
+            }
+            tenants.push((tenant.as_str().into(), token.to_owned()));
+        }
         match (set(&self.token), set(&self.filename)) {
             (Some(_), Some(_)) => Err("token: set together with filename; use one".to_owned()),
-            (None, None) => Err("token: required (or filename)".to_owned()),
-            (Some(t), None) => Authenticator::bearer(id, scheme, Some(t.to_owned()), None),
-            (None, Some(f)) => Authenticator::bearer(id, scheme, None, Some(PathBuf::from(f))),
+            (None, None) if tenants.is_empty() => {
+                Err("token: required (or filename, or tenants)".to_owned())
+            }
+            (token, file) => Authenticator::bearer(
+                id,
+                scheme,
+                token.map(str::to_owned),
+                file.map(PathBuf::from),
+                tenants,
+            ),
         }
     }
 }
@@ -86,7 +116,7 @@ impl BasicConfig {
         if users.is_empty() {
             return Err("htpasswd: no user (file and inline are empty)".to_owned());
         }
-        Ok(Authenticator::basic(id, users))
+        Ok(Authenticator::basic(id, users, self.user_is_tenant))
     }
 }
 

@@ -21,10 +21,12 @@ mod tests;
 
 pub use config::{AuthRef, BasicConfig, BearerConfig, Htpasswd};
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use crate::pipeline::Tenant;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -43,14 +45,29 @@ pub struct Authenticator {
 enum Kind {
     Bearer {
         scheme: String,
-        token: TokenSource,
+        /// The implicit tenant's token, if any.
+        token: Option<TokenSource>,
+        /// Tenants' tokens.
+        tenants: Vec<(Arc<str>, String)>,
     },
     Basic {
         users: Vec<(String, Secret)>,
-        passed: Mutex<HashSet<u64>>,
+        /// Credentials that passed, by keyed hash, with the tenant they stand for.
+        passed: Mutex<HashMap<u64, Tenant>>,
         keys: ahash::RandomState,
+        user_is_tenant: bool,
     },
 }
+
+/// Credentials that were not accepted (missing, malformed or wrong: the sender is not told
+/// which).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unauthenticated;
+
+/// The tenant of an authenticated request, put into its extensions by [`require`] for the
+/// handler.
+#[derive(Clone, Debug, Default)]
+pub struct Authenticated(pub Tenant);
 
 enum TokenSource {
     Inline(String),
@@ -94,28 +111,42 @@ impl Authenticator {
         scheme: String,
         token: Option<String>,
         file: Option<PathBuf>,
+        tenants: Vec<(Arc<str>, String)>,
     ) -> Result<Authenticator, String> {
         let token = match (token, file) {
-            (Some(t), None) => TokenSource::Inline(t),
+            (Some(t), None) => Some(TokenSource::Inline(t)),
             (None, Some(path)) => {
                 let (text, modified) = read_token(&path)?;
-                TokenSource::File {
+                Some(TokenSource::File {
                     path,
                     state: Mutex::new((text, modified, Instant::now())),
-                }
+                })
             }
+            (None, None) if !tenants.is_empty() => None,
             _ => return Err("token: set token or filename (one of them)".to_owned()),
         };
-        Ok(Authenticator::new(id, Kind::Bearer { scheme, token }))
+        Ok(Authenticator::new(
+            id,
+            Kind::Bearer {
+                scheme,
+                token,
+                tenants,
+            },
+        ))
     }
 
-    pub(crate) fn basic(id: &str, users: Vec<(String, Secret)>) -> Authenticator {
+    pub(crate) fn basic(
+        id: &str,
+        users: Vec<(String, Secret)>,
+        user_is_tenant: bool,
+    ) -> Authenticator {
         Authenticator::new(
             id,
             Kind::Basic {
                 users,
-                passed: Mutex::new(HashSet::new()),
+                passed: Mutex::new(HashMap::new()),
                 keys: ahash::RandomState::new(),
+                user_is_tenant,
             },
         )
     }
@@ -140,8 +171,14 @@ impl Authenticator {
     /// Whether the `Authorization` header value `header` is accepted; a refusal is counted and
     /// logged (at most once a minute).
     pub fn check(&self, header: Option<&str>) -> bool {
-        let ok = header.is_some_and(|h| self.verify(h));
-        if !ok {
+        self.authenticate(header).is_ok()
+    }
+
+    /// The tenant the `Authorization` header value `header` stands for, or [`Unauthenticated`];
+    /// a refusal is counted and logged (at most once a minute).
+    pub fn authenticate(&self, header: Option<&str>) -> Result<Tenant, Unauthenticated> {
+        let verdict = header.and_then(|h| self.verify(h));
+        if verdict.is_none() {
             self.failures.fetch_add(1, Ordering::Relaxed);
             let mut last = self.last_log.lock().unwrap_or_else(|p| p.into_inner());
             if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
@@ -153,49 +190,53 @@ impl Authenticator {
                 );
             }
         }
-        ok
+        verdict.ok_or(Unauthenticated)
     }
 
-    fn verify(&self, header: &str) -> bool {
+    /// `Some(tenant)` when `header` is accepted.
+    fn verify(&self, header: &str) -> Option<Tenant> {
         match &self.kind {
-            Kind::Bearer { scheme, token } => {
-                let Some((s, presented)) = header.trim().split_once(' ') else {
-                    return false;
-                };
+            Kind::Bearer {
+                scheme,
+                token,
+                tenants,
+            } => {
+                let (s, presented) = header.trim().split_once(' ')?;
                 if !s.eq_ignore_ascii_case(scheme) {
-                    return false;
+                    return None;
                 }
-                let expected = token.current();
-                same(presented.trim().as_bytes(), expected.as_bytes())
+                let presented = presented.trim().as_bytes();
+                // Every token is compared, so the time does not say which one matched.
+                let mut found: Option<Tenant> = None;
+                if let Some(token) = token
+                    && same(presented, token.current().as_bytes())
+                {
+                    found = Some(None);
+                }
+                for (tenant, token) in tenants {
+                    if same(presented, token.as_bytes()) {
+                        found = Some(Some(tenant.clone()));
+                    }
+                }
+                found
             }
             Kind::Basic {
                 users,
                 passed,
                 keys,
+                user_is_tenant,
             } => {
-                let Some((s, encoded)) = header.trim().split_once(' ') else {
-                    return false;
-                };
+                let (s, encoded) = header.trim().split_once(' ')?;
                 if !s.eq_ignore_ascii_case("basic") {
-                    return false;
+                    return None;
                 }
                 let key = keys.hash_one(encoded.trim());
-                if passed
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .contains(&key)
-                {
-                    return true;
+                if let Some(tenant) = passed.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+                    return Some(tenant.clone());
                 }
-                let Some(decoded) = config::base64_decode(encoded.trim()) else {
-                    return false;
-                };
-                let Ok(decoded) = String::from_utf8(decoded) else {
-                    return false;
-                };
-                let Some((user, password)) = decoded.split_once(':') else {
-                    return false;
-                };
+                let decoded = config::base64_decode(encoded.trim())?;
+                let decoded = String::from_utf8(decoded).ok()?;
+                let (user, password) = decoded.split_once(':')?;
                 // Every entry is looked at, so the time does not say which user exists.
                 let mut ok = false;
                 for (name, secret) in users {
@@ -208,14 +249,16 @@ impl Authenticator {
                     };
                     ok |= user_matches && password_matches;
                 }
-                if ok {
-                    let mut passed = passed.lock().unwrap_or_else(|p| p.into_inner());
-                    if passed.len() >= REMEMBERED {
-                        passed.clear();
-                    }
-                    passed.insert(key);
+                if !ok {
+                    return None;
                 }
-                ok
+                let tenant: Tenant = user_is_tenant.then(|| Arc::from(user));
+                let mut passed = passed.lock().unwrap_or_else(|p| p.into_inner());
+                if passed.len() >= REMEMBERED {
+                    passed.clear();
+                }
+                passed.insert(key, tenant.clone());
+                Some(tenant)
             }
         }
     }
@@ -260,7 +303,8 @@ fn read_token(path: &PathBuf) -> Result<(String, Option<SystemTime>), String> {
 }
 
 /// `router` with every route behind `auth`: a request without accepted credentials gets 401
-/// with the challenge, and reaches no handler.
+/// with the challenge, and reaches no handler; an accepted one carries its tenant in an
+/// [`Authenticated`] extension.
 pub fn require<S: Clone + Send + Sync + 'static>(
     router: axum::Router<S>,
     auth: std::sync::Arc<Authenticator>,
@@ -275,7 +319,9 @@ pub fn require<S: Clone + Send + Sync + 'static>(
                     .headers()
                     .get(header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok());
-                if auth.check(presented) {
+                if let Ok(tenant) = auth.authenticate(presented) {
+                    let mut request = request;
+                    request.extensions_mut().insert(Authenticated(tenant));
                     next.run(request).await
                 } else {
                     (

@@ -83,6 +83,7 @@ fn basic_auth_takes_clear_and_bcrypt_passwords() {
             inline: Some(format!("# users\nalice:wonder\nbob:{hash}\n")),
             file: None,
         }),
+        user_is_tenant: false,
     }
     .validate("basicauth")
     .unwrap();
@@ -106,6 +107,7 @@ fn basic_auth_takes_clear_and_bcrypt_passwords() {
                 inline: Some(inline.into()),
                 file: None,
             }),
+            user_is_tenant: false,
         }
         .validate("basicauth")
         .unwrap_err()
@@ -249,4 +251,69 @@ fn an_authenticator_must_exist_be_one_and_be_started() {
         e.contains("token: set together with filename; use one"),
         "{e}"
     );
+}
+
+#[test]
+fn bearer_tenants_map_each_token_to_its_tenant() {
+    let a: BearerConfig =
+        serde_yaml::from_str("token: implicit-token\ntenants: {team-a: token-a, team-b: token-b}")
+            .unwrap();
+    let a = a.validate("bearertokenauth").unwrap();
+    let tenant = |header: &str| a.authenticate(Some(header));
+    assert_eq!(tenant("Bearer implicit-token"), Ok(None));
+    assert_eq!(tenant("Bearer token-a"), Ok(Some("team-a".into())));
+    assert_eq!(tenant("Bearer token-b"), Ok(Some("team-b".into())));
+    for wrong in [
+        "Bearer token-c",
+        "Bearer token-ab",
+        "Basic token-a",
+        "token-a",
+    ] {
+        assert_eq!(tenant(wrong), Err(super::Unauthenticated), "{wrong:?}");
+    }
+    // Tenants alone are enough; a token given twice or empty is refused.
+    let only: BearerConfig = serde_yaml::from_str("tenants: {a: x}").unwrap();
+    assert!(only.validate("b").is_ok());
+    for (yaml, error) in [
+        (
+            "tenants: {a: x, b: x}",
+            "tenants.b: the token is given twice",
+        ),
+        (
+            "token: x\ntenants: {a: x}",
+            "tenants.a: the token is given twice",
+        ),
+        ("tenants: {a: ' '}", "tenants.a: the token is empty"),
+        ("{}", "token: required (or filename, or tenants)"),
+    ] {
+        let config: BearerConfig = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(config.validate("b").unwrap_err(), error, "{yaml}");
+    }
+}
+
+#[test]
+fn basic_auth_users_are_tenants_when_asked() {
+    for user_is_tenant in [false, true] {
+        let a = BasicConfig {
+            htpasswd: Some(Htpasswd {
+                inline: Some("alice:wonder\nbob:builder\n".into()),
+                file: None,
+            }),
+            user_is_tenant,
+        }
+        .validate("basicauth")
+        .unwrap();
+        for _remembered in 0..2 {
+            let alice = a.authenticate(Some(&basic("alice", "wonder")));
+            let bob = a.authenticate(Some(&basic("bob", "builder")));
+            if user_is_tenant {
+                assert_eq!(
+                    (alice, bob),
+                    (Ok(Some("alice".into())), Ok(Some("bob".into())))
+                );
+            } else {
+                assert_eq!((alice, bob), (Ok(None), Ok(None)));
+            }
+        }
+    }
 }

@@ -285,6 +285,7 @@ impl Queue for FileQueue {
                             signal: record.signal,
                             body,
                             items: record.items,
+                            tenant: None,
                         };
                         return Some(Delivery {
                             batch,

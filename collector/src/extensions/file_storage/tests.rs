@@ -53,6 +53,7 @@ fn batch(i: u64) -> Batch {
         signal: Signal::ALL[(i % 3) as usize],
         body: Bytes::from(format!("batch {i:06} ").repeat(4)),
         items: i + 1,
+        tenant: None,
     }
 }
 
@@ -335,6 +336,7 @@ async fn a_batch_over_the_record_limit_is_refused() {
         signal: Signal::Logs,
         body: Bytes::from(vec![0u8; MAX_BODY as usize + 1]),
         items: 1,
+        tenant: None,
     };
     let err = queue.push(permit, huge).await.unwrap_err();
     assert!(err.to_string().contains("record limit"), "{err}");
@@ -804,6 +806,7 @@ async fn push_throughput() {
                         signal: Signal::Traces,
                         body: body.clone(),
                         items: 100,
+                        tenant: None,
                     };
                     push(&queue, batch).await;
                 }

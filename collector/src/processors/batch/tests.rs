@@ -114,6 +114,7 @@ fn metrics_batch(id: &str, points: usize) -> Batch {
         signal: Signal::Metrics,
         body: request.encode_to_vec().into(),
         items: n,
+        tenant: None,
     }
 }
 
@@ -123,6 +124,7 @@ fn batch_of(signal: Signal, body: Vec<u8>) -> Batch {
         signal,
         body: body.into(),
         items,
+        tenant: None,
     }
 }
 
@@ -356,6 +358,7 @@ fn a_body_that_does_not_scan_is_sent_whole() {
         signal: Signal::Metrics,
         body: Bytes::from_static(&[0x0a, 0x09, 0x00]),
         items: 9,
+        tenant: None,
     };
     let cut = pieces(Signal::Metrics, &[good.clone(), bad.clone()], Some(4));
     assert_eq!(cut.len(), 2);
