@@ -7,6 +7,8 @@
 //! reported to the sender in `partial_success`. The store keeps the state (delta→cumulative,
 //! expiry after `metric_expiration`); `crate::export` renders it; `crate::server` serves it.
 
+#[cfg(test)]
+mod tenant_tests;
 pub mod tenants;
 
 use std::net::SocketAddr;
