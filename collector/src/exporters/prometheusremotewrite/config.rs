@@ -100,6 +100,10 @@ pub struct Config {
     /// `snappy`, the only compression remote-write allows.
     #[serde(default)]
     pub compression: Option<String>,
+    /// The header a batch's tenant is sent in, e.g. `X-Scope-OrgID` (Vigil's key; unset: the
+    /// tenant is not sent, and `headers` alone say whose data it is).
+    #[serde(default)]
+    pub tenant_header: Option<String>,
 }
 
 /// `{enabled: bool}` with a default.
@@ -246,6 +250,8 @@ pub struct Settings {
     pub max_batch_bytes: usize,
     /// The message first tried.
     pub protocol: Protocol,
+    /// The header that carries a batch's tenant.
+    pub tenant_header: Option<http::HeaderName>,
 }
 
 impl Config {
@@ -344,7 +350,15 @@ impl Config {
                 ));
             }
         }
+        let tenant_header = match self.tenant_header.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) => Some(
+                http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("tenant_header: {name:?} is not an HTTP header name"))?,
+            ),
+        };
         Ok(Settings {
+            tenant_header,
             endpoint,
             headers: headers::validate(&self.headers)?,
             external_labels,

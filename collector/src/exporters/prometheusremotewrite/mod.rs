@@ -22,6 +22,10 @@
 //! starts its count again. Requests are batched by bytes (`max_batch_size_bytes`, before
 //! compression); the frames of one OTLP batch travel together as one queued batch
 //! (`wire`).
+//!
+//! Tenants: each tenant's points go through a store of their own (two tenants' same series
+//! never add up), and a tenant's batch is led by a frame naming it (`wire::join`), so the
+//! tenant survives the queue and its WAL and is sent in `tenant_header` (e.g. `X-Scope-OrgID`).
 
 mod config;
 mod convert;
@@ -42,6 +46,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::decode;
+use crate::exporters::prometheus::tenants::{DEFAULT_MAX_TENANTS, Tenants};
 use crate::extensions::file_storage::Settings as StorageSettings;
 use crate::pipeline::consumer::{Delivered, Deliverer, ExporterStats};
 use crate::pipeline::graph::{Accepted, Export, ExportFigures, RETRY_AFTER_FULL};
@@ -59,7 +64,8 @@ const EXPIRE_AFTER: Duration = Duration::from_secs(300);
 /// A running `prometheusremotewrite` exporter.
 pub struct RemoteWrite {
     id: String,
-    store: Store,
+    /// The cumulative state, one store per tenant (two tenants' same series stay apart).
+    stores: Tenants,
     naming: Naming,
     protocol: Protocol,
     send_metadata: bool,
@@ -129,10 +135,14 @@ impl RemoteWrite {
         };
         let exporter = Arc::new(RemoteWrite {
             id: id.to_owned(),
-            store: Store::new(Options {
-                expire_after: EXPIRE_AFTER,
-                ..Options::default()
-            }),
+            stores: {
+                let options = Options {
+                    expire_after: EXPIRE_AFTER,
+                    ..Options::default()
+                };
+                let implicit = Arc::new(Store::new(options.clone()));
+                Tenants::new(implicit, options, DEFAULT_MAX_TENANTS)
+            },
             naming: Naming::new(settings),
             protocol: settings.protocol,
             send_metadata: settings.send_metadata,
@@ -160,7 +170,11 @@ impl RemoteWrite {
     }
 
     /// Converts a request into frames per shard, and the store's report.
-    fn convert(&self, source: Source<'_>) -> Result<(Vec<Vec<Frame>>, Report), String> {
+    fn convert(
+        &self,
+        store: &Store,
+        source: Source<'_>,
+    ) -> Result<(Vec<Vec<Frame>>, Report), String> {
         let protocol = self.protocol();
         let mut writers: Vec<Option<RequestWriter>> = (0..self.shards).map(|_| None).collect();
         let mut frames: Vec<Vec<Frame>> = vec![Vec::new(); self.shards];
@@ -193,9 +207,9 @@ impl RemoteWrite {
         };
         let report = match source {
             // Bytes the receiver scanned: read straight into the store, no decode.
-            Source::Bytes(body) => decode::ingest_scanned(&self.store, body, &mut on_point)
+            Source::Bytes(body) => decode::ingest_scanned(store, body, &mut on_point)
                 .map_err(|e| format!("malformed metrics request: {e}"))?,
-            Source::Request(request) => ingest_request_with(&self.store, request, &mut on_point),
+            Source::Request(request) => ingest_request_with(store, request, &mut on_point),
         };
         for (resource, time) in resources.into_values() {
             let key = resource.target_info_labels.as_deref().unwrap_or("");
@@ -237,17 +251,21 @@ impl RemoteWrite {
                 }
             }
         }
+        let store = self
+            .stores
+            .for_batch(&work.tenant)
+            .map_err(|e| Refused::invalid(format!("exporter {}: {e}", self.id)))?;
         let converted = match work.encoded_only() {
             Some(body) if work.signal() == Signal::Metrics => {
                 let body = body.clone();
-                self.convert(Source::Bytes(&body)).map(Some)
+                self.convert(&store, Source::Bytes(&body)).map(Some)
             }
             _ => {
                 let request = work
                     .take_request()
                     .map_err(|e| Refused::invalid(e.to_string()))?;
                 let converted = match &request {
-                    Request::Metrics(req) => self.convert(Source::Request(req)).map(Some),
+                    Request::Metrics(req) => self.convert(&store, Source::Request(req)).map(Some),
                     _ => Ok(None),
                 };
                 work.restore_request(request);
@@ -268,8 +286,8 @@ impl RemoteWrite {
             let batch = Batch {
                 signal: Signal::Metrics,
                 items: frames.iter().map(|f| f.samples).sum(),
-                body: wire::join(&frames),
-                tenant: None,
+                body: wire::join(work.tenant.as_deref(), &frames),
+                tenant: work.tenant.clone(),
             };
             match &self.sending {
                 Sending::Queued(lanes) => {
@@ -347,7 +365,10 @@ async fn expire(exporter: std::sync::Weak<RemoteWrite>, stop: CancellationToken)
             _ = stop.cancelled() => break,
             _ = tick.tick() => {
                 let Some(exporter) = exporter.upgrade() else { break };
-                exporter.store.expire(Instant::now());
+                let now = Instant::now();
+                for store in exporter.stores.all() {
+                    store.expire(now);
+                }
             }
         }
     }

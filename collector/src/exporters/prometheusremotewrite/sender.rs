@@ -91,6 +91,8 @@ pub struct RemoteWriteSender {
     client: Client<Connector, Full<Bytes>>,
     url: Uri,
     headers: HeaderMap,
+    /// Where a batch's tenant goes.
+    tenant_header: Option<http::HeaderName>,
     timeout: Duration,
     send_metadata: bool,
     /// Set once the receiver showed it does not take 2.0.
@@ -119,6 +121,7 @@ impl RemoteWriteSender {
             client,
             url: settings.endpoint.clone(),
             headers,
+            tenant_header: settings.tenant_header.clone(),
             timeout: settings.timeout,
             send_metadata: settings.send_metadata,
             v1_only,
@@ -126,12 +129,17 @@ impl RemoteWriteSender {
         }
     }
 
-    async fn post(&self, frame: &Frame) -> Answer {
+    async fn post(&self, frame: &Frame, tenant: Option<&str>) -> Answer {
         let mut request = http::Request::new(Full::new(frame.body.clone()));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.url.clone();
         let headers = request.headers_mut();
         headers.clone_from(&self.headers);
+        if let (Some(name), Some(tenant)) = (&self.tenant_header, tenant)
+            && let Ok(value) = HeaderValue::from_str(tenant)
+        {
+            headers.insert(name.clone(), value);
+        }
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("snappy"));
         let (content_type, version) = match frame.protocol {
             Protocol::V1 => ("application/x-protobuf", "0.1.0"),
@@ -216,8 +224,8 @@ impl RemoteWriteSender {
     }
 
     async fn send_frames(&self, batch: &Batch) -> Outcome {
-        let frames = match wire::split(&batch.body) {
-            Ok(frames) => frames,
+        let (tenant, frames) = match wire::split(&batch.body) {
+            Ok(split) => split,
             Err(e) => {
                 return Outcome::Permanent {
                     reason: format!("DAMAGED: a queued batch does not read back: {e}"),
@@ -234,7 +242,7 @@ impl RemoteWriteSender {
                     Err(outcome) => return outcome,
                 };
             }
-            let mut answer = self.post(&frame).await;
+            let mut answer = self.post(&frame, tenant.as_deref()).await;
             if let Answer::NotV2(why) = &answer {
                 if !self.v1_only.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
@@ -246,7 +254,7 @@ impl RemoteWriteSender {
                     Ok(f) => f,
                     Err(outcome) => return outcome,
                 };
-                answer = self.post(&frame).await;
+                answer = self.post(&frame, tenant.as_deref()).await;
             }
             match answer {
                 Answer::Written => {}

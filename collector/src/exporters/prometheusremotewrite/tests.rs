@@ -36,6 +36,8 @@ enum Got {
 #[derive(Default)]
 struct Receiver {
     got: Mutex<Vec<Got>>,
+    /// The `X-Scope-OrgID` of each request taken.
+    tenants: Mutex<Vec<Option<String>>>,
     /// Answers to give, in order; then 204 (with the 2.0 `-Written` headers for 2.0).
     script: Mutex<VecDeque<(StatusCode, &'static str, bool)>>,
 }
@@ -56,6 +58,11 @@ async fn start_receiver(receiver: Arc<Receiver>) -> String {
                 let (status, text, confirm) =
                     scripted.unwrap_or((StatusCode::NO_CONTENT, "", true));
                 if status.is_success() {
+                    let tenant = headers
+                        .get("x-scope-orgid")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    r.tenants.lock().unwrap().push(tenant);
                     r.got.lock().unwrap().push(if v2 {
                         Got::V2(v2::Request::decode(raw.as_slice()).unwrap())
                     } else {
@@ -173,6 +180,36 @@ fn delta_sum(value: i64, start: u64, time: u64) -> ExportMetricsServiceRequest {
 }
 
 // === Tests ===
+
+#[tokio::test]
+async fn each_tenant_has_its_own_cumulative_state_and_header() {
+    let (e, r, _stop) = exporter(
+        "target_info: {enabled: false}\ntenant_header: X-Scope-OrgID\nremote_write_queue: {num_consumers: 1}",
+    )
+    .await;
+    let step = 10_000_000_000;
+    // The same delta series from two tenants and the implicit one: three counts, not one sum.
+    for (tenant, value) in [(Some("team-a"), 5), (Some("team-b"), 7), (None, 11)] {
+        let mut work = Work::decoded(Request::Metrics(delta_sum(value, START, START + step)));
+        work.tenant = tenant.map(Into::into);
+        e.export(&mut work).await.unwrap();
+    }
+    let got = wait_for(&r, 3).await;
+    let values: Vec<f64> = samples(&got).into_iter().map(|(_, v, _)| v).collect();
+    assert_eq!(values, [5.0, 7.0, 11.0]);
+    assert_eq!(
+        *r.tenants.lock().unwrap(),
+        [Some("team-a".to_owned()), Some("team-b".to_owned()), None]
+    );
+    // A queued body carries its tenant, and one without reads as the implicit tenant's.
+    let frames = vec![wire::frame(Protocol::V1, 1, b"x").unwrap()];
+    let body = wire::join(Some("team-a"), &frames);
+    assert_eq!(
+        wire::split(&body),
+        Ok((Some("team-a".to_owned()), frames.clone()))
+    );
+    assert_eq!(wire::split(&wire::join(None, &frames)), Ok((None, frames)));
+}
 
 #[tokio::test]
 async fn deltas_are_written_as_the_cumulative_sums_of_the_store() {

@@ -392,6 +392,8 @@ pub(super) struct Frame {
 
 const TAG_V1: u8 = 1;
 const TAG_V2: u8 = 2;
+/// A tenant's name, first in the body of a tenant's batch (see [`join`]).
+const TAG_TENANT: u8 = 3;
 const FRAME_HEADER: usize = 1 + 8 + 4;
 
 /// Compresses `request` into a frame.
@@ -406,10 +408,24 @@ pub(super) fn frame(protocol: Protocol, samples: u64, request: &[u8]) -> Result<
     })
 }
 
-/// Frames as one batch body.
-pub(super) fn join(frames: &[Frame]) -> Bytes {
-    let len = frames.iter().map(|f| FRAME_HEADER + f.body.len()).sum();
+/// Frames as one batch body, led by a frame naming `tenant` when the batch has one: the
+/// tenant travels with the batch through the queue (and its WAL) to the sender, which sends it
+/// in `tenant_header`. A body without it (all bodies written before tenants) is the implicit
+/// tenant's.
+pub(super) fn join(tenant: Option<&str>, frames: &[Frame]) -> Bytes {
+    let lead = tenant.map_or(0, |t| FRAME_HEADER + t.len());
+    let len = lead
+        + frames
+            .iter()
+            .map(|f| FRAME_HEADER + f.body.len())
+            .sum::<usize>();
     let mut out = Vec::with_capacity(len);
+    if let Some(tenant) = tenant {
+        out.put_u8(TAG_TENANT);
+        out.put_u64_le(0);
+        out.put_u32_le(tenant.len() as u32);
+        out.extend_from_slice(tenant.as_bytes());
+    }
     for f in frames {
         out.put_u8(match f.protocol {
             Protocol::V1 => TAG_V1,
@@ -422,29 +438,39 @@ pub(super) fn join(frames: &[Frame]) -> Bytes {
     Bytes::from(out)
 }
 
-/// A batch body as frames; an error for bytes this exporter did not write (a damaged queue).
-pub(super) fn split(body: &Bytes) -> Result<Vec<Frame>, String> {
+/// A batch body as its tenant and its frames; an error for bytes this exporter did not write
+/// (a damaged queue).
+pub(super) fn split(body: &Bytes) -> Result<(Option<String>, Vec<Frame>), String> {
     let mut rest = body.clone();
     let mut frames = Vec::new();
+    let mut tenant = None;
     while rest.has_remaining() {
         if rest.remaining() < FRAME_HEADER {
             return Err("a frame header is cut short".to_owned());
         }
-        let protocol = match rest.get_u8() {
-            TAG_V1 => Protocol::V1,
-            TAG_V2 => Protocol::V2,
-            other => return Err(format!("unknown frame tag {other}")),
-        };
+        let tag = rest.get_u8();
         let samples = rest.get_u64_le();
         let len = rest.get_u32_le() as usize;
         if rest.remaining() < len {
             return Err(format!("a frame of {len} bytes is cut short"));
         }
+        let protocol = match tag {
+            TAG_V1 => Protocol::V1,
+            TAG_V2 => Protocol::V2,
+            TAG_TENANT if frames.is_empty() && tenant.is_none() => {
+                let name = rest.split_to(len);
+                let name = String::from_utf8(name.to_vec())
+                    .map_err(|_| "a tenant name is not UTF-8".to_owned())?;
+                tenant = Some(name);
+                continue;
+            }
+            other => return Err(format!("unknown frame tag {other}")),
+        };
         frames.push(Frame {
             protocol,
             samples,
             body: rest.split_to(len),
         });
     }
-    Ok(frames)
+    Ok((tenant, frames))
 }

@@ -70,9 +70,7 @@ impl BearerConfig {
         let mut tenants: Vec<(std::sync::Arc<str>, String)> = Vec::new();
         for (tenant, token) in &self.tenants {
             let token = token.trim();
-            if tenant.trim().is_empty() {
-                return Err("tenants: a tenant name is empty".to_owned());
-            }
+            tenant_name(tenant).map_err(|e| format!("tenants: {e}"))?;
             if token.is_empty() {
                 return Err(format!("tenants.{tenant}: the token is empty"));
             }
@@ -116,7 +114,29 @@ impl BasicConfig {
         if users.is_empty() {
             return Err("htpasswd: no user (file and inline are empty)".to_owned());
         }
+        if self.user_is_tenant {
+            for (user, _) in &users {
+                tenant_name(user).map_err(|e| format!("user_is_tenant: {e}"))?;
+            }
+        }
         Ok(Authenticator::basic(id, users, self.user_is_tenant))
+    }
+}
+
+/// A tenant name: 1 to 150 letters, digits, `-`, `_` or `.`, so that it is a valid HTTP header
+/// value and a tenant id for Mimir, Cortex and Thanos (`X-Scope-OrgID`).
+fn tenant_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 150
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a tenant name (1 to 150 letters, digits, '-', '_' or '.')"
+        ))
     }
 }
 

@@ -284,6 +284,10 @@ fn bearer_tenants_map_each_token_to_its_tenant() {
             "tenants.a: the token is given twice",
         ),
         ("tenants: {a: ' '}", "tenants.a: the token is empty"),
+        (
+            "tenants: {'a b': x}",
+            "tenants: \"a b\" is not a tenant name (1 to 150 letters, digits, '-', '_' or '.')",
+        ),
         ("{}", "token: required (or filename, or tenants)"),
     ] {
         let config: BearerConfig = serde_yaml::from_str(yaml).unwrap();
