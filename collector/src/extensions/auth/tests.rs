@@ -184,6 +184,31 @@ async fn every_endpoint_refuses_without_credentials_and_health_stays_open() {
     let status = grpc.export(req.clone()).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
     assert_eq!(status.message(), "unauthenticated");
+    // Every method and every OTLP/HTTP path, not only metrics.
+    let grpc_addr = format!("http://{}", vigil.grpc_addr.unwrap());
+    let mut traces = opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient::connect(grpc_addr.clone()).await.unwrap();
+    let status = traces
+        .export(crate::test_support::traces_request(1))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    let mut logs = opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient::connect(grpc_addr).await.unwrap();
+    let status = logs
+        .export(crate::test_support::logs_request(1))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    for path in ["/v1/traces", "/v1/logs"] {
+        let r = client
+            .post(format!("http://{http}{path}"))
+            .header("content-type", "application/x-protobuf")
+            .header("authorization", "Bearer wrong")
+            .body(Vec::new())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+    }
     let mut with = tonic::Request::new(req);
     with.metadata_mut()
         .insert("authorization", "Bearer s3cret".parse().unwrap());
