@@ -27,8 +27,9 @@ const READERS: usize = 12;
 const READS_PER_READER: usize = 2;
 /// Growth of the peak resident memory over the loaded store's, through the whole flood.
 const PEAK_GROWTH_MAX: u64 = 96 << 20;
-/// Resident memory left over the loaded store's once the reads are done.
-const LEFT_OVER_MAX: u64 = 48 << 20;
+/// Resident memory left over the loaded store's once the reads are done (the allocator keeps
+/// some; before the snapshots were streamed, 636 MiB stayed).
+const LEFT_OVER_MAX: u64 = 64 << 20;
 
 fn string(key: &str, value: String) -> KeyValue {
     KeyValue {
@@ -236,8 +237,16 @@ service:
         }
     }
     let peak = memory(pid, "VmHWM");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = memory(pid, "VmRSS");
+    // The last render gives its memory back once its last piece is written, which on a busy
+    // machine can be after the client read it: wait for that, up to 10 s.
+    let mut after = memory(pid, "VmRSS");
+    for _ in 0..100 {
+        if after.saturating_sub(loaded) < LEFT_OVER_MAX {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = memory(pid, "VmRSS");
+    }
     eprintln!(
         "read flood: {pages} of {} reads served in {:.1} s; RSS {} MiB loaded, peak {} MiB, {} MiB after",
         READERS * READS_PER_READER,
