@@ -12,11 +12,10 @@ mod common;
 
 use std::time::Instant;
 
-use common::{TempDir, free_port, peak_rss, start};
+use common::{TempDir, free_port, peak_rss, start, string};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
     metric::Data, number_data_point,
@@ -31,16 +30,6 @@ const MAX_SERIES_PER_METRIC: usize = 100;
 const MAX_SERIES: usize = 20_000;
 /// Peak resident memory allowed to the collector through the flood.
 const PEAK_RSS_MAX: u64 = 80 << 20;
-
-fn string(key: &str, value: String) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value)),
-        }),
-        ..Default::default()
-    }
-}
 
 /// Request `r`: ten metrics of 250 points, every point a new series (cumulative counters at 1).
 fn request(r: usize, now: u64) -> ExportMetricsServiceRequest {

@@ -11,14 +11,13 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
     metric::Data, number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
-use common::{TempDir, free_port, memory, start};
+use common::{TempDir, free_port, memory, start, string};
 
 const METRICS: usize = 20;
 const SERIES_PER_METRIC: usize = 5_000;
@@ -30,16 +29,6 @@ const PEAK_GROWTH_MAX: u64 = 96 << 20;
 /// Resident memory left over the loaded store's once the reads are done (the allocator keeps
 /// some; before the snapshots were streamed, 636 MiB stayed).
 const LEFT_OVER_MAX: u64 = 64 << 20;
-
-fn string(key: &str, value: String) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value)),
-        }),
-        ..Default::default()
-    }
-}
 
 /// Points `first..first + POINTS_PER_REQUEST` of the 100,000, as counters of three attributes.
 fn request(first: usize, now: u64) -> ExportMetricsServiceRequest {

@@ -69,6 +69,30 @@ struct Source {
     last: Last,
 }
 
+impl Source {
+    /// A source first seen now, with nothing contributed yet.
+    fn new(ctx: &FoldCtx<'_>, start: u64, nothing: Last) -> Source {
+        Source {
+            hash: ctx.hash,
+            check: ctx.check,
+            start,
+            time: 0,
+            touched: ctx.now_ms,
+            last: nothing,
+        }
+    }
+
+    /// What its point at `time` (started at `start`, 0 when unknown) contributed.
+    fn record(&mut self, last: Last, start: u64, time: u64, now_ms: u64) {
+        self.last = last;
+        self.time = time;
+        self.touched = now_ms;
+        if start != 0 {
+            self.start = start;
+        }
+    }
+}
+
 enum Last {
     Number(Number),
     Histogram {
@@ -207,14 +231,7 @@ impl Overflow {
         monotonic: bool,
         ctx: &FoldCtx<'_>,
     ) -> Result<(Applied, bool), PointError> {
-        let fresh = || Source {
-            hash: ctx.hash,
-            check: ctx.check,
-            start: p.start,
-            time: 0,
-            touched: ctx.now_ms,
-            last: Last::Number(Number::Int(0)),
-        };
+        let fresh = || Source::new(ctx, p.start, Last::Number(Number::Int(0)));
         let (source, new) = self.source(ctx, fresh)?;
         if !new && p.time <= source.time {
             return Ok((Applied::OutOfOrder, false));
@@ -232,12 +249,7 @@ impl Overflow {
         } else {
             p.value.sub(last)
         };
-        source.last = Last::Number(p.value);
-        source.time = p.time;
-        source.touched = ctx.now_ms;
-        if p.start != 0 {
-            source.start = p.start;
-        }
+        source.record(Last::Number(p.value), p.start, p.time, ctx.now_ms);
         add_number(series, change, p.time);
         Ok((Applied::Updated, new))
     }
@@ -248,17 +260,13 @@ impl Overflow {
         p: &HistogramPoint<'_>,
         ctx: &FoldCtx<'_>,
     ) -> Result<(Applied, bool), PointError> {
-        let fresh = || Source {
-            hash: ctx.hash,
-            check: ctx.check,
-            start: p.start,
-            time: 0,
-            touched: ctx.now_ms,
-            last: Last::Histogram {
+        let fresh = || {
+            let last = Last::Histogram {
                 count: 0,
                 sum: Some(0.0),
                 counts: vec![0; p.counts.len()].into_boxed_slice(),
-            },
+            };
+            Source::new(ctx, p.start, last)
         };
         let (source, new) = self.source(ctx, fresh)?;
         if !new && p.time <= source.time {
@@ -282,16 +290,12 @@ impl Overflow {
                 _ => None,
             };
         }
-        source.last = Last::Histogram {
+        let last = Last::Histogram {
             count: p.count,
             sum: p.sum,
             counts: p.counts.into(),
         };
-        source.time = p.time;
-        source.touched = ctx.now_ms;
-        if p.start != 0 {
-            source.start = p.start;
-        }
+        source.record(last, p.start, p.time, ctx.now_ms);
         add_histogram(series, &change, change_count, change_sum, p.time);
         merge_min_max(series, p);
         Ok((Applied::Updated, new))
