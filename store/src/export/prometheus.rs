@@ -24,7 +24,7 @@
 use std::sync::Arc;
 
 use super::buckets;
-use crate::store::{MetricSnap, SeriesSnap, SnapValue, Snapshot, StoredExemplar};
+use crate::store::{LabelText, MetricSnap, SeriesSnap, SnapValue, Snapshot, StoredExemplar};
 use crate::translate::{self, PromType};
 
 pub use super::format::Format;
@@ -194,6 +194,8 @@ struct Scratch {
     bucket_name: String,
     /// `le` label values of the last bucket layout seen.
     le: LeValues,
+    /// The label text of the series being written, when it is kept in parts.
+    labels: String,
 }
 
 /// The formatted `le` values of one explicit bucket layout. Series of a metric
@@ -270,7 +272,14 @@ fn render_series(
     out: &mut String,
 ) {
     let prom = &m.desc.prom;
-    let labels = &*s.meta.labels;
+    let labels: &str = match &s.meta.labels {
+        LabelText::Whole(text) => text,
+        framed => {
+            scratch.labels.clear();
+            framed.write_to(&mut scratch.labels);
+            &scratch.labels
+        }
+    };
     let exemplars = snap.exemplars.get(s.exemplars.clone()).unwrap_or(&[]);
     match &s.value {
         SnapValue::Number(n) => {

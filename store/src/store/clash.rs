@@ -49,7 +49,9 @@ impl ClashIndex {
         };
         let hash = text_hash(labels);
         if let Some(id) = seen.get(&hash)
-            && series.get(*id).is_some_and(|s| &*s.meta.labels == labels)
+            && series
+                .get(*id)
+                .is_some_and(|s| s.meta.labels.text() == labels)
         {
             return Err(());
         }
@@ -70,7 +72,7 @@ impl ClashIndex {
 fn index(series: &Table<Series>) -> HashMap<u64, u32, ahash::RandomState> {
     series
         .iter()
-        .map(|(id, s)| (text_hash(&s.meta.labels), id))
+        .map(|(id, s)| (text_hash(&s.meta.labels.text()), id))
         .collect()
 }
 

@@ -285,6 +285,7 @@ impl<'s> Ingest<'s> {
             keys: KeyCache::default(),
             clash: ClashIndex::default(),
             overflow: None,
+            frame: None,
         };
         Ok(MetricId {
             id: inner.metrics.insert(hash, metric),

@@ -9,9 +9,11 @@
 //! move to the exposition side.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use super::attrs::{KeyCache, SortedView};
 use super::table::Table;
+use super::values::{LabelFrame, LabelText};
 use super::{Attributes, OwnedAttrs, Resource, ResourceInfo, Scope, SeriesMeta};
 use crate::translate;
 
@@ -69,8 +71,88 @@ pub(super) fn distinct_instance(attrs: &OwnedAttrs, instance: Option<&str>, salt
     )
 }
 
-/// Build a new series' attributes and label text (once per series).
+/// The label text a metric's series share around their own labels: the resource's `job` and
+/// `instance`, and the scope's labels.
+pub(super) fn frame(
+    resources: &Table<Resource>,
+    scopes: &Table<Scope>,
+    (resource, scope): (u32, u32),
+) -> LabelFrame {
+    let resource = resources.get(resource).map(|r| r.info.clone());
+    let no_scope = translate::Scope {
+        name: "",
+        version: "",
+        schema_url: "",
+        attributes: &[],
+    };
+    let prefix = translate::series_labels(
+        resource.as_ref().and_then(|r| r.job.as_deref()),
+        resource.as_ref().and_then(|r| r.instance.as_deref()),
+        &no_scope,
+        &[],
+    );
+    let suffix = match scopes.get(scope) {
+        Some(s) => {
+            let pairs = s.info.attrs.label_pairs();
+            let scope = translate::Scope {
+                name: &s.info.name,
+                version: &s.info.version,
+                schema_url: &s.info.schema_url,
+                attributes: &pairs,
+            };
+            labels_text(&translate::series_labels(None, None, &scope, &[]))
+        }
+        None => String::new(),
+    };
+    LabelFrame {
+        prefix: labels_text(&prefix).into_boxed_str(),
+        suffix: suffix.into_boxed_str(),
+    }
+}
+
+/// Build a new series' attributes and label text (once per series). The text is kept as the
+/// series' own part inside the metric's `frame` (made on first use) when that gives exactly the
+/// whole text, else whole.
 pub(super) fn build_meta<A: Attributes + ?Sized>(
+    resources: &Table<Resource>,
+    scopes: &Table<Scope>,
+    (resource, scope): (u32, u32),
+    keys: &mut KeyCache,
+    view: &SortedView<'_, A>,
+    frame: &mut Option<Arc<LabelFrame>>,
+) -> SeriesMeta {
+    let meta = build_whole(resources, scopes, (resource, scope), keys, view);
+    let LabelText::Whole(whole) = &meta.labels else {
+        return meta;
+    };
+    let frame = frame
+        .get_or_insert_with(|| Arc::new(self::frame(resources, scopes, (resource, scope))))
+        .clone();
+    let no_scope = translate::Scope {
+        name: "",
+        version: "",
+        schema_url: "",
+        attributes: &[],
+    };
+    let pairs = meta.attrs.label_pairs();
+    let own = labels_text(&translate::series_labels(None, None, &no_scope, &pairs));
+    drop(pairs);
+    let framed = LabelText::Framed {
+        frame,
+        own: own.into_boxed_str(),
+    };
+    if framed.len() == whole.len() && framed.text() == **whole {
+        SeriesMeta {
+            attrs: meta.attrs,
+            labels: framed,
+        }
+    } else {
+        meta
+    }
+}
+
+/// A series' attributes and its whole label text.
+fn build_whole<A: Attributes + ?Sized>(
     resources: &Table<Resource>,
     scopes: &Table<Scope>,
     (resource, scope): (u32, u32),
@@ -102,7 +184,7 @@ pub(super) fn build_meta<A: Attributes + ?Sized>(
     drop(pairs);
     SeriesMeta {
         attrs,
-        labels: text.into_boxed_str(),
+        labels: LabelText::Whole(text.into_boxed_str()),
     }
 }
 
@@ -119,4 +201,56 @@ fn labels_text(labels: &[(String, String)]) -> String {
         out.push('"');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{AttrValue, Filter, Kind, LabelText, Number, NumberPoint, Options, Store};
+
+    /// The text of each series of metric `g`, and whether it is kept in parts.
+    fn texts(attrs: &[&[(&str, AttrValue<'_>)]]) -> Vec<(String, bool)> {
+        let store = Store::new(Options::default());
+        let mut ingest = store.ingest();
+        let resource = [
+            ("service.name", AttrValue::Str("svc")),
+            ("service.instance.id", AttrValue::Str("i-1")),
+        ];
+        let r = ingest.resource(&resource[..], "").unwrap();
+        let none: &[(&str, AttrValue<'_>)] = &[];
+        let s = ingest.scope(r, "lib", "1.0", "", none).unwrap();
+        let m = ingest.metric(s, "g", "", "", Kind::Gauge).unwrap();
+        let point = NumberPoint {
+            start: 0,
+            time: 1,
+            value: Number::Int(1),
+        };
+        for a in attrs {
+            ingest.number(m, *a, point, false, &[]).unwrap();
+        }
+        drop(ingest);
+        let snap = store.snapshot(&Filter::default());
+        snap.series
+            .iter()
+            .map(|s| {
+                let framed = matches!(s.meta.labels, LabelText::Framed { .. });
+                (s.meta.labels.text().into_owned(), framed)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn series_keep_their_own_labels_inside_the_metrics_frame_unless_the_parts_mix() {
+        let plain: &[(&str, AttrValue<'_>)] =
+            &[("k", AttrValue::Str("v")), ("z", AttrValue::Int(2))];
+        let bare: &[(&str, AttrValue<'_>)] = &[];
+        // An attribute named like a label the translation adds joins the resource's part.
+        let mixed: &[(&str, AttrValue<'_>)] = &[("job", AttrValue::Str("mine"))];
+        let got = texts(&[plain, bare, mixed]);
+        let frame = r#"job="svc",instance="i-1""#;
+        let scope = r#"otel_scope_name="lib",otel_scope_version="1.0""#;
+        assert_eq!(got[0], (format!(r#"{frame},k="v",z="2",{scope}"#), true));
+        assert_eq!(got[1], (format!("{frame},{scope}"), true));
+        assert!(!got[2].1, "{:?}", got[2]);
+        assert!(got[2].0.contains("mine"), "{:?}", got[2]);
+    }
 }

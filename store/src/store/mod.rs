@@ -98,8 +98,8 @@ pub use refusal::{PointError, Refusal};
 pub use series::Applied;
 pub use snapshot::{Filter, MetricSnap, SeriesSnap, SnapValue, Snapshot};
 pub use values::{
-    ExpBuckets, ExpHistogram, ExpHistogramPoint, Histogram, HistogramPoint, Number, NumberPoint,
-    SeriesMeta, StoredExemplar, Summary, SummaryPoint, Value,
+    ExpBuckets, ExpHistogram, ExpHistogramPoint, Histogram, HistogramPoint, LabelFrame, LabelText,
+    Number, NumberPoint, SeriesMeta, StoredExemplar, Summary, SummaryPoint, Value,
 };
 
 use attrs::KeyCache;
@@ -263,6 +263,8 @@ struct Metric {
     clash: ClashIndex,
     /// Its overflow series' key and cumulative sources, once it reached its series limit.
     overflow: Option<Box<overflow::Overflow>>,
+    /// The label text its series share (see [`LabelText`]), made with its first series.
+    frame: Option<Arc<LabelFrame>>,
 }
 
 /// One shard: the resources whose attributes hash to it, with their scopes, metrics and

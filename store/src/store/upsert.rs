@@ -220,8 +220,9 @@ fn new_series<A: Attributes + ?Sized>(
             per_metric: false,
         });
     }
-    let meta = labels::build_meta(resources, scopes, (m.resource, m.scope), &mut m.keys, view);
-    let Ok(clash_key) = m.clash.check(view, &meta.labels, &m.series) else {
+    let ids = (m.resource, m.scope);
+    let meta = labels::build_meta(resources, scopes, ids, &mut m.keys, view, &mut m.frame);
+    let Ok(clash_key) = m.clash.check(view, &meta.labels.text(), &m.series) else {
         store.forget_series(1);
         return Err(PointError::LabelClash);
     };

@@ -62,6 +62,7 @@ pub(super) fn millis(nanos: u64) -> i64 {
 pub(super) fn point(
     naming: &Naming,
     c: &Current<'_>,
+    labels: &str,
     out: &mut RequestWriter,
     scratch: &mut Scratch,
 ) {
@@ -95,7 +96,7 @@ pub(super) fn point(
         help: &c.desc.description,
         unit,
     };
-    let mut base: Vec<(Cow<'_, str>, Cow<'_, str>)> = parse_labels(&c.meta.labels);
+    let mut base: Vec<(Cow<'_, str>, Cow<'_, str>)> = parse_labels(labels);
     extend(&mut base, naming, c.resource);
     let ts = millis(c.time);
     let created_ms = if c.start > 0 && kind != MetricType::Gauge && kind != MetricType::Unknown {

@@ -180,18 +180,22 @@ impl RemoteWrite {
         let mut frames: Vec<Vec<Frame>> = vec![Vec::new(); self.shards];
         let mut resources: HashMap<*const ResourceInfo, (Arc<ResourceInfo>, u64)> = HashMap::new();
         let mut scratch = Scratch::default();
+        let mut labels = String::new();
         let mut error = None;
         let hasher = shard_hasher();
         let mut on_point = |session: &crate::store::Ingest<'_>| {
             let Some(current) = session.current() else {
                 return;
             };
-            let shard = (hasher.hash_one((&*current.desc.name, &*current.meta.labels))
+            // The series' label text, written once per point into a reused buffer.
+            labels.clear();
+            current.meta.labels.write_to(&mut labels);
+            let shard = (hasher.hash_one((&*current.desc.name, labels.as_str()))
                 % self.shards as u64) as usize;
             if let Some(writer) = writers.get_mut(shard) {
                 let w =
                     writer.get_or_insert_with(|| RequestWriter::new(protocol, self.send_metadata));
-                convert::point(&self.naming, &current, w, &mut scratch);
+                convert::point(&self.naming, &current, &labels, w, &mut scratch);
                 if w.len() >= self.max_batch_bytes
                     && let Some(full) = writer.take()
                 {
