@@ -165,6 +165,14 @@ async fn render(
     let times = state.render_times.clone();
     let content_type = encoder.content_type();
     let (tx, rx) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
+    // Set by the render when the page was large, before its sender goes (so before the body
+    // ends): the pieces, freed by the connection's task as they are written, are given back to
+    // the system once the last is sent.
+    let large = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pieces = Pieces {
+        rx,
+        large: large.clone(),
+    };
     // The page is written on a blocking thread and sent piece by piece as it is written: the
     // first bytes leave before the last are written, and only PIECES_IN_FLIGHT pieces of it
     // are ever in memory. The render slot is held until the last piece is handed over.
@@ -191,6 +199,7 @@ async fn render(
             .as_ref()
             .is_ok_and(|series| *series >= TRIM_AFTER_SERIES)
         {
+            large.store(true, std::sync::atomic::Ordering::Relaxed);
             crate::extensions::pprof::allocator::trim();
         }
         if written.is_err() {
@@ -201,7 +210,7 @@ async fn render(
         }
         times.record(format, started.elapsed());
     });
-    let body = axum::body::Body::from_stream(Pieces(rx));
+    let body = axum::body::Body::from_stream(pieces);
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
@@ -213,7 +222,26 @@ const PIECES_IN_FLIGHT: usize = 4;
 const TRIM_AFTER_SERIES: usize = 10_000;
 
 /// A rendered page as it is written, piece by piece.
-struct Pieces(tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>);
+struct Pieces {
+    rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
+    /// The page was large: trim the heap when the body is done.
+    large: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Pieces {
+    fn drop(&mut self) {
+        if self.large.load(std::sync::atomic::Ordering::Relaxed) {
+            // A few milliseconds of work: off the connection's worker when there is a runtime
+            // (there is none when the body is dropped at shutdown).
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    drop(runtime.spawn_blocking(crate::extensions::pprof::allocator::trim))
+                }
+                Err(_) => crate::extensions::pprof::allocator::trim(),
+            }
+        }
+    }
+}
 
 impl futures_core::Stream for Pieces {
     type Item = Result<bytes::Bytes, std::io::Error>;
@@ -222,7 +250,7 @@ impl futures_core::Stream for Pieces {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
+        self.rx.poll_recv(cx)
     }
 }
 
