@@ -192,16 +192,6 @@ async fn render(
             });
             snap.series.len()
         }));
-        // The snapshot of a large store is freed by now, but the allocator keeps freed pages
-        // for reuse, per thread arena: a read flood would leave its peak resident for good.
-        // Give them back after a large page (a few milliseconds, against a render of hundreds).
-        if written
-            .as_ref()
-            .is_ok_and(|series| *series >= TRIM_AFTER_SERIES)
-        {
-            large.store(true, std::sync::atomic::Ordering::Relaxed);
-            crate::extensions::pprof::allocator::trim();
-        }
         if written.is_err() {
             tracing::error!("rendering failed; the response is cut short");
             // An error ends the body abruptly, so the reader sees a failed read, not a page
@@ -209,6 +199,20 @@ async fn render(
             let _ = tx.blocking_send(Err(std::io::Error::other("rendering failed")));
         }
         times.record(format, started.elapsed());
+        // The snapshot of a large store is freed by now, but the allocator keeps freed pages
+        // for reuse, per thread arena: a read flood would leave its peak resident for good.
+        // Give them back after a large page (a few milliseconds, against a render of hundreds),
+        // once the body is complete (`tx` gone), so the reader does not wait for it.
+        let large_page = written
+            .as_ref()
+            .is_ok_and(|series| *series >= TRIM_AFTER_SERIES);
+        if large_page {
+            large.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        drop(tx);
+        if large_page {
+            crate::extensions::pprof::allocator::trim();
+        }
     });
     let body = axum::body::Body::from_stream(pieces);
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
