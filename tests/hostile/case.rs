@@ -32,11 +32,6 @@ pub(crate) struct Case {
     pub page_has: Vec<String>,
     /// Substrings the text page must not hold afterwards.
     pub page_lacks: Vec<String>,
-    /// A known defect this case reproduces: `expect` (and `duplicate`) then describe the
-    /// defective outcome, so the case fails (and must be updated) once the defect is fixed.
-    pub known_bug: Option<&'static str>,
-    /// With `known_bug`: the series line the defect puts on the page twice.
-    pub duplicate: Option<&'static str>,
     /// Requests (each fully accepted) that undo the case after its checks, so that a defect it
     /// reproduces does not spill into the cases after it.
     pub cleanup: Vec<Send>,
@@ -52,22 +47,8 @@ impl Case {
             expect,
             page_has: Vec::new(),
             page_lacks: Vec::new(),
-            known_bug: None,
-            duplicate: None,
             cleanup: Vec::new(),
         }
-    }
-
-    /// Marks the case as reproducing a known defect (see [`Case::known_bug`]).
-    pub(crate) fn bug(mut self, bug: &'static str) -> Case {
-        self.known_bug = Some(bug);
-        self
-    }
-
-    /// With [`Case::bug`]: the defect puts this series on the page twice.
-    pub(crate) fn duplicates(mut self, series: &'static str) -> Case {
-        self.duplicate = Some(series);
-        self
     }
 
     /// Requests that undo the case after its checks.
