@@ -222,6 +222,7 @@ pub fn attrs_json(attrs: &OwnedAttrs) -> Map<String, Json> {
         .map(|(k, v)| {
             let value = match v {
                 OwnedValue::Str(s) => Json::String(s.to_string()),
+                OwnedValue::SharedStr(s) => Json::String(s.to_string()),
                 OwnedValue::Bool(b) => Json::Bool(*b),
                 OwnedValue::Int(i) => Json::from(*i),
                 OwnedValue::Double(d) => float(*d),

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 
+use super::shared::Shared;
 use crate::translate::{self, AttrValueRef};
 
 /// One attribute value, borrowed from the decoded request.
@@ -108,10 +109,13 @@ fn complex_text(any: &AnyValue) -> String {
 }
 
 /// An owned attribute value (one per key per series).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum OwnedValue {
     /// A string value.
     Str(Box<str>),
+    /// A string value that repeats across the series of a metric, kept once (see
+    /// `shared.rs`); equal to the same text as [`OwnedValue::Str`].
+    SharedStr(Arc<str>),
     /// A boolean value.
     Bool(bool),
     /// A signed integer value.
@@ -126,8 +130,14 @@ pub enum OwnedValue {
     Empty,
 }
 
+impl PartialEq for OwnedValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.matches(&other.as_ref())
+    }
+}
+
 impl OwnedValue {
-    fn from_ref(v: &AttrValue<'_>) -> Self {
+    pub(crate) fn from_ref(v: &AttrValue<'_>) -> Self {
         match *v {
             AttrValue::Str(s) => OwnedValue::Str(s.into()),
             AttrValue::Bool(b) => OwnedValue::Bool(b),
@@ -143,6 +153,7 @@ impl OwnedValue {
     pub fn as_ref(&self) -> AttrValue<'_> {
         match self {
             OwnedValue::Str(s) => AttrValue::Str(s),
+            OwnedValue::SharedStr(s) => AttrValue::Str(s),
             OwnedValue::Bool(b) => AttrValue::Bool(*b),
             OwnedValue::Int(i) => AttrValue::Int(*i),
             OwnedValue::Double(d) => AttrValue::Double(*d),
@@ -155,6 +166,7 @@ impl OwnedValue {
     fn matches(&self, v: &AttrValue<'_>) -> bool {
         match (self, v) {
             (OwnedValue::Str(a), AttrValue::Str(b)) => &**a == *b,
+            (OwnedValue::SharedStr(a), AttrValue::Str(b)) => &**a == *b,
             (OwnedValue::Bool(a), AttrValue::Bool(b)) => a == b,
             (OwnedValue::Int(a), AttrValue::Int(b)) => a == b,
             (OwnedValue::Double(a), AttrValue::Double(b)) => a.to_bits() == b.to_bits(),
@@ -169,6 +181,7 @@ impl OwnedValue {
     pub fn to_any(&self) -> AnyValue {
         let value = match self {
             OwnedValue::Str(s) => Some(any_value::Value::StringValue(s.to_string())),
+            OwnedValue::SharedStr(s) => Some(any_value::Value::StringValue(s.to_string())),
             OwnedValue::Bool(b) => Some(any_value::Value::BoolValue(*b)),
             OwnedValue::Int(i) => Some(any_value::Value::IntValue(*i)),
             OwnedValue::Double(d) => Some(any_value::Value::DoubleValue(*d)),
@@ -344,41 +357,15 @@ impl<'a, A: Attributes + ?Sized> SortedView<'a, A> {
     }
 
     /// Like [`Self::to_owned_attrs`], taking the keys from `keys`.
-    pub(crate) fn to_owned_attrs_with(&self, keys: &mut KeyCache) -> OwnedAttrs {
+    pub(crate) fn to_owned_attrs_with(&self, shared: &mut Shared) -> OwnedAttrs {
         OwnedAttrs(
             (0..self.len())
                 .map(|i| {
                     let (k, v) = self.get(i);
-                    (keys.get(k), OwnedValue::from_ref(&v))
+                    shared.attribute(k, &v)
                 })
                 .collect(),
         )
-    }
-}
-
-/// Attribute keys shared by the series of one metric.
-///
-/// The series of a metric almost always use the same few keys; sharing one
-/// `Arc<str>` per key instead of allocating it for every series saves a heap
-/// block (32 bytes with glibc for a short key) per key per series. Bounded, so
-/// a metric whose series bring ever new keys cannot grow it without limit:
-/// past [`KEYS_SHARED_MAX`] keys, new keys are allocated per series as before.
-#[derive(Debug, Default)]
-pub(crate) struct KeyCache(Vec<Arc<str>>);
-
-const KEYS_SHARED_MAX: usize = 64;
-
-impl KeyCache {
-    /// The shared key equal to `key`, added if there is room.
-    pub(crate) fn get(&mut self, key: &str) -> Arc<str> {
-        if let Some(k) = self.0.iter().find(|k| ***k == *key) {
-            return k.clone();
-        }
-        let k: Arc<str> = Arc::from(key);
-        if self.0.len() < KEYS_SHARED_MAX {
-            self.0.push(k.clone());
-        }
-        k
     }
 }
 
@@ -397,8 +384,8 @@ impl OwnedAttrs {
 
     /// Look up a string attribute.
     pub fn get_str(&self, key: &str) -> Option<&str> {
-        self.0.iter().find_map(|(k, v)| match v {
-            OwnedValue::Str(s) if &**k == key => Some(&**s),
+        self.0.iter().find_map(|(k, v)| match v.as_ref() {
+            AttrValue::Str(s) if &**k == key => Some(s),
             _ => None,
         })
     }
@@ -510,7 +497,7 @@ mod tests {
 
     #[test]
     fn series_of_a_metric_share_their_keys() {
-        let mut keys = KeyCache::default();
+        let mut keys = Shared::default();
         let a = vec![kv("route", "/a"), kv("host", "h1")];
         let b = vec![kv("host", "h2"), kv("route", "/b")];
         let oa = SortedView::new(&a).unwrap().to_owned_attrs_with(&mut keys);
@@ -520,11 +507,8 @@ mod tests {
         for i in 0..2 {
             assert!(Arc::ptr_eq(&oa.0[i].0, &ob.0[i].0), "key {i} is shared");
         }
-        let full: Vec<Arc<str>> = (0..KEYS_SHARED_MAX + 3)
-            .map(|i| keys.get(&format!("k{i}")))
-            .collect();
-        assert_eq!(keys.0.len(), KEYS_SHARED_MAX, "the cache is bounded");
-        assert_eq!(&*full[KEYS_SHARED_MAX + 2], "k66");
+        // The values too, when they repeat ("/a" and "/b" do not, yet: both are kept once).
+        assert_eq!(oa.0[1].1, OwnedValue::Str("/a".into()));
     }
 
     #[test]

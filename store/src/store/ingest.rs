@@ -17,8 +17,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
-use super::attrs::{KeyCache, SortedView, hash_strs};
+use super::attrs::{SortedView, hash_strs};
 use super::clash::ClashIndex;
+use super::shared::Shared;
 use super::table::Table;
 use super::{
     AttrError, Attributes, Inner, Kind, Metric, MetricDesc, PointError, Refusal, Resource, SHARDS,
@@ -282,7 +283,7 @@ impl<'s> Ingest<'s> {
             names,
             series: Table::default(),
             layout: Arc::from(&[][..]),
-            keys: KeyCache::default(),
+            keys: Shared::default(),
             clash: ClashIndex::default(),
             overflow: None,
             frame: None,

@@ -11,7 +11,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::attrs::{KeyCache, SortedView};
+use super::attrs::SortedView;
+use super::shared::Shared;
 use super::table::Table;
 use super::values::{LabelFrame, LabelText};
 use super::{Attributes, OwnedAttrs, Resource, ResourceInfo, Scope, SeriesMeta};
@@ -117,7 +118,7 @@ pub(super) fn build_meta<A: Attributes + ?Sized>(
     resources: &Table<Resource>,
     scopes: &Table<Scope>,
     (resource, scope): (u32, u32),
-    keys: &mut KeyCache,
+    keys: &mut Shared,
     view: &SortedView<'_, A>,
     frame: &mut Option<Arc<LabelFrame>>,
 ) -> SeriesMeta {
@@ -156,7 +157,7 @@ fn build_whole<A: Attributes + ?Sized>(
     resources: &Table<Resource>,
     scopes: &Table<Scope>,
     (resource, scope): (u32, u32),
-    keys: &mut KeyCache,
+    keys: &mut Shared,
     view: &SortedView<'_, A>,
 ) -> SeriesMeta {
     let attrs = view.to_owned_attrs_with(keys);

@@ -76,6 +76,7 @@ pub mod refusal;
 mod series;
 #[cfg(test)]
 mod shard_tests;
+mod shared;
 mod snapshot;
 mod table;
 #[cfg(test)]
@@ -102,10 +103,10 @@ pub use values::{
     Number, NumberPoint, SeriesMeta, StoredExemplar, Summary, SummaryPoint, Value,
 };
 
-use attrs::KeyCache;
 use clash::ClashIndex;
 use families::Families;
 use series::Series;
+use shared::Shared;
 use table::Table;
 
 use crate::translate::{MetricName, OtelKind};
@@ -257,8 +258,8 @@ struct Metric {
     series: Table<Series>,
     /// Last histogram layout seen: shared by series with the same bounds.
     layout: Arc<[f64]>,
-    /// Attribute keys shared by this metric's series.
-    keys: KeyCache,
+    /// Attribute keys and repeating values shared by this metric's series.
+    keys: Shared,
     /// Label texts of its series, once two of them could clash.
     clash: ClashIndex,
     /// Its overflow series' key and cumulative sources, once it reached its series limit.
@@ -382,10 +383,14 @@ impl Store {
                     sources += overflow.expire(cutoff);
                 }
                 let stale = metric.series.ids_where(|s| s.touched < cutoff);
+                let any_stale = !stale.is_empty();
                 for id in stale {
                     metric.series.remove(id);
                     in_shard += 1;
                     *per_resource.entry(metric.resource).or_default() += 1;
+                }
+                if any_stale {
+                    metric.keys.sweep();
                 }
             }
             for (rid, n) in per_resource {
