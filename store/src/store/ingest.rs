@@ -283,7 +283,7 @@ impl<'s> Ingest<'s> {
             names,
             series: Table::default(),
             layout: Arc::from(&[][..]),
-            keys: Shared::default(),
+            keys: Box::default(),
             clash: ClashIndex::default(),
             overflow: None,
             frame: None,

@@ -259,7 +259,7 @@ struct Metric {
     /// Last histogram layout seen: shared by series with the same bounds.
     layout: Arc<[f64]>,
     /// Attribute keys and repeating values shared by this metric's series.
-    keys: Shared,
+    keys: Box<Shared>,
     /// Label texts of its series, once two of them could clash.
     clash: ClashIndex,
     /// Its overflow series' key and cumulative sources, once it reached its series limit.
