@@ -9,6 +9,7 @@ pub mod buckets;
 mod chunk_tests;
 mod format;
 pub mod json;
+mod lines;
 pub mod otlp_json;
 pub mod prometheus;
 mod stream;

@@ -19,7 +19,6 @@ use std::sync::{Arc, MutexGuard};
 
 use super::attrs::{SortedView, hash_strs};
 use super::clash::ClashIndex;
-use super::shared::Shared;
 use super::table::Table;
 use super::{
     AttrError, Attributes, Inner, Kind, Metric, MetricDesc, PointError, Refusal, Resource, SHARDS,
