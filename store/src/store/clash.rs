@@ -22,6 +22,7 @@ use std::hash::Hasher;
 use super::attrs::{AttrValue, Attributes, SortedView, hasher};
 use super::series::Series;
 use super::table::Table;
+use super::values::LabelText;
 use crate::translate;
 
 /// Label-text hashes of one metric's series, with the series each came from, once the metric
@@ -35,7 +36,7 @@ impl ClashIndex {
     pub(super) fn check<A: Attributes + ?Sized>(
         &mut self,
         attrs: &SortedView<'_, A>,
-        labels: &str,
+        labels: &LabelText,
         series: &Table<Series>,
     ) -> Result<Option<u64>, ()> {
         if self.0.is_none() {
@@ -47,11 +48,11 @@ impl ClashIndex {
         let Some(seen) = &mut self.0 else {
             return Ok(None);
         };
-        let hash = text_hash(labels);
+        // The text is only needed once the metric can clash at all.
+        let labels = labels.text();
+        let hash = text_hash(&labels);
         if let Some(id) = seen.get(&hash)
-            && series
-                .get(*id)
-                .is_some_and(|s| s.meta.labels.text() == labels)
+            && series.get(*id).is_some_and(|s| s.meta.labels.is(&labels))
         {
             return Err(());
         }

@@ -142,7 +142,7 @@ pub(super) fn build_meta<A: Attributes + ?Sized>(
         frame,
         own: own.into_boxed_str(),
     };
-    if framed.len() == whole.len() && framed.text() == **whole {
+    if framed.is(whole) {
         SeriesMeta {
             attrs: meta.attrs,
             labels: framed,
@@ -234,7 +234,13 @@ mod tests {
             .iter()
             .map(|s| {
                 let framed = matches!(s.meta.labels, LabelText::Framed { .. });
-                (s.meta.labels.text().into_owned(), framed)
+                let text = s.meta.labels.text().into_owned();
+                // The part-by-part comparison agrees with the text, and only with it.
+                assert!(s.meta.labels.is(&text), "{text}");
+                assert!(!s.meta.labels.is(&format!("{text},")), "{text}");
+                assert!(!s.meta.labels.is(&text.replacen(',', "", 1)), "{text}");
+                assert_eq!(s.meta.labels.len(), text.len());
+                (text, framed)
             })
             .collect()
     }

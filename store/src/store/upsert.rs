@@ -222,7 +222,7 @@ fn new_series<A: Attributes + ?Sized>(
     }
     let ids = (m.resource, m.scope);
     let meta = labels::build_meta(resources, scopes, ids, &mut m.keys, view, &mut m.frame);
-    let Ok(clash_key) = m.clash.check(view, &meta.labels.text(), &m.series) else {
+    let Ok(clash_key) = m.clash.check(view, &meta.labels, &m.series) else {
         store.forget_series(1);
         return Err(PointError::LabelClash);
     };

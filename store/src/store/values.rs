@@ -200,6 +200,34 @@ impl LabelText {
         }
     }
 
+    /// Whether the text is `text`, compared part by part (no copy is made).
+    pub fn is(&self, text: &str) -> bool {
+        match self {
+            LabelText::Whole(own) => **own == *text,
+            LabelText::Framed { frame, own } => {
+                let mut rest = text;
+                let mut first = true;
+                for part in [&*frame.prefix, own, &*frame.suffix] {
+                    if part.is_empty() {
+                        continue;
+                    }
+                    if !first {
+                        let Some(r) = rest.strip_prefix(',') else {
+                            return false;
+                        };
+                        rest = r;
+                    }
+                    let Some(r) = rest.strip_prefix(part) else {
+                        return false;
+                    };
+                    rest = r;
+                    first = false;
+                }
+                rest.is_empty()
+            }
+        }
+    }
+
     /// Length of the text in bytes.
     pub fn len(&self) -> usize {
         match self {
