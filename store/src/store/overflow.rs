@@ -40,6 +40,12 @@ use super::{Applied, Kind, PointError};
 /// The attribute that marks the overflow series.
 pub const OVERFLOW_ATTRIBUTE: &str = "otel.metric.overflow";
 
+/// Why an exponential histogram or summary point past the limit is refused.
+pub(super) const UNFOLDABLE: &str =
+    "exponential histograms and summaries cannot be folded into its overflow series";
+/// Why a point past the limit is refused when the store is full.
+pub(super) const STORE_FULL: &str = "the collector holds its limit of series";
+
 /// A point on its way into the overflow series.
 #[derive(Clone, Copy)]
 pub(super) enum Fold<'p> {
@@ -156,7 +162,7 @@ impl Overflow {
         match point {
             Fold::Refused => Err(PointError::OverflowRefused {
                 limit: ctx.limit,
-                cause: "exponential histograms and summaries cannot be folded into its overflow series",
+                cause: UNFOLDABLE,
             }),
             Fold::Number(p) => match ctx.kind {
                 Kind::Sum {
@@ -209,7 +215,7 @@ impl Overflow {
             if !(ctx.admit)() {
                 return Err(PointError::OverflowRefused {
                     limit: ctx.limit,
-                    cause: "the collector holds its limit of series",
+                    cause: STORE_FULL,
                 });
             }
             let entry = self.sources.insert_unique(hash, first(), |s| s.hash);

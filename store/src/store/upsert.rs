@@ -11,7 +11,9 @@ use std::sync::atomic::Ordering;
 use opentelemetry_proto::tonic::metrics::v1::Exemplar;
 
 use super::attrs::{AttrValue, SortedView};
-use super::overflow::{Fold, FoldCtx, OVERFLOW_ATTRIBUTE, Overflow, empty_value};
+use super::overflow::{
+    Fold, FoldCtx, OVERFLOW_ATTRIBUTE, Overflow, STORE_FULL, UNFOLDABLE, empty_value,
+};
 use super::series::Series;
 use super::table::Table;
 use super::{
@@ -175,7 +177,7 @@ fn new_overflow_series(
         Fold::Refused => {
             return Err(PointError::OverflowRefused {
                 limit,
-                cause: "exponential histograms and summaries cannot be folded into its overflow series",
+                cause: UNFOLDABLE,
             });
         }
     };
@@ -199,7 +201,7 @@ fn new_overflow_series(
     .map_err(|e| match e {
         PointError::SeriesLimit { .. } => PointError::OverflowRefused {
             limit,
-            cause: "the collector holds its limit of series",
+            cause: STORE_FULL,
         },
         other => other,
     })
