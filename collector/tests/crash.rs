@@ -6,6 +6,8 @@
 //! send could have succeeded without being acked. (The at-least-once contract allows a duplicate
 //! only for a send the upstream took just before the kill.)
 
+mod common;
+
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::Path;
@@ -13,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::free_port;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -58,13 +61,6 @@ impl Drop for Vigil {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 fn wait_for_port(port: u16, vigil: &mut Vigil) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -80,10 +76,7 @@ fn wait_for_port(port: u16, vigil: &mut Vigil) {
 
 /// Request `r`: `POINTS_PER_REQUEST` cumulative sums, each its own series.
 fn request(r: usize) -> ExportMetricsServiceRequest {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is past 1970")
-        .as_nanos() as u64;
+    let now = vigil_store::store::unix_nanos(std::time::SystemTime::now());
     let points = (0..POINTS_PER_REQUEST)
         .map(|p| NumberDataPoint {
             attributes: vec![KeyValue {

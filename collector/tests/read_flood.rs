@@ -163,10 +163,7 @@ service:
     let mut client = MetricsServiceClient::connect(format!("http://127.0.0.1:{grpc}"))
         .await
         .expect("connect");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the clock is past 1970")
-        .as_nanos() as u64;
+    let now = vigil_store::store::unix_nanos(std::time::SystemTime::now());
     let series = METRICS * SERIES_PER_METRIC;
     for first in (0..series).step_by(POINTS_PER_REQUEST) {
         let response = client

@@ -2,6 +2,9 @@
 //! a config, wait for its ports, read its memory from `/proc/<pid>/status`, and kill it when the
 //! value drops (so a failed assertion never leaves it running).
 
+// Each test binary includes this module and uses a part of it.
+#![allow(dead_code)]
+
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -61,7 +64,6 @@ pub(crate) fn memory(pid: u32, field: &str) -> u64 {
 }
 
 /// Peak resident memory of `pid` so far (`VmHWM`), in bytes.
-#[allow(dead_code)]
 pub(crate) fn peak_rss(pid: u32) -> u64 {
     memory(pid, "VmHWM")
 }
@@ -86,7 +88,6 @@ impl Drop for TempDir {
 }
 
 /// A string attribute.
-#[allow(dead_code)]
 pub(crate) fn string(key: &str, value: String) -> opentelemetry_proto::tonic::common::v1::KeyValue {
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
     KeyValue {
