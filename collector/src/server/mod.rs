@@ -21,6 +21,7 @@ pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use axum::Router;
 use axum::extract::{Extension, Query, State};
@@ -165,13 +166,12 @@ async fn render(
     let times = state.render_times.clone();
     let content_type = encoder.content_type();
     let (tx, rx) = tokio::sync::mpsc::channel(PIECES_IN_FLIGHT);
-    // Set by the render when the page was large, before its sender goes (so before the body
-    // ends): the pieces, freed by the connection's task as they are written, are given back to
-    // the system once the last is sent.
-    let large = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Whether the page was large, and who is done with it: the heap is trimmed once, by
+    // whichever of the render (its snapshot freed) and the body (its pieces freed) ends last.
+    let end = Arc::new(PageEnd::default());
     let pieces = Pieces {
         rx,
-        large: large.clone(),
+        end: end.clone(),
     };
     // The page is written on a blocking thread and sent piece by piece as it is written: the
     // first bytes leave before the last are written, and only PIECES_IN_FLIGHT pieces of it
@@ -203,16 +203,14 @@ async fn render(
         // for reuse, per thread arena: a read flood would leave its peak resident for good.
         // Give them back after a large page (a few milliseconds, against a render of hundreds),
         // once the body is complete (`tx` gone), so the reader does not wait for it.
-        let large_page = written
+        if written
             .as_ref()
-            .is_ok_and(|series| *series >= TRIM_AFTER_SERIES);
-        if large_page {
-            large.store(true, std::sync::atomic::Ordering::Relaxed);
+            .is_ok_and(|series| *series >= TRIM_AFTER_SERIES)
+        {
+            end.large.store(true, Ordering::Relaxed);
         }
         drop(tx);
-        if large_page {
-            crate::extensions::pprof::allocator::trim();
-        }
+        end.finish();
     });
     let body = axum::body::Body::from_stream(pieces);
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
@@ -228,21 +226,33 @@ const TRIM_AFTER_SERIES: usize = 10_000;
 /// A rendered page as it is written, piece by piece.
 struct Pieces {
     rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
-    /// The page was large: trim the heap when the body is done.
-    large: Arc<std::sync::atomic::AtomicBool>,
+    end: Arc<PageEnd>,
 }
 
 impl Drop for Pieces {
     fn drop(&mut self) {
-        if self.large.load(std::sync::atomic::Ordering::Relaxed) {
-            // A few milliseconds of work: off the connection's worker when there is a runtime
-            // (there is none when the body is dropped at shutdown).
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    drop(runtime.spawn_blocking(crate::extensions::pprof::allocator::trim))
-                }
-                Err(_) => crate::extensions::pprof::allocator::trim(),
-            }
+        self.end.finish();
+    }
+}
+
+/// The end of one page: set `large` when it was, and `finish` from both its render and its
+/// body; the second to finish trims the heap of a large page.
+#[derive(Default)]
+struct PageEnd {
+    large: AtomicBool,
+    done: AtomicU8,
+}
+
+impl PageEnd {
+    fn finish(&self) {
+        if self.done.fetch_add(1, Ordering::AcqRel) != 1 || !self.large.load(Ordering::Relaxed) {
+            return;
+        }
+        // A few milliseconds of work, off the async workers when there is a runtime (there is
+        // none when a body is dropped at shutdown).
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(crate::extensions::pprof::allocator::trim)),
+            Err(_) => crate::extensions::pprof::allocator::trim(),
         }
     }
 }
