@@ -4,6 +4,9 @@
 //!
 //! - [`store`]: series keyed by resource, scope, metric and attributes; cumulative and delta
 //!   temporality, resets, limits and refusals, expiry; OTLP requests in ([`store::otlp`]).
+//! - [`exposition`]: the Prometheus side of the store, which the store asks about what is new:
+//!   family names and their reservation, label text, `job`/`instance` identities, and what a
+//!   page cannot show. The store itself knows no Prometheus ([`store::Exposition`]).
 //! - [`export`]: Prometheus text 0.0.4, OpenMetrics 1.0, Vigil's JSON snapshot and OTLP/JSON,
 //!   each rendered from a [`store::Snapshot`].
 //! - [`translate`]: the OpenTelemetry-to-Prometheus naming rules (metric names, units, label
@@ -16,6 +19,7 @@
 
 pub mod dashboard;
 pub mod export;
+pub mod exposition;
 pub mod store;
 pub mod translate;
 

@@ -7,6 +7,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use opentelemetry_proto::tonic::common::v1::AnyValue;
 use serde_json::{Map, Value as Json};
 use vigil_proto::snapshot::{self as doc, float};
 
@@ -213,8 +214,9 @@ fn classic_json(classic: Classic<impl Iterator<Item = buckets::Bucket>>) -> Vec<
     out
 }
 
-/// Attributes as a JSON object, values keeping their OTel types; bytes are Base64, as in labels
-/// (see [`translate::bytes_text`]).
+/// Attributes as a JSON object, values keeping their OTel types. What has no JSON type of its
+/// own reads as in labels ([`translate::attr_value_string`]): bytes in Base64, a non-finite
+/// double as `NaN`, `Infinity` or `-Infinity`.
 pub fn attrs_json(attrs: &OwnedAttrs) -> Map<String, Json> {
     attrs
         .0
@@ -225,14 +227,24 @@ pub fn attrs_json(attrs: &OwnedAttrs) -> Map<String, Json> {
                 OwnedValue::SharedStr(s) => Json::String(s.to_string()),
                 OwnedValue::Bool(b) => Json::Bool(*b),
                 OwnedValue::Int(i) => Json::from(*i),
-                OwnedValue::Double(d) => float(*d),
-                OwnedValue::Bytes(b) => Json::String(translate::bytes_text(b)),
-                OwnedValue::Complex(any) => super::otlp_json::any_value_plain_json(any),
+                OwnedValue::Double(d) if d.is_finite() => float(*d),
+                OwnedValue::Complex(any) => complex_json(any),
+                OwnedValue::Double(_) | OwnedValue::Bytes(_) => {
+                    Json::String(v.as_ref().to_label_value().into_owned())
+                }
                 OwnedValue::Empty => Json::Null,
             };
             (k.to_string(), value)
         })
         .collect()
+}
+
+/// An array or map attribute value: the label text read back as JSON, so the snapshot and the
+/// pages cannot differ (one encoder, [`translate::attr_value_string`]). The text is JSON by
+/// construction; were it ever not, the snapshot shows it as a string rather than nothing.
+fn complex_json(any: &AnyValue) -> Json {
+    let text = translate::attr_value_string(&translate::AttrValueRef::Complex(any));
+    serde_json::from_str(&text).unwrap_or_else(|_| Json::String(text.into_owned()))
 }
 
 /// RFC 3339 in UTC with nanoseconds.
@@ -242,7 +254,9 @@ pub fn rfc3339(t: SystemTime) -> String {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, any_value};
+    use opentelemetry_proto::tonic::common::v1::{
+        AnyValue, ArrayValue, KeyValue, KeyValueList, any_value,
+    };
     use serde_json::json;
 
     use super::*;
@@ -250,18 +264,31 @@ mod tests {
     use crate::store::{AttrValue, Filter, Kind, Number, NumberPoint, Options, Store, unix_nanos};
 
     #[test]
-    fn bytes_attributes_are_base64_on_the_page_and_in_the_snapshot() {
+    fn attribute_values_read_alike_on_the_page_and_in_the_snapshot() {
         // Regression (issue 9): the snapshot spelled bytes in hex (`fffe`), the page in Base64.
-        let list = AnyValue {
-            value: Some(any_value::Value::ArrayValue(ArrayValue {
-                values: vec![AnyValue {
-                    value: Some(any_value::Value::BytesValue(b"hi".to_vec())),
-                }],
-            })),
+        // And (one encoder): a nested infinity read `"+Inf"` in labels but `"Infinity"` in the
+        // encoder the translation tests checked, and map keys came out sorted in labels.
+        let v = |value| AnyValue { value: Some(value) };
+        let list = v(any_value::Value::ArrayValue(ArrayValue {
+            values: vec![
+                v(any_value::Value::BytesValue(b"hi".to_vec())),
+                v(any_value::Value::DoubleValue(f64::INFINITY)),
+                v(any_value::Value::DoubleValue(0.1)),
+            ],
+        }));
+        let kv = |key: &str, i| KeyValue {
+            key: key.into(),
+            value: Some(v(any_value::Value::IntValue(i))),
+            ..Default::default()
         };
+        let map = v(any_value::Value::KvlistValue(KeyValueList {
+            values: vec![kv("z", 1), kv("a", 2)],
+        }));
         let attrs: &[(&str, AttrValue<'_>)] = &[
             ("blob", AttrValue::Bytes(&[0xff, 0xfe])),
             ("list", AttrValue::Complex(&list)),
+            ("low", AttrValue::Double(f64::NEG_INFINITY)),
+            ("map", AttrValue::Complex(&map)),
         ];
         let empty: &[(&str, AttrValue<'_>)] = &[];
         let store = Store::new(Options::default());
@@ -279,11 +306,22 @@ mod tests {
         let snap = store.snapshot(&Filter::default());
         let page = render(&snap, Format::Text);
         let lines: Vec<&str> = page.lines().filter(|l| l.starts_with("g{")).collect();
-        assert_eq!(lines, [r#"g{blob="//4=",list="[\"aGk=\"]"} 1"#]);
+        assert_eq!(
+            lines,
+            [concat!(
+                r#"g{blob="//4=",list="[\"aGk=\",\"Infinity\",0.1]","#,
+                r#"low="-Infinity",map="{\"z\":1,\"a\":2}"} 1"#
+            )]
+        );
         let doc = build(&snap);
         assert_eq!(
             Json::Object(doc.services[0].metrics[0].series[0].attributes.clone()),
-            json!({"blob": "//4=", "list": ["aGk="]})
+            json!({
+                "blob": "//4=",
+                "list": ["aGk=", "Infinity", 0.1],
+                "low": "-Infinity",
+                "map": {"z": 1, "a": 2},
+            })
         );
     }
 }

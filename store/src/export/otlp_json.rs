@@ -6,7 +6,7 @@
 //! the store holds.
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, any_value};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram,
     HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary,
@@ -14,11 +14,10 @@ use opentelemetry_proto::tonic::metrics::v1::{
     summary_data_point::ValueAtQuantile,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use serde_json::Value as Json;
 
 use super::stream::{self, Close, JsonStream};
 use crate::store::{MetricSnap, Number, ResourceInfo, ScopeInfo, SnapValue, Snapshot};
-use crate::translate::{OtelKind, bytes_text};
+use crate::translate::OtelKind;
 
 /// Encode as OTLP/JSON.
 pub fn encode(snap: &Snapshot) -> Vec<u8> {
@@ -268,36 +267,5 @@ fn metric(snap: &Snapshot, m: &MetricSnap, cumulative: i32) -> Metric {
         unit: d.unit.to_string(),
         metadata: Vec::new(),
         data: Some(data),
-    }
-}
-
-/// An `AnyValue` as plain JSON (arrays as JSON arrays, key-value lists as
-/// objects): the form the Prometheus compatibility specification uses for
-/// non-string attribute values, and the snapshot's form for them.
-pub fn any_value_plain_json(v: &AnyValue) -> Json {
-    match &v.value {
-        Some(any_value::Value::StringValue(s)) => Json::String(s.clone()),
-        Some(any_value::Value::BoolValue(b)) => Json::Bool(*b),
-        Some(any_value::Value::IntValue(i)) => Json::from(*i),
-        Some(any_value::Value::DoubleValue(d)) => vigil_proto::snapshot::float(*d),
-        Some(any_value::Value::BytesValue(b)) => Json::String(bytes_text(b)),
-        Some(any_value::Value::ArrayValue(a)) => {
-            Json::Array(a.values.iter().map(any_value_plain_json).collect())
-        }
-        Some(any_value::Value::KvlistValue(l)) => Json::Object(
-            l.values
-                .iter()
-                .map(|kv| {
-                    (
-                        kv.key.clone(),
-                        kv.value
-                            .as_ref()
-                            .map(any_value_plain_json)
-                            .unwrap_or(Json::Null),
-                    )
-                })
-                .collect(),
-        ),
-        Some(any_value::Value::StringValueStrindex(_)) | None => Json::Null,
     }
 }

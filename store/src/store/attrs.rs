@@ -80,32 +80,30 @@ impl<'a> AttrValue<'a> {
             AttrValue::Bytes(b) => h.write(b),
             AttrValue::Complex(any) => {
                 // Rare: hash the canonical text form.
-                h.write(complex_text(any).as_bytes())
+                h.write(translate::attr_value_string(&AttrValueRef::Complex(any)).as_bytes())
             }
             AttrValue::Empty => {}
         }
         h.write_u8(0xff);
     }
 
-    /// The string the Prometheus translation uses for this value.
-    pub fn to_label_value(&self) -> Cow<'a, str> {
+    /// The value as the one attribute-value encoder sees it ([`translate::attr_value_string`]).
+    pub fn view(&self) -> AttrValueRef<'a> {
         match *self {
-            AttrValue::Str(s) => Cow::Borrowed(s),
-            AttrValue::Bool(b) => translate::attr_value_string(&AttrValueRef::Bool(b)),
-            AttrValue::Int(i) => translate::attr_value_string(&AttrValueRef::Int(i)),
-            AttrValue::Double(d) => translate::attr_value_string(&AttrValueRef::Double(d)),
-            AttrValue::Bytes(b) => translate::attr_value_string(&AttrValueRef::Bytes(b)),
-            AttrValue::Complex(any) => Cow::Owned(complex_text(any)),
-            AttrValue::Empty => Cow::Borrowed(""),
+            AttrValue::Str(s) => AttrValueRef::Str(s),
+            AttrValue::Bool(b) => AttrValueRef::Bool(b),
+            AttrValue::Int(i) => AttrValueRef::Int(i),
+            AttrValue::Double(d) => AttrValueRef::Double(d),
+            AttrValue::Bytes(b) => AttrValueRef::Bytes(b),
+            AttrValue::Complex(any) => AttrValueRef::Complex(any),
+            AttrValue::Empty => AttrValueRef::Empty,
         }
     }
-}
 
-/// Text form of an array or key-value list: arrays as the specification's JSON
-/// array; key-value lists as a JSON object.
-fn complex_text(any: &AnyValue) -> String {
-    let json = crate::export::otlp_json::any_value_plain_json(any);
-    json.to_string()
+    /// The value as text (labels, and the canonical form an array or map is hashed by).
+    pub fn to_label_value(&self) -> Cow<'a, str> {
+        translate::attr_value_string(&self.view())
+    }
 }
 
 /// An owned attribute value (one per key per series).

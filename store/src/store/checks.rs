@@ -1,11 +1,8 @@
-//! What the store refuses rather than take silently: names it cannot put on a page, points that
-//! would freeze a series or make a page invalid. Each refusal reaches the sender in
+//! What the store refuses rather than take silently: points that would freeze a series or that
+//! are not what their metric's kind says (names a page cannot show are the exposition's to
+//! refuse, see `crate::exposition`). Each refusal reaches the sender in
 //! `partial_success` with its reason (see [`super::Refusal`] and [`super::PointError`]).
 //!
-//! * A metric name with no letter or digit sanitizes to nothing (`é` became the family
-//!   `_total`, which the Prometheus parsers refuse along with the whole page).
-//! * A metric whose family would be `target_info` collides with the resources' own
-//!   `target_info` series, so it is refused instead of being stored and never shown.
 //! * A point stamped more than the allowed skew in the future would hold its series: every later,
 //!   truthful point would be older and ignored until the series expired.
 //! * A monotonic sum's value must be a number at least 0 (a negative delta or counter value, or
@@ -18,26 +15,10 @@ use std::time::Duration;
 
 use opentelemetry_proto::tonic::metrics::v1::summary_data_point::ValueAtQuantile;
 
-use super::{Kind, Number, PointError, Refusal};
-use crate::translate::MetricName;
+use super::{Kind, Number, PointError};
 
 /// How far in the future a point may be stamped, by default.
 pub const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(600);
-
-/// Whether the metric `name`, named `prom` on the page, may be stored.
-pub(super) fn name(name: &str, prom: &MetricName) -> Result<(), Refusal> {
-    if !name.chars().any(|c| c.is_ascii_alphanumeric()) {
-        return Err(Refusal::UnusableName {
-            metric: name.to_owned(),
-        });
-    }
-    if prom.family == "target_info" || prom.openmetrics_family == "target" {
-        return Err(Refusal::ReservedName {
-            metric: name.to_owned(),
-        });
-    }
-    Ok(())
-}
 
 /// Whether a point stamped `time` is within `skew` of `now` (Unix nanoseconds).
 pub(super) fn time(time: u64, now: u64, skew: Duration) -> Result<(), PointError> {

@@ -1,6 +1,7 @@
-//! Two series of one metric must not render the same Prometheus labels.
+//! Two series of one metric must not have the same label text (the text their exposition gives
+//! them, see `exposition.rs`).
 //!
-//! Distinct OTel attribute sets can give identical label text: keys that sanitize alike (`a.b`
+//! With the Prometheus exposition, distinct OTel attribute sets can give identical label text: keys that sanitize alike (`a.b`
 //! and `a_b`), values of different types that print alike (`1` and `"1"`), an empty value next
 //! to no attribute (empty labels are left out), `le` next to `exported_le`, an attribute named
 //! like a label the translation adds (`job`, `otel_scope_name`). Both series would then show on
@@ -8,9 +9,10 @@
 //! refused ([`PointError::LabelClash`](super::PointError::LabelClash)); the first keeps its
 //! place.
 //!
-//! Only a metric that has seen an attribute set able to clash pays for the check: until then
-//! its series' label texts are distinct by construction (valid keys, non-empty string values,
-//! nothing renamed). From the first such set on, the metric keeps the hash of each series'
+//! Only a metric that has seen an attribute set able to clash pays for the check (the
+//! exposition says which attributes may, [`Exposition::may_clash`]): until then its series'
+//! label texts are distinct by construction (for Prometheus: valid keys, non-empty string
+//! values, nothing renamed). From the first such set on, the metric keeps the hash of each series'
 //! label text with the series' id (about 16 bytes a series), filled from the series it already
 //! holds; a hit is confirmed against that series' text, so a hash collision never refuses a
 //! series. Entries of series that are gone stay until the map holds twice the metric's series,
@@ -19,11 +21,11 @@
 use std::collections::HashMap;
 use std::hash::Hasher;
 
-use super::attrs::{AttrValue, Attributes, SortedView, hasher};
+use super::Exposition;
+use super::attrs::{Attributes, SortedView, hasher};
 use super::series::Series;
 use super::table::Table;
 use super::values::LabelText;
-use crate::translate;
 
 /// Label-text hashes of one metric's series, with the series each came from, once the metric
 /// needs them.
@@ -38,8 +40,10 @@ impl ClashIndex {
         attrs: &SortedView<'_, A>,
         labels: &LabelText,
         series: &Table<Series>,
+        exposition: &dyn Exposition,
     ) -> Result<Option<u64>, ()> {
         if self.0.is_none() {
+            let may_clash = |(key, value)| exposition.may_clash(key, value);
             if !(0..attrs.len()).any(|i| may_clash(attrs.get(i))) {
                 return Ok(None);
             }
@@ -75,16 +79,6 @@ fn index(series: &Table<Series>) -> HashMap<u64, u32, ahash::RandomState> {
         .iter()
         .map(|(id, s)| (text_hash(&s.meta.labels.text()), id))
         .collect()
-}
-
-/// Whether an attribute could render like another attribute set's labels.
-fn may_clash((key, value): (&str, AttrValue<'_>)) -> bool {
-    let renamed = translate::label_name(key) != key;
-    let special = matches!(key, "le" | "quantile" | "job" | "instance")
-        || key.starts_with("exported_")
-        || key.starts_with("otel_scope_");
-    let value_like_another = !matches!(value, AttrValue::Str(s) if !s.is_empty());
-    renamed || special || value_like_another
 }
 
 fn text_hash(text: &str) -> u64 {

@@ -4,8 +4,8 @@
 //! given), so a decoder can look up each resource, scope and metric once and then feed every
 //! point of it without locking again. Each method takes borrowed data (attribute views, bucket
 //! slices) and builds owned state only for what is new. Checks run before a point touches its
-//! series; the folding rules are [`Series`]'s, the labels of a new series are `labels.rs`'s,
-//! the family reservation of a new metric is `families.rs`'s.
+//! series; the folding rules are [`Series`]'s; the names of a new resource or metric and the
+//! label text of a new series are the store's [`Exposition`](super::Exposition)'s.
 //!
 //! Ids handed out by a session stay valid while the session holds their shard: empty metrics,
 //! scopes and resources are only collected by [`Store::expire`], which needs that shard's lock.
@@ -21,10 +21,9 @@ use super::attrs::{SortedView, hash_strs};
 use super::clash::ClashIndex;
 use super::table::Table;
 use super::{
-    AttrError, Attributes, Inner, Kind, Metric, MetricDesc, PointError, Refusal, Resource, SHARDS,
-    Scope, ScopeInfo, Store, checks, labels,
+    AttrError, Attributes, Inner, Kind, Metric, MetricDesc, NewMetric, PointError, Refusal,
+    Resource, SHARDS, Scope, ScopeInfo, Store,
 };
-use crate::translate;
 
 /// Id of a resource within an ingest session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,29 +112,9 @@ impl<'s> Ingest<'s> {
                 seq,
             });
         }
-        let attrs = view.to_owned_attrs();
-        let mut info = labels::resource_info(attrs.clone(), schema_url, None);
-        let mut global = store.lock_global();
-        // Another live resource renders with the same job and instance: make this one's
-        // instance distinct (see `labels::distinct_instance`).
-        let mut salt = 0;
-        while global
-            .identities
-            .contains_key(&(info.job.clone(), info.instance.clone()))
-            && salt < 4
-        {
-            let own = attrs
-                .get_str("service.instance.id")
-                .filter(|i| !i.is_empty());
-            let instance = labels::distinct_instance(&attrs, own, salt);
-            info = labels::resource_info(attrs.clone(), schema_url, Some(&instance));
-            salt += 1;
-        }
-        *global
-            .identities
-            .entry((info.job.clone(), info.instance.clone()))
-            .or_default() += 1;
-        drop(global);
+        let info = store
+            .exposition
+            .open_resource(view.to_owned_attrs(), schema_url);
         let seq = store.resource_seq.fetch_add(1, Ordering::Relaxed);
         let id = inner.resources.insert(
             hash,
@@ -264,22 +243,25 @@ impl<'s> Ingest<'s> {
                 });
             }
         };
-        let prom = translate::metric_name_with_type_hint(name, unit, kind.otel_kind(), hint);
-        checks::name(name, &prom)?;
-        let names = store.lock_global().families.reserve(name, &prom)?;
+        let named = store.exposition.open_metric(NewMetric {
+            name,
+            unit,
+            kind: kind.otel_kind(),
+            type_hint: hint,
+        })?;
         let desc = MetricDesc {
             name: name.into(),
             description: description.into(),
             unit: unit.into(),
             kind: kind.otel_kind(),
-            prom,
+            prom: named.name,
         };
         let metric = Metric {
             resource,
             scope: scope.id,
             kind,
             desc: Arc::new(desc),
-            names,
+            names: named.claim,
             series: Table::default(),
             layout: Arc::from(&[][..]),
             keys: Box::default(),
@@ -307,7 +289,7 @@ impl<'s> Ingest<'s> {
             .is_some_and(|m| m.series.len() == 0);
         if empty && let Some(m) = inner.metrics.remove(metric.id) {
             store.forget_series(m.overflow.as_ref().map_or(0, |o| o.sources()));
-            store.lock_global().families.release(&m.names);
+            store.exposition.close_metric(&m.names);
         }
     }
 

@@ -12,10 +12,10 @@
 //! attributes, each with its own lock and its own tables of resources, scopes,
 //! metrics and series, so two requests from different services rarely wait
 //! for each other and ingest scales with cores. What must be one for the whole
-//! store sits beside the shards: the Prometheus family names and the
-//! (`job`, `instance`) identities (a second, short lock, taken only when a
-//! metric or a resource is created or collected, always after a shard's), and
-//! the series count the `max_series` limit is checked against (an atomic). A
+//! store sits beside the shards: the exposition's state (see below; its own
+//! short lock, taken only when a metric or a resource is created or collected,
+//! always after a shard's), and the series count the `max_series` limit is
+//! checked against (an atomic). A
 //! snapshot is consistent per shard, so per resource: a request that spans
 //! resources of two shards may be seen half applied, as a scrape between two
 //! requests would see it.
@@ -23,8 +23,8 @@
 //! Hot-path rules: a series is found by hashing the borrowed attribute set and
 //! confirming the hit with a second hash under independent keys (no owned key is
 //! built, no stored set is read back; see `Ingest::upsert`); updating
-//! an existing series does not allocate; the Prometheus label text of a series
-//! is built once, when the series is created.
+//! an existing series does not allocate; the label text of a series is built
+//! once, when the series is created.
 //!
 //! Expiry ([`Store::expire`]) is driven by a timer in the application, not by
 //! scrapes or traffic: a series that has not been updated for `expire_after`
@@ -33,10 +33,11 @@
 //! same sweep, never in the middle of an ingest session, so the ids a session
 //! hands out stay valid for the whole session.
 //!
-//! Type conflicts (see `families.rs`): the first Prometheus type seen for a
-//! family wins; a metric that would put another type under the same name is
-//! refused, its points reported as rejected, counted in [`Stats`], and logged
-//! once per (family, type).
+//! The store knows nothing of Prometheus: names, label text, and what a page
+//! cannot show (type conflicts, name collisions) are its [`Exposition`]'s,
+//! asked when a resource, metric or series is new (`exposition.rs`).
+//! [`Store::new`] uses the crate's Prometheus one ([`crate::exposition`]);
+//! its refusals are reported and counted like the store's own.
 //!
 //! Where things are:
 //!
@@ -52,7 +53,7 @@
 //! | `exp_merge.rs` | merging exponential-histogram deltas at a common scale |
 //! | `checks.rs`, `refusal.rs` | what is refused, and how the refusal reads |
 //! | `clash.rs` | two series of a metric never rendering the same labels |
-//! | `families.rs`, `labels.rs` | Prometheus family names and label text (to move out, issue 9) |
+//! | `exposition.rs` | what the store asks of the form it is shown in (names, label text) |
 //! | `attrs.rs`, `table.rs` | borrowed and owned attribute sets; the id-keyed hash tables |
 //! | `snapshot.rs`, `current.rs` | what renderers and the remote-write exporter read |
 //! | `shard_tests.rs` | the shards behaving as one table |
@@ -63,10 +64,11 @@ mod checks;
 mod clash;
 mod current;
 mod exp_merge;
-mod families;
+mod exposition;
+#[cfg(test)]
+mod exposition_tests;
 mod ingest;
 mod kind;
-mod labels;
 pub mod otlp;
 mod overflow;
 #[cfg(test)]
@@ -92,6 +94,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub use attrs::{AttrError, AttrValue, Attributes, OwnedAttrs, OwnedValue};
 pub use checks::DEFAULT_MAX_FUTURE_SKEW;
 pub use current::Current;
+pub use exposition::{Exposition, Named, NewMetric};
 pub use ingest::{Ingest, MetricId, ResourceId, ScopeId};
 pub use kind::Kind;
 pub use overflow::OVERFLOW_ATTRIBUTE;
@@ -104,7 +107,6 @@ pub use values::{
 };
 
 use clash::ClashIndex;
-use families::Families;
 use series::Series;
 use shared::Shared;
 use table::Table;
@@ -253,7 +255,7 @@ struct Metric {
     scope: u32,
     kind: Kind,
     desc: Arc<MetricDesc>,
-    /// Sample names this metric's family uses on either page (see [`Families::reserve`]).
+    /// What it holds of the exposition's state (see [`Named::claim`]).
     names: Box<[Box<str>]>,
     series: Table<Series>,
     /// Last histogram layout seen: shared by series with the same bounds.
@@ -277,26 +279,14 @@ struct Inner {
     metrics: Table<Metric>,
 }
 
-/// What is one for the whole store, behind its own lock (taken after a shard's, never before).
-#[derive(Default)]
-struct Global {
-    families: Families,
-    /// Live resources per (`job`, `instance`) label pair: a new resource whose pair is taken
-    /// gets a distinct instance.
-    identities: HashMap<Identity, u32>,
-}
-
 /// Shards of a store. A power of two well above the core counts the collector runs on, so
 /// that ten services on two cores seldom share one.
 pub const SHARDS: usize = 16;
 
-/// A resource's `job` and `instance` labels.
-type Identity = (Option<Box<str>>, Option<Box<str>>);
-
 /// The aggregated store. Cheap to share behind an `Arc`.
 pub struct Store {
     shards: Box<[Mutex<Inner>]>,
-    global: Mutex<Global>,
+    exposition: Arc<dyn Exposition>,
     /// Series held, all shards together (checked against `max_series`).
     series: AtomicUsize,
     /// Next resource's creation number.
@@ -309,11 +299,16 @@ pub struct Store {
 // === impl Store ===
 
 impl Store {
-    /// An empty store.
+    /// An empty store, shown as Prometheus ([`crate::exposition::Prometheus`]).
     pub fn new(options: Options) -> Self {
+        Store::with_exposition(options, Arc::new(crate::exposition::Prometheus::default()))
+    }
+
+    /// An empty store whose names, label text and page refusals are `exposition`'s.
+    pub fn with_exposition(options: Options, exposition: Arc<dyn Exposition>) -> Self {
         Store {
             shards: (0..SHARDS).map(|_| Mutex::new(Inner::default())).collect(),
-            global: Mutex::new(Global::default()),
+            exposition,
             series: AtomicUsize::new(0),
             resource_seq: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -338,10 +333,6 @@ impl Store {
         self.shards[shard % SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn lock_global(&self) -> MutexGuard<'_, Global> {
-        self.global.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn now_ms(&self, now: Instant) -> u64 {
@@ -399,7 +390,7 @@ impl Store {
                 }
             }
             self.forget_series(in_shard);
-            let sources = sources + inner.collect_empty(&mut self.lock_global());
+            let sources = sources + inner.collect_empty(&*self.exposition);
             self.forget_series(sources);
             dropped += in_shard;
         }
@@ -448,7 +439,7 @@ impl Store {
     pub fn sizes(&self) -> Sizes {
         Sizes {
             series: self.series.load(Ordering::Relaxed),
-            families: self.lock_global().families.count(),
+            families: self.exposition.families(),
             resources: self.resource_count(),
         }
     }
@@ -469,13 +460,13 @@ impl Store {
 impl Inner {
     /// Remove metrics left with no series, then scopes and resources left with no metric.
     /// Returns the overflow sources the removed metrics still followed (for the series count).
-    fn collect_empty(&mut self, global: &mut Global) -> usize {
+    fn collect_empty(&mut self, exposition: &dyn Exposition) -> usize {
         let empty_metrics = self.metrics.ids_where(|m| m.series.len() == 0);
         let mut sources = 0;
         for id in empty_metrics {
             if let Some(m) = self.metrics.remove(id) {
                 sources += m.overflow.as_ref().map_or(0, |o| o.sources());
-                global.families.release(&m.names);
+                exposition.close_metric(&m.names);
             }
         }
         let mut live_scopes = HashSet::new();
@@ -493,13 +484,7 @@ impl Inner {
             if !live_resources.contains(&id)
                 && let Some(gone) = self.resources.remove(id)
             {
-                let key = (gone.info.job.clone(), gone.info.instance.clone());
-                if let Some(n) = global.identities.get_mut(&key) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        global.identities.remove(&key);
-                    }
-                }
+                exposition.close_resource(&gone.info);
             }
         }
         sources

@@ -932,8 +932,8 @@ fn resources_with_the_same_job_and_instance_get_distinct_instances() {
             .unwrap()
             .to_owned_attrs()
     };
-    let b_instance = labels::distinct_instance(&owned(b), None, 0);
-    let d_instance = labels::distinct_instance(&owned(d), None, 0);
+    let b_instance = crate::exposition::distinct_instance(&owned(b), None, 0);
+    let d_instance = crate::exposition::distinct_instance(&owned(d), None, 0);
     assert!(
         d_instance.starts_with("resource~") && d_instance.len() == 25,
         "{d_instance}"

@@ -17,8 +17,8 @@ use super::overflow::{
 use super::series::Series;
 use super::table::Table;
 use super::{
-    Applied, Attributes, Ingest, Kind, Metric, MetricId, PointError, Resource, Scope, Store, Value,
-    labels,
+    Applied, Attributes, Ingest, Kind, Metric, MetricId, PointError, Resource, Scope, SeriesMeta,
+    Store, Value,
 };
 
 impl Ingest<'_> {
@@ -222,9 +222,16 @@ fn new_series<A: Attributes + ?Sized>(
             per_metric: false,
         });
     }
-    let ids = (m.resource, m.scope);
-    let meta = labels::build_meta(resources, scopes, ids, &mut m.keys, view, &mut m.frame);
-    let Ok(clash_key) = m.clash.check(view, &meta.labels, &m.series) else {
+    let attrs = view.to_owned_attrs_with(&mut m.keys);
+    let labels = store.exposition.series_text(
+        resources.get(m.resource).map(|r| &*r.info),
+        scopes.get(m.scope).map(|s| &*s.info),
+        &attrs,
+        &mut m.frame,
+    );
+    let meta = SeriesMeta { attrs, labels };
+    let exposition = &*store.exposition;
+    let Ok(clash_key) = m.clash.check(view, &meta.labels, &m.series, exposition) else {
         store.forget_series(1);
         return Err(PointError::LabelClash);
     };

@@ -10,7 +10,8 @@
 //! Metadata", "Instrumentation Scope", "Sums", "Gauges" and "Metric Attributes" are Stable), with
 //! the [OpenMetrics 1.0][om] and [text 0.0.4][text] formats as the targets.
 //!
-//! It deliberately does not read OTLP protobuf types (callers pass `&str`s and [`AttrValueRef`]),
+//! It deliberately does not read OTLP protobuf messages (callers pass `&str`s and
+//! [`AttrValueRef`]s; only an array or map attribute value is read as decoded, `AnyValue`),
 //! aggregate or drop points (delta → cumulative, delta exponential histograms, NaN sums are the
 //! store's business), decide whether to expose `target_info`, or negotiate formats. It produces
 //! exactly one naming, the spec's default one: names and labels escaped to the legacy character

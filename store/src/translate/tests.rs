@@ -618,23 +618,40 @@ fn target_info_has_job_instance_and_the_other_resource_attributes() {
 
 #[test]
 fn attribute_values_follow_the_non_otlp_representation() {
-    let nested = [AttrValueRef::Int(1), AttrValueRef::Str("x")];
-    let array = [
-        AttrValueRef::Str("a\"b\n"),
-        AttrValueRef::Int(-7),
-        AttrValueRef::Bool(true),
-        AttrValueRef::Double(1.5),
-        AttrValueRef::Double(f64::NAN),
-        AttrValueRef::Double(f64::NEG_INFINITY),
-        AttrValueRef::Empty,
-        AttrValueRef::Bytes(b"hi"),
-        AttrValueRef::Array(&nested),
-    ];
-    let map = [
-        ("k", AttrValueRef::Str("v")),
-        ("n", AttrValueRef::Empty),
-        ("ctl\u{1}", AttrValueRef::Double(f64::INFINITY)),
-    ];
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList};
+    let v = |value: Value| AnyValue { value: Some(value) };
+    let list = |values: Vec<AnyValue>| v(Value::ArrayValue(ArrayValue { values }));
+    let nested = list(vec![
+        v(Value::IntValue(1)),
+        v(Value::StringValue("x".into())),
+    ]);
+    let array = list(vec![
+        v(Value::StringValue("a\"b\n".into())),
+        v(Value::IntValue(-7)),
+        v(Value::BoolValue(true)),
+        v(Value::DoubleValue(1.5)),
+        v(Value::DoubleValue(f64::NAN)),
+        v(Value::DoubleValue(f64::NEG_INFINITY)),
+        AnyValue { value: None },
+        v(Value::BytesValue(b"hi".to_vec())),
+        nested,
+    ]);
+    let kv = |key: &str, value: Option<AnyValue>| KeyValue {
+        key: key.into(),
+        value,
+        ..Default::default()
+    };
+    // Keys keep their order (`z` before `a`); a missing value is `null` like an empty one.
+    let map = v(Value::KvlistValue(KeyValueList {
+        values: vec![
+            kv("z", Some(v(Value::StringValue("v".into())))),
+            kv("a", Some(AnyValue { value: None })),
+            kv("m", None),
+            kv("ctl\u{1}", Some(v(Value::DoubleValue(f64::INFINITY)))),
+        ],
+    }));
+    let empty = list(vec![]);
     let cases: &[(AttrValueRef<'_>, &str)] = &[
         (AttrValueRef::Str("plain \"as is\""), "plain \"as is\""),
         (AttrValueRef::Bool(true), "true"),
@@ -655,14 +672,14 @@ fn attribute_values_follow_the_non_otlp_representation() {
         (AttrValueRef::Bytes(b"hello"), "aGVsbG8="),
         (AttrValueRef::Bytes(&[0xff, 0xfe]), "//4="),
         (AttrValueRef::Empty, ""),
-        (AttrValueRef::Array(&[]), "[]"),
+        (AttrValueRef::Complex(&empty), "[]"),
         (
-            AttrValueRef::Array(&array),
+            AttrValueRef::Complex(&array),
             r#"["a\"b\n",-7,true,1.5,"NaN","-Infinity",null,"aGk=",[1,"x"]]"#,
         ),
         (
-            AttrValueRef::Map(&map),
-            r#"{"k":"v","n":null,"ctl\u0001":"Infinity"}"#,
+            AttrValueRef::Complex(&map),
+            r#"{"z":"v","a":null,"m":null,"ctl\u0001":"Infinity"}"#,
         ),
     ];
     for (value, want) in cases {

@@ -8,6 +8,10 @@
 //! JSON in which nested bytes are Base64 JSON strings, nested empty values `null`, and nested NaN
 //! and infinities JSON strings. Numbers use the shortest text that reads back to the same value.
 //!
+//! This is the one place an attribute value becomes text: labels, the store's hash of an
+//! array or map value, and the JSON snapshot (which reads this text back for arrays and maps,
+//! see `export/json.rs`) all use [`attr_value_string`], so a value reads the same everywhere.
+//!
 //! Bytes are written as text in one way only, by [`bytes_text`]: standard Base64, in labels (at
 //! the top level and nested), and in Vigil's JSON snapshot too (attribute values and values
 //! nested in arrays and maps). The snapshot used to spell them in hex, so one attribute read
@@ -15,6 +19,8 @@
 //! prescribes for labels, and one spelling lets a reader match the two (issue 9).
 
 use std::borrow::Cow;
+
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 
 /// One OTel attribute value, borrowed from wherever it was decoded.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -24,10 +30,26 @@ pub enum AttrValueRef<'a> {
     Int(i64),
     Double(f64),
     Bytes(&'a [u8]),
-    Array(&'a [AttrValueRef<'a>]),
-    /// A key-value list (`kvlist_value` in OTLP).
-    Map(&'a [(&'a str, AttrValueRef<'a>)]),
+    /// An array or a key-value list (`array_value`, `kvlist_value`), as decoded.
+    Complex(&'a AnyValue),
     Empty,
+}
+
+impl<'a> AttrValueRef<'a> {
+    /// The view of a decoded value (a string index, which only profiles use, reads as empty).
+    pub fn of(any: &'a AnyValue) -> Self {
+        match &any.value {
+            Some(any_value::Value::StringValue(s)) => AttrValueRef::Str(s),
+            Some(any_value::Value::BoolValue(b)) => AttrValueRef::Bool(*b),
+            Some(any_value::Value::IntValue(i)) => AttrValueRef::Int(*i),
+            Some(any_value::Value::DoubleValue(d)) => AttrValueRef::Double(*d),
+            Some(any_value::Value::BytesValue(b)) => AttrValueRef::Bytes(b),
+            Some(any_value::Value::ArrayValue(_) | any_value::Value::KvlistValue(_)) => {
+                AttrValueRef::Complex(any)
+            }
+            Some(any_value::Value::StringValueStrindex(_)) | None => AttrValueRef::Empty,
+        }
+    }
 }
 
 /// The label value for one attribute value. Borrows for strings and booleans.
@@ -43,7 +65,7 @@ pub fn attr_value_string<'a>(v: &AttrValueRef<'a>) -> Cow<'a, str> {
         },
         AttrValueRef::Bytes(bytes) => Cow::Owned(bytes_text(bytes)),
         AttrValueRef::Empty => Cow::Borrowed(""),
-        AttrValueRef::Array(_) | AttrValueRef::Map(_) => {
+        AttrValueRef::Complex(_) => {
             let mut out = String::new();
             push_json(v, &mut out);
             Cow::Owned(out)
@@ -86,28 +108,34 @@ fn push_json(v: &AttrValueRef<'_>, out: &mut String) {
             out.push('"');
         }
         AttrValueRef::Empty => out.push_str("null"),
-        AttrValueRef::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
+        AttrValueRef::Complex(any) => match &any.value {
+            Some(any_value::Value::ArrayValue(array)) => {
+                out.push('[');
+                for (i, item) in array.values.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    push_json(&AttrValueRef::of(item), out);
                 }
-                push_json(item, out);
+                out.push(']');
             }
-            out.push(']');
-        }
-        AttrValueRef::Map(entries) => {
-            out.push('{');
-            for (i, (key, value)) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
+            Some(any_value::Value::KvlistValue(list)) => {
+                out.push('{');
+                for (i, kv) in list.values.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    push_json_string(&kv.key, out);
+                    out.push(':');
+                    match &kv.value {
+                        Some(value) => push_json(&AttrValueRef::of(value), out),
+                        None => out.push_str("null"),
+                    }
                 }
-                push_json_string(key, out);
-                out.push(':');
-                push_json(value, out);
+                out.push('}');
             }
-            out.push('}');
-        }
+            _ => push_json(&AttrValueRef::of(any), out),
+        },
     }
 }
 

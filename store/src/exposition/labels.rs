@@ -2,20 +2,15 @@
 //! label text (`job`, `instance`, scope labels, its attributes) and a resource's `job`,
 //! `instance` and `target_info` labels.
 //!
-//! They are built here, when a series or resource is created, so that neither a scrape nor an
-//! update formats labels again. The naming rules themselves are the translate module's; this
-//! module only applies them to the store's resources, scopes and attribute sets. Like the
-//! family reservation, this is Prometheus knowledge held by the store, which issue 9 asks to
-//! move to the exposition side.
+//! They are built here, when the store asks its exposition about a new series or resource, so
+//! that neither a scrape nor an update formats labels again; the store keeps the text with the
+//! series without reading it. The naming rules themselves are the translate module's; this
+//! module only applies them to the store's resources, scopes and attribute sets.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::attrs::SortedView;
-use super::shared::Shared;
-use super::table::Table;
-use super::values::{LabelFrame, LabelText};
-use super::{Attributes, OwnedAttrs, Resource, ResourceInfo, Scope, SeriesMeta};
+use crate::store::{LabelFrame, LabelText, OwnedAttrs, ResourceInfo, ScopeInfo};
 use crate::translate;
 
 /// A new resource's stored form: its attributes, with `job`, `instance` and the label text of
@@ -55,7 +50,7 @@ const SERVICE_INSTANCE_ID: &str = "service.instance.id";
 /// keep one. It is the resource's own `service.instance.id` (or `resource`) and `~`, then 16
 /// hex digits of a fixed hash of all its attributes (and `salt`, tried again on the rare
 /// clash), so it is the same for the same attributes across restarts.
-pub(super) fn distinct_instance(attrs: &OwnedAttrs, instance: Option<&str>, salt: u64) -> String {
+pub(crate) fn distinct_instance(attrs: &OwnedAttrs, instance: Option<&str>, salt: u64) -> String {
     use std::hash::{Hash, Hasher};
     // Fixed keys: the label must not change between runs (flooding is not a concern here, as
     // the value only names a resource that already passed the identity check).
@@ -74,31 +69,20 @@ pub(super) fn distinct_instance(attrs: &OwnedAttrs, instance: Option<&str>, salt
 
 /// The label text a metric's series share around their own labels: the resource's `job` and
 /// `instance`, and the scope's labels.
-pub(super) fn frame(
-    resources: &Table<Resource>,
-    scopes: &Table<Scope>,
-    (resource, scope): (u32, u32),
-) -> LabelFrame {
-    let resource = resources.get(resource).map(|r| r.info.clone());
-    let no_scope = translate::Scope {
-        name: "",
-        version: "",
-        schema_url: "",
-        attributes: &[],
-    };
+fn frame(resource: Option<&ResourceInfo>, scope: Option<&ScopeInfo>) -> LabelFrame {
     let prefix = translate::series_labels(
-        resource.as_ref().and_then(|r| r.job.as_deref()),
-        resource.as_ref().and_then(|r| r.instance.as_deref()),
-        &no_scope,
+        resource.and_then(|r| r.job.as_deref()),
+        resource.and_then(|r| r.instance.as_deref()),
+        &NO_SCOPE,
         &[],
     );
-    let suffix = match scopes.get(scope) {
+    let suffix = match scope {
         Some(s) => {
-            let pairs = s.info.attrs.label_pairs();
+            let pairs = s.attrs.label_pairs();
             let scope = translate::Scope {
-                name: &s.info.name,
-                version: &s.info.version,
-                schema_url: &s.info.schema_url,
+                name: &s.name,
+                version: &s.version,
+                schema_url: &s.schema_url,
                 attributes: &pairs,
             };
             labels_text(&translate::series_labels(None, None, &scope, &[]))
@@ -111,82 +95,64 @@ pub(super) fn frame(
     }
 }
 
-/// Build a new series' attributes and label text (once per series). The text is kept as the
-/// series' own part inside the metric's `frame` (made on first use) when that gives exactly the
-/// whole text, else whole.
-pub(super) fn build_meta<A: Attributes + ?Sized>(
-    resources: &Table<Resource>,
-    scopes: &Table<Scope>,
-    (resource, scope): (u32, u32),
-    keys: &mut Shared,
-    view: &SortedView<'_, A>,
+const NO_SCOPE: translate::Scope<'static> = translate::Scope {
+    name: "",
+    version: "",
+    schema_url: "",
+    attributes: &[],
+};
+
+/// A new series' label text (built once per series). The text is kept as the series' own
+/// part inside the metric's `frame` (made on first use) when that gives exactly the whole text,
+/// else whole.
+pub(super) fn series_text(
+    resource: Option<&ResourceInfo>,
+    scope: Option<&ScopeInfo>,
+    attrs: &OwnedAttrs,
     frame: &mut Option<Arc<LabelFrame>>,
-) -> SeriesMeta {
-    let meta = build_whole(resources, scopes, (resource, scope), keys, view);
-    let LabelText::Whole(whole) = &meta.labels else {
-        return meta;
-    };
+) -> LabelText {
+    let whole = whole_text(resource, scope, attrs);
     let frame = frame
-        .get_or_insert_with(|| Arc::new(self::frame(resources, scopes, (resource, scope))))
+        .get_or_insert_with(|| Arc::new(self::frame(resource, scope)))
         .clone();
-    let no_scope = translate::Scope {
-        name: "",
-        version: "",
-        schema_url: "",
-        attributes: &[],
-    };
-    let pairs = meta.attrs.label_pairs();
-    let own = labels_text(&translate::series_labels(None, None, &no_scope, &pairs));
+    let pairs = attrs.label_pairs();
+    let own = labels_text(&translate::series_labels(None, None, &NO_SCOPE, &pairs));
     drop(pairs);
     let framed = LabelText::Framed {
         frame,
         own: own.into_boxed_str(),
     };
-    if framed.is(whole) {
-        SeriesMeta {
-            attrs: meta.attrs,
-            labels: framed,
-        }
+    if framed.is(&whole) {
+        framed
     } else {
-        meta
+        LabelText::Whole(whole.into_boxed_str())
     }
 }
 
-/// A series' attributes and its whole label text.
-fn build_whole<A: Attributes + ?Sized>(
-    resources: &Table<Resource>,
-    scopes: &Table<Scope>,
-    (resource, scope): (u32, u32),
-    keys: &mut Shared,
-    view: &SortedView<'_, A>,
-) -> SeriesMeta {
-    let attrs = view.to_owned_attrs_with(keys);
-    let resource = resources.get(resource).map(|r| r.info.clone());
-    let scope = scopes.get(scope).map(|s| s.info.clone());
+/// A series' whole label text: `job`, `instance`, its attributes, its scope's labels.
+fn whole_text(
+    resource: Option<&ResourceInfo>,
+    scope: Option<&ScopeInfo>,
+    attrs: &OwnedAttrs,
+) -> String {
     let pairs = attrs.label_pairs();
     let empty = OwnedAttrs::default();
-    let scope_info = scope.as_deref();
-    let scope_pairs = scope_info
+    let scope_pairs = scope
         .map(|s| s.attrs.label_pairs())
         .unwrap_or_else(|| empty.label_pairs());
     let tscope = translate::Scope {
-        name: scope_info.map(|s| &*s.name).unwrap_or(""),
-        version: scope_info.map(|s| &*s.version).unwrap_or(""),
-        schema_url: scope_info.map(|s| &*s.schema_url).unwrap_or(""),
+        name: scope.map(|s| &*s.name).unwrap_or(""),
+        version: scope.map(|s| &*s.version).unwrap_or(""),
+        schema_url: scope.map(|s| &*s.schema_url).unwrap_or(""),
         attributes: &scope_pairs,
     };
     let labels = translate::series_labels(
-        resource.as_ref().and_then(|r| r.job.as_deref()),
-        resource.as_ref().and_then(|r| r.instance.as_deref()),
+        resource.and_then(|r| r.job.as_deref()),
+        resource.and_then(|r| r.instance.as_deref()),
         &tscope,
         &pairs,
     );
-    let text = labels_text(&labels);
-    drop(pairs);
-    SeriesMeta {
-        attrs,
-        labels: LabelText::Whole(text.into_boxed_str()),
-    }
+    labels_text(&labels)
 }
 
 /// `k="v",k2="v2"` with values escaped.
@@ -206,7 +172,7 @@ fn labels_text(labels: &[(String, String)]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{AttrValue, Filter, Kind, LabelText, Number, NumberPoint, Options, Store};
+    use crate::store::{AttrValue, Filter, Kind, LabelText, Number, NumberPoint, Options, Store};
 
     /// The text of each series of metric `g`, and whether it is kept in parts.
     fn texts(attrs: &[&[(&str, AttrValue<'_>)]]) -> Vec<(String, bool)> {

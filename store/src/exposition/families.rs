@@ -9,14 +9,12 @@
 //! Two different OTel names that give the same Prometheus name (`coll.x` and `coll_x`) would
 //! give identical series lines; the second is refused with [`Refusal::NameCollision`].
 //!
-//! This is exposition policy held inside the store: a clash refuses the metric for every
-//! output, the JSON snapshot and OTLP included. Issue 9 asks for it to move to the Prometheus
-//! side; keeping it in one module with a small interface ([`Families::reserve`] and
-//! [`Families::release`]) is the first step.
+//! The store asks [`super::Prometheus`] (its exposition) when a metric is created, and the
+//! refusal reaches the sender in `partial_success`; the store itself holds no names.
 
 use std::collections::{HashMap, HashSet};
 
-use super::Refusal;
+use crate::store::Refusal;
 use crate::translate::{MetricName, PromType};
 
 /// Most (name, type) conflicts logged; later ones are only counted.
