@@ -3,7 +3,7 @@
 //! cannot show.
 //!
 //! The store knows none of this. It asks [`Prometheus`], through the
-//! [`Exposition`](crate::store::Exposition) trait, when a resource, a metric or a series is new,
+//! [`Exposition`] trait, when a resource, a metric or a series is new,
 //! and keeps the answers with its state. What is decided here:
 //!
 //! * **Names** (`families.rs`): a metric's Prometheus name, its type (the `prometheus.type`
