@@ -292,6 +292,25 @@ impl AsyncWrite for Conn {
             Conn::Tls(io) => Pin::new(io.as_mut()).poll_write(cx, buf),
         }
     }
+    // Vectored writes are forwarded by every wrapper here: hyper writes a response body in
+    // place only through a socket that says it takes several buffers at once, and copies
+    // each body into its own buffer first through one that does not.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            Conn::Tls(io) => Pin::new(io.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Plain(io) => io.is_write_vectored(),
+            Conn::Tls(io) => io.is_write_vectored(),
+        }
+    }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(io) => Pin::new(io).poll_flush(cx),
@@ -323,6 +342,16 @@ impl AsyncWrite for Admitted {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_flush(cx)
@@ -392,6 +421,20 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Idle<T> {
         }
         Poll::Ready(written)
     }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let written = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, bufs));
+        if matches!(written, Ok(n) if n > 0) {
+            self.active();
+        }
+        Poll::Ready(written)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.io).poll_flush(cx)
     }
@@ -401,3 +444,41 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Idle<T> {
 }
 
 use std::future::Future as _;
+
+#[cfg(test)]
+mod tests {
+    use std::io::IoSlice;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// hyper writes a response body in place only through a socket that says it can take
+    /// several buffers at once; a wrapper that hid that made it copy every page first.
+    #[tokio::test]
+    async fn wrappers_keep_the_sockets_vectored_writes() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        assert!(server.is_write_vectored());
+        let mut conn = Conn::Plain(Idle::new(server, Duration::from_secs(5)));
+        assert!(conn.is_write_vectored());
+        let parts = [IoSlice::new(b"hello, "), IoSlice::new(b"page")];
+        let mut written = 0;
+        while written < 11 {
+            let rest: Vec<IoSlice<'_>> = match written {
+                0 => parts.to_vec(),
+                n if n < 7 => vec![IoSlice::new(&b"hello, "[n..]), parts[1]],
+                n => vec![IoSlice::new(&b"page"[n - 7..])],
+            };
+            written += conn.write_vectored(&rest).await.unwrap();
+        }
+        conn.shutdown().await.unwrap();
+        let mut got = String::new();
+        let mut client = client;
+        client.read_to_string(&mut got).await.unwrap();
+        assert_eq!(got, "hello, page");
+    }
+}
