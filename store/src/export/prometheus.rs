@@ -27,7 +27,7 @@ use super::buckets;
 use super::lines::{
     bucket_sample, created, push_u64, sample, suffixed, write_bound, write_exemplar, write_number,
 };
-use crate::store::{LabelText, MetricSnap, SeriesSnap, SnapValue, Snapshot};
+use crate::store::{MetricSnap, SeriesSnap, SnapValue, Snapshot};
 use crate::translate::{self, PromType};
 
 pub use super::format::Format;
@@ -260,7 +260,7 @@ fn estimate_len(snap: &Snapshot, om: bool) -> usize {
             SnapValue::Exp(e) => e.positive.counts.len() + e.negative.counts.len() + 5,
             SnapValue::Summary { quantiles, .. } => quantiles.len() + 3,
         };
-        let line = m.desc.prom.family.len() + first.meta.labels.len() + 48;
+        let line = m.desc.prom.family.len() + first.meta.label_text().len() + 48;
         total += 256 + series.len() * lines * line;
     }
     total + total / 8
@@ -275,11 +275,11 @@ fn render_series(
     out: &mut String,
 ) {
     let prom = &m.desc.prom;
-    let labels: &str = match &s.meta.labels {
-        LabelText::Whole(text) => text,
-        framed => {
+    let labels: &str = match s.meta.labels.as_whole() {
+        Some(text) => text,
+        None => {
             scratch.labels.clear();
-            framed.write_to(&mut scratch.labels);
+            s.meta.write_labels(&mut scratch.labels);
             &scratch.labels
         }
     };

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::store::{LabelFrame, LabelText, OwnedAttrs, ResourceInfo, ScopeInfo};
+use crate::store::{LabelFrame, LabelText, OwnedAttrs, OwnedValue, ResourceInfo, ScopeInfo};
 use crate::translate;
 
 /// A new resource's stored form: its attributes, with `job`, `instance` and the label text of
@@ -92,6 +92,7 @@ fn frame(resource: Option<&ResourceInfo>, scope: Option<&ScopeInfo>) -> LabelFra
     LabelFrame {
         prefix: labels_text(&prefix).into_boxed_str(),
         suffix: suffix.into_boxed_str(),
+        write: Some(write_own),
     }
 }
 
@@ -104,7 +105,8 @@ const NO_SCOPE: translate::Scope<'static> = translate::Scope {
 
 /// A new series' label text (built once per series). The text is kept as the series' own
 /// part inside the metric's `frame` (made on first use) when that gives exactly the whole text,
-/// else whole.
+/// and not kept at all when [`write_own`] gives exactly that own part from the attributes;
+/// else it is kept whole.
 pub(super) fn series_text(
     resource: Option<&ResourceInfo>,
     scope: Option<&ScopeInfo>,
@@ -118,15 +120,49 @@ pub(super) fn series_text(
     let pairs = attrs.label_pairs();
     let own = labels_text(&translate::series_labels(None, None, &NO_SCOPE, &pairs));
     drop(pairs);
-    let framed = LabelText::Framed {
-        frame,
-        own: own.into_boxed_str(),
-    };
-    if framed.is(&whole) {
-        framed
-    } else {
-        LabelText::Whole(whole.into_boxed_str())
+    if joined(&frame, &own) != whole {
+        return LabelText::whole(whole.into_boxed_str());
     }
+    let mut derived = String::with_capacity(own.len());
+    if let Some(write) = frame.write {
+        write(attrs, &mut derived);
+    }
+    if frame.write.is_some() && derived == own {
+        LabelText::derived(frame)
+    } else {
+        LabelText::framed(frame, own.into_boxed_str())
+    }
+}
+
+/// A series' own labels as most series have them: each attribute as `name="value"`, in the
+/// attributes' order, the name sanitized, the value escaped. The translation gives exactly this
+/// when no two keys sanitize alike, sanitizing keeps the keys' order, no key is reserved and no
+/// value is empty; [`series_text`] checks that it does before a series relies on it, so a series
+/// this would misname keeps its text instead. Allocates nothing for string, integer and boolean
+/// values (it runs once per derived series per page).
+fn write_own(attrs: &OwnedAttrs, out: &mut String) {
+    for (i, (key, value)) in attrs.0.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        translate::push_label_name(key, out);
+        out.push_str("=\"");
+        match value {
+            OwnedValue::Str(s) => translate::escape_label_value(s, out),
+            OwnedValue::SharedStr(s) => translate::escape_label_value(s, out),
+            OwnedValue::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
+            OwnedValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            other => translate::escape_label_value(&other.as_ref().to_label_value(), out),
+        }
+        out.push('"');
+    }
+}
+
+/// The parts of a framed text joined as a page shows them (empty parts left out).
+fn joined(frame: &LabelFrame, own: &str) -> String {
+    let parts = [&*frame.prefix, own, &*frame.suffix];
+    let parts: Vec<&str> = parts.into_iter().filter(|p| !p.is_empty()).collect();
+    parts.join(",")
 }
 
 /// A series' whole label text: `job`, `instance`, its attributes, its scope's labels.
@@ -172,10 +208,10 @@ fn labels_text(labels: &[(String, String)]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::{AttrValue, Filter, Kind, LabelText, Number, NumberPoint, Options, Store};
+    use crate::store::{AttrValue, Filter, Kind, LabelForm, Number, NumberPoint, Options, Store};
 
-    /// The text of each series of metric `g`, and whether it is kept in parts.
-    fn texts(attrs: &[&[(&str, AttrValue<'_>)]]) -> Vec<(String, bool)> {
+    /// The text of each series of metric `g`, and the form it is kept in.
+    fn texts(attrs: &[&[(&str, AttrValue<'_>)]]) -> Vec<(String, &'static str)> {
         let store = Store::new(Options::default());
         let mut ingest = store.ingest();
         let resource = [
@@ -199,31 +235,48 @@ mod tests {
         snap.series
             .iter()
             .map(|s| {
-                let framed = matches!(s.meta.labels, LabelText::Framed { .. });
-                let text = s.meta.labels.text().into_owned();
-                // The part-by-part comparison agrees with the text, and only with it.
-                assert!(s.meta.labels.is(&text), "{text}");
-                assert!(!s.meta.labels.is(&format!("{text},")), "{text}");
-                assert!(!s.meta.labels.is(&text.replacen(',', "", 1)), "{text}");
-                assert_eq!(s.meta.labels.len(), text.len());
-                (text, framed)
+                let form = match s.meta.labels.form() {
+                    LabelForm::Whole => "whole",
+                    LabelForm::Framed => "framed",
+                    LabelForm::Derived => "derived",
+                };
+                let text = s.meta.label_text().into_owned();
+                // The comparison agrees with the text, and only with it.
+                assert!(s.meta.labels_are(&text), "{text}");
+                assert!(!s.meta.labels_are(&format!("{text},")), "{text}");
+                assert!(!s.meta.labels_are(&text.replacen(',', "", 1)), "{text}");
+                (text, form)
             })
             .collect()
     }
 
     #[test]
-    fn series_keep_their_own_labels_inside_the_metrics_frame_unless_the_parts_mix() {
+    fn series_keep_only_what_their_attributes_and_the_metrics_frame_do_not_give() {
         let plain: &[(&str, AttrValue<'_>)] =
-            &[("k", AttrValue::Str("v")), ("z", AttrValue::Int(2))];
+            &[("k", AttrValue::Str("v\"q")), ("z", AttrValue::Int(2))];
         let bare: &[(&str, AttrValue<'_>)] = &[];
+        // A renamed key is sanitized as it is written; an empty value (left out) and two keys
+        // that sanitize alike (merged) are not what the attributes say.
+        let renamed: &[(&str, AttrValue<'_>)] =
+            &[("a.b", AttrValue::Str("1")), ("c", AttrValue::Bool(true))];
+        let merged: &[(&str, AttrValue<'_>)] =
+            &[("a.b", AttrValue::Str("1")), ("a_b", AttrValue::Str("2"))];
+        let empty: &[(&str, AttrValue<'_>)] =
+            &[("e", AttrValue::Str("")), ("k", AttrValue::Str("w"))];
         // An attribute named like a label the translation adds joins the resource's part.
         let mixed: &[(&str, AttrValue<'_>)] = &[("job", AttrValue::Str("mine"))];
-        let got = texts(&[plain, bare, mixed]);
+        let got = texts(&[plain, bare, renamed, empty, merged, mixed]);
         let frame = r#"job="svc",instance="i-1""#;
         let scope = r#"otel_scope_name="lib",otel_scope_version="1.0""#;
-        assert_eq!(got[0], (format!(r#"{frame},k="v",z="2",{scope}"#), true));
-        assert_eq!(got[1], (format!("{frame},{scope}"), true));
-        assert!(!got[2].1, "{:?}", got[2]);
-        assert!(got[2].0.contains("mine"), "{:?}", got[2]);
+        let want = [
+            (format!(r#"{frame},k="v\"q",z="2",{scope}"#), "derived"),
+            (format!("{frame},{scope}"), "derived"),
+            (format!(r#"{frame},a_b="1",c="true",{scope}"#), "derived"),
+            (format!(r#"{frame},k="w",{scope}"#), "framed"),
+            (format!(r#"{frame},a_b="1;2",{scope}"#), "framed"),
+        ];
+        assert_eq!(got[..5], want);
+        assert_eq!(got[5].1, "whole", "{:?}", got[5]);
+        assert!(got[5].0.contains("mine"), "{:?}", got[5]);
     }
 }

@@ -25,7 +25,7 @@ use super::Exposition;
 use super::attrs::{Attributes, SortedView, hasher};
 use super::series::Series;
 use super::table::Table;
-use super::values::LabelText;
+use super::values::SeriesMeta;
 
 /// Label-text hashes of one metric's series, with the series each came from, once the metric
 /// needs them.
@@ -38,7 +38,7 @@ impl ClashIndex {
     pub(super) fn check<A: Attributes + ?Sized>(
         &mut self,
         attrs: &SortedView<'_, A>,
-        labels: &LabelText,
+        meta: &SeriesMeta,
         series: &Table<Series>,
         exposition: &dyn Exposition,
     ) -> Result<Option<u64>, ()> {
@@ -53,10 +53,10 @@ impl ClashIndex {
             return Ok(None);
         };
         // The text is only needed once the metric can clash at all.
-        let labels = labels.text();
+        let labels = meta.label_text();
         let hash = text_hash(&labels);
         if let Some(id) = seen.get(&hash)
-            && series.get(*id).is_some_and(|s| s.meta.labels.is(&labels))
+            && series.get(*id).is_some_and(|s| s.meta.labels_are(&labels))
         {
             return Err(());
         }
@@ -77,7 +77,7 @@ impl ClashIndex {
 fn index(series: &Table<Series>) -> HashMap<u64, u32, ahash::RandomState> {
     series
         .iter()
-        .map(|(id, s)| (text_hash(&s.meta.labels.text()), id))
+        .map(|(id, s)| (text_hash(&s.meta.label_text()), id))
         .collect()
 }
 

@@ -102,8 +102,8 @@ pub use refusal::{PointError, Refusal};
 pub use series::Applied;
 pub use snapshot::{Filter, MetricSnap, SeriesSnap, SnapValue, Snapshot};
 pub use values::{
-    ExpBuckets, ExpHistogram, ExpHistogramPoint, Histogram, HistogramPoint, LabelFrame, LabelText,
-    Number, NumberPoint, SeriesMeta, StoredExemplar, Summary, SummaryPoint, Value,
+    ExpBuckets, ExpHistogram, ExpHistogramPoint, Histogram, HistogramPoint, LabelForm, LabelFrame,
+    LabelText, Number, NumberPoint, SeriesMeta, StoredExemplar, Summary, SummaryPoint, Value,
 };
 
 use clash::ClashIndex;

@@ -231,7 +231,7 @@ fn new_series<A: Attributes + ?Sized>(
     );
     let meta = SeriesMeta { attrs, labels };
     let exposition = &*store.exposition;
-    let Ok(clash_key) = m.clash.check(view, &meta.labels, &m.series, exposition) else {
+    let Ok(clash_key) = m.clash.check(view, &meta, &m.series, exposition) else {
         store.forget_series(1);
         return Err(PointError::LabelClash);
     };

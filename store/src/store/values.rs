@@ -6,6 +6,7 @@
 //! cumulative. Renderers, the snapshot and the remote-write exporter read these types; how a
 //! point changes a value is decided in `series.rs` alone.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -135,120 +136,149 @@ pub struct SummaryPoint<'a> {
 pub struct SeriesMeta {
     /// The OTel attributes, sorted by key.
     pub attrs: OwnedAttrs,
-    /// Prometheus label text without braces: `job="a",instance="b",k="v",…`.
+    /// Its label text without braces (for Prometheus: `job="a",instance="b",k="v",…`), as
+    /// its exposition made it; read it with [`SeriesMeta::write_labels`] and friends.
     pub labels: LabelText,
 }
 
-/// A series' label text. Most series' text is the `job`/`instance` labels of their resource,
-/// their own attributes' labels, then their scope's labels; the first and last parts are the
-/// same for every series of a metric and kept once ([`LabelFrame`]), so a series holds only its
-/// own part (about 110 bytes less a series with a service instance and a named scope). A
-/// series whose text is not that (a collision merged or renamed labels across the parts) holds
-/// it whole. Either way the text is exactly what the translation gives.
+/// A series' label text, in the form that costs it least. Most series' text is their resource's
+/// part, their own attributes' labels, then their scope's part; the first and last parts are
+/// the same for every series of a metric and kept once ([`LabelFrame`]). The own part is
+/// either kept (*framed*) or, when the frame's `write` gives exactly it from the series'
+/// attributes, not kept at all (*derived*: about 100 bytes less a series). A series whose text
+/// is neither holds it whole. Whichever form, the text is exactly what the exposition made; it
+/// checks the form against the text when the series is created. 24 bytes, so that a series'
+/// attributes and text fit one 64-byte block with their reference counts.
 #[derive(Debug)]
-pub enum LabelText {
+pub struct LabelText {
+    /// The metric's frame, unless the text is kept whole.
+    frame: Option<Arc<LabelFrame>>,
+    /// The whole text (no frame), the own part (framed), or nothing (derived).
+    own: Option<Box<str>>,
+}
+
+/// The form a [`LabelText`] is kept in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabelForm {
     /// The whole text.
-    Whole(Box<str>),
-    /// The metric's frame around the series' own labels.
-    Framed {
-        /// Shared by the series of one metric.
-        frame: Arc<LabelFrame>,
-        /// The series' own labels.
-        own: Box<str>,
-    },
+    Whole,
+    /// The metric's frame around the series' own labels, kept.
+    Framed,
+    /// The metric's frame around what its `write` makes of the series' attributes.
+    Derived,
 }
 
 /// The label text around the series' own labels, shared by the series of one metric.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct LabelFrame {
     /// `job="…",instance="…"` (either may be absent).
     pub prefix: Box<str>,
     /// `otel_scope_name="…",…`.
     pub suffix: Box<str>,
+    /// Writes a derived series' own labels from its attributes.
+    pub write: Option<fn(&OwnedAttrs, &mut String)>,
 }
 
 impl LabelText {
-    /// Append the text to `out`.
-    pub fn write_to(&self, out: &mut String) {
-        match self {
-            LabelText::Whole(text) => out.push_str(text),
-            LabelText::Framed { frame, own } => {
-                let mut first = true;
-                for part in [&*frame.prefix, own, &*frame.suffix] {
-                    if part.is_empty() {
-                        continue;
-                    }
-                    if !first {
-                        out.push(',');
-                    }
-                    out.push_str(part);
-                    first = false;
-                }
+    /// A text kept whole.
+    pub fn whole(text: Box<str>) -> Self {
+        LabelText {
+            frame: None,
+            own: Some(text),
+        }
+    }
+
+    /// `frame` around `own`.
+    pub fn framed(frame: Arc<LabelFrame>, own: Box<str>) -> Self {
+        LabelText {
+            frame: Some(frame),
+            own: Some(own),
+        }
+    }
+
+    /// `frame` around what its `write` makes of the series' attributes.
+    pub fn derived(frame: Arc<LabelFrame>) -> Self {
+        LabelText {
+            frame: Some(frame),
+            own: None,
+        }
+    }
+
+    /// The form it is kept in.
+    pub fn form(&self) -> LabelForm {
+        match (&self.frame, &self.own) {
+            (None, _) => LabelForm::Whole,
+            (Some(_), Some(_)) => LabelForm::Framed,
+            (Some(_), None) => LabelForm::Derived,
+        }
+    }
+
+    /// The text, when it is kept whole.
+    pub fn as_whole(&self) -> Option<&str> {
+        match (&self.frame, &self.own) {
+            (None, Some(text)) => Some(text),
+            (None, None) => Some(""),
+            _ => None,
+        }
+    }
+}
+
+impl SeriesMeta {
+    /// Append the label text to `out`.
+    pub fn write_labels(&self, out: &mut String) {
+        let Some(frame) = &self.labels.frame else {
+            out.push_str(self.labels.own.as_deref().unwrap_or(""));
+            return;
+        };
+        let mut wrote = false;
+        if !frame.prefix.is_empty() {
+            out.push_str(&frame.prefix);
+            wrote = true;
+        }
+        let before = out.len();
+        if wrote {
+            out.push(',');
+        }
+        let mark = out.len();
+        match (&self.labels.own, frame.write) {
+            (Some(own), _) => out.push_str(own),
+            (None, Some(write)) => write(&self.attrs, out),
+            (None, None) => {}
+        }
+        if out.len() == mark {
+            out.truncate(before);
+        } else {
+            wrote = true;
+        }
+        if !frame.suffix.is_empty() {
+            if wrote {
+                out.push(',');
+            }
+            out.push_str(&frame.suffix);
+        }
+    }
+
+    /// The label text.
+    pub fn label_text(&self) -> Cow<'_, str> {
+        match self.labels.as_whole() {
+            Some(text) => Cow::Borrowed(text),
+            None => {
+                let mut out = String::new();
+                self.write_labels(&mut out);
+                Cow::Owned(out)
             }
         }
     }
 
-    /// The text.
-    pub fn text(&self) -> std::borrow::Cow<'_, str> {
-        match self {
-            LabelText::Whole(text) => std::borrow::Cow::Borrowed(text),
-            LabelText::Framed { .. } => {
-                let mut out = String::with_capacity(self.len());
-                self.write_to(&mut out);
-                std::borrow::Cow::Owned(out)
-            }
-        }
-    }
-
-    /// Whether the text is `text`, compared part by part (no copy is made).
-    pub fn is(&self, text: &str) -> bool {
-        match self {
-            LabelText::Whole(own) => **own == *text,
-            LabelText::Framed { frame, own } => {
-                let mut rest = text;
-                let mut first = true;
-                for part in [&*frame.prefix, own, &*frame.suffix] {
-                    if part.is_empty() {
-                        continue;
-                    }
-                    if !first {
-                        let Some(r) = rest.strip_prefix(',') else {
-                            return false;
-                        };
-                        rest = r;
-                    }
-                    let Some(r) = rest.strip_prefix(part) else {
-                        return false;
-                    };
-                    rest = r;
-                    first = false;
-                }
-                rest.is_empty()
-            }
-        }
-    }
-
-    /// Length of the text in bytes.
-    pub fn len(&self) -> usize {
-        match self {
-            LabelText::Whole(text) => text.len(),
-            LabelText::Framed { frame, own } => {
-                let parts = [frame.prefix.len(), own.len(), frame.suffix.len()];
-                let present = parts.iter().filter(|n| **n > 0).count();
-                parts.iter().sum::<usize>() + present.saturating_sub(1)
-            }
-        }
-    }
-
-    /// Whether the text is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// Whether the label text is `text`.
+    pub fn labels_are(&self, text: &str) -> bool {
+        self.label_text() == text
     }
 }
 
 impl From<&str> for LabelText {
     fn from(text: &str) -> Self {
-        LabelText::Whole(text.into())
+        LabelText::whole(text.into())
     }
 }
 

@@ -49,19 +49,31 @@ pub fn label_name(key: &str) -> Cow<'_, str> {
         return Cow::Borrowed(key);
     }
     let mut out = String::with_capacity(key.len() + 4);
-    for c in key.chars() {
-        let c = if c.is_ascii_alphanumeric() { c } else { '_' };
-        if c == '_' && out.ends_with('_') {
-            continue;
-        }
-        out.push(c);
-    }
-    if out.starts_with('_') {
-        out.insert_str(0, "key");
-    } else if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert_str(0, "key_");
-    }
+    push_label_name(key, &mut out);
     Cow::Owned(out)
+}
+
+/// Appends [`label_name`]`(key)` to `out`, without allocating.
+pub fn push_label_name(key: &str, out: &mut String) {
+    if key.is_empty() || is_valid_label_name(key) {
+        out.push_str(key);
+        return;
+    }
+    let sanitize = |c: char| if c.is_ascii_alphanumeric() { c } else { '_' };
+    // The prefix goes before the sanitized key; runs of `_` collapse within the key only.
+    match key.chars().next().map(sanitize) {
+        Some('_') => out.push_str("key"),
+        Some(c) if c.is_ascii_digit() => out.push_str("key_"),
+        _ => {}
+    }
+    let mut previous_underscore = false;
+    for c in key.chars().map(sanitize) {
+        let underscore = c == '_';
+        if !(underscore && previous_underscore) {
+            out.push(c);
+        }
+        previous_underscore = underscore;
+    }
 }
 
 fn is_valid_label_name(key: &str) -> bool {

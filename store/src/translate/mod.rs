@@ -107,8 +107,8 @@ mod tests;
 
 pub use labels::{
     INSTANCE_LABEL, JOB_LABEL, SCOPE_ATTRIBUTE_PREFIX, SCOPE_NAME_LABEL, SCOPE_SCHEMA_URL_LABEL,
-    SCOPE_VERSION_LABEL, Scope, job_instance, label_name, scope_attribute_label, series_labels,
-    target_info_labels,
+    SCOPE_VERSION_LABEL, Scope, job_instance, label_name, push_label_name, scope_attribute_label,
+    series_labels, target_info_labels,
 };
 pub use name::{
     MetricName, OtelKind, PromType, metric_name, metric_name_with_type_hint, prometheus_unit,

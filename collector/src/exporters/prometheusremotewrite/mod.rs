@@ -189,7 +189,7 @@ impl RemoteWrite {
             };
             // The series' label text, written once per point into a reused buffer.
             labels.clear();
-            current.meta.labels.write_to(&mut labels);
+            current.meta.write_labels(&mut labels);
             let shard = (hasher.hash_one((&*current.desc.name, labels.as_str()))
                 % self.shards as u64) as usize;
             if let Some(writer) = writers.get_mut(shard) {
