@@ -262,6 +262,13 @@ fn attribute_keys_become_label_names() {
     for (key, want) in cases {
         assert_eq!(label_name(key), want, "{key:?}");
     }
+    // Past 128 bytes an ASCII key takes the general path; the result is the same rule.
+    let long = format!("_{}..x", "a.".repeat(70));
+    let want = format!("key_{}x", "a_".repeat(70));
+    assert_eq!(label_name(&long), want);
+    let mut out = String::from(">");
+    crate::translate::push_label_name(&long[..128], &mut out);
+    assert_eq!(out, format!(">{}", &want[..4 + 127]));
 }
 
 #[test]
