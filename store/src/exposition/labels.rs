@@ -69,7 +69,11 @@ pub(crate) fn distinct_instance(attrs: &OwnedAttrs, instance: Option<&str>, salt
 
 /// The label text a metric's series share around their own labels: the resource's `job` and
 /// `instance`, and the scope's labels.
-fn frame(resource: Option<&ResourceInfo>, scope: Option<&ScopeInfo>) -> LabelFrame {
+fn frame(
+    resource: Option<&ResourceInfo>,
+    scope: Option<&ScopeInfo>,
+    attrs: &OwnedAttrs,
+) -> LabelFrame {
     let prefix = translate::series_labels(
         resource.and_then(|r| r.job.as_deref()),
         resource.and_then(|r| r.instance.as_deref()),
@@ -93,6 +97,18 @@ fn frame(resource: Option<&ResourceInfo>, scope: Option<&ScopeInfo>) -> LabelFra
         prefix: labels_text(&prefix).into_boxed_str(),
         suffix: suffix.into_boxed_str(),
         write: Some(write_own),
+        // The metric's series nearly always share their keys (and the `Arc`s of them, see
+        // `store/shared.rs`): each key's `name="`, sanitized once here rather than on every page.
+        keys: attrs
+            .0
+            .iter()
+            .map(|(key, _)| {
+                let mut name = String::new();
+                translate::push_label_name(key, &mut name);
+                name.push_str("=\"");
+                (key.clone(), name.into_boxed_str())
+            })
+            .collect(),
     }
 }
 
@@ -115,7 +131,7 @@ pub(super) fn series_text(
 ) -> LabelText {
     let whole = whole_text(resource, scope, attrs);
     let frame = frame
-        .get_or_insert_with(|| Arc::new(self::frame(resource, scope)))
+        .get_or_insert_with(|| Arc::new(self::frame(resource, scope, attrs)))
         .clone();
     let pairs = attrs.label_pairs();
     let own = labels_text(&translate::series_labels(None, None, &NO_SCOPE, &pairs));
@@ -125,7 +141,7 @@ pub(super) fn series_text(
     }
     let mut derived = String::with_capacity(own.len());
     if let Some(write) = frame.write {
-        write(attrs, &mut derived);
+        write(&frame, attrs, &mut derived);
     }
     if frame.write.is_some() && derived == own {
         LabelText::derived(frame)
@@ -140,13 +156,18 @@ pub(super) fn series_text(
 /// value is empty; [`series_text`] checks that it does before a series relies on it, so a series
 /// this would misname keeps its text instead. Allocates nothing for string, integer and boolean
 /// values (it runs once per derived series per page).
-fn write_own(attrs: &OwnedAttrs, out: &mut String) {
+fn write_own(frame: &LabelFrame, attrs: &OwnedAttrs, out: &mut String) {
     for (i, (key, value)) in attrs.0.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        translate::push_label_name(key, out);
-        out.push_str("=\"");
+        match frame.keys.get(i) {
+            Some((known, name)) if Arc::ptr_eq(known, key) || known == key => out.push_str(name),
+            _ => {
+                translate::push_label_name(key, out);
+                out.push_str("=\"");
+            }
+        }
         match value {
             OwnedValue::Str(s) => translate::escape_label_value(s, out),
             OwnedValue::SharedStr(s) => translate::escape_label_value(s, out),

@@ -175,8 +175,11 @@ pub struct LabelFrame {
     pub prefix: Box<str>,
     /// `otel_scope_name="…",…`.
     pub suffix: Box<str>,
-    /// Writes a derived series' own labels from its attributes.
-    pub write: Option<fn(&OwnedAttrs, &mut String)>,
+    /// Writes a derived series' own labels from the frame and its attributes.
+    pub write: Option<fn(&LabelFrame, &OwnedAttrs, &mut String)>,
+    /// What `write` keeps for the attribute keys of the metric's first series (the exposition's
+    /// to fill and read; for Prometheus, each key's label name).
+    pub keys: Box<[(Arc<str>, Box<str>)]>,
 }
 
 impl LabelText {
@@ -242,7 +245,7 @@ impl SeriesMeta {
         let mark = out.len();
         match (&self.labels.own, frame.write) {
             (Some(own), _) => out.push_str(own),
-            (None, Some(write)) => write(&self.attrs, out),
+            (None, Some(write)) => write(frame, &self.attrs, out),
             (None, None) => {}
         }
         if out.len() == mark {
