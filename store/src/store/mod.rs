@@ -130,7 +130,7 @@ pub struct Options {
 /// Series per metric (of one resource and scope) by default: five times the OpenTelemetry
 /// SDKs' own default cardinality limit, so a conforming SDK never meets it.
 pub const DEFAULT_MAX_SERIES_PER_METRIC: usize = 10_000;
-/// Series in the whole store by default: about 0.6-0.8 GB of series state.
+/// Series in the whole store by default: about 0.4-0.6 GB of series state.
 pub const DEFAULT_MAX_SERIES: usize = 1_000_000;
 
 impl Default for Options {
