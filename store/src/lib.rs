@@ -20,6 +20,7 @@
 pub mod dashboard;
 pub mod export;
 pub mod exposition;
+mod prefetch;
 pub mod store;
 pub mod translate;
 

@@ -27,6 +27,7 @@ use super::buckets;
 use super::lines::{
     bucket_sample, created, push_u64, sample, suffixed, write_bound, write_exemplar, write_number,
 };
+use crate::prefetch::{PREFETCH_AHEAD, prefetch};
 use crate::store::{MetricSnap, SeriesSnap, SnapValue, Snapshot};
 use crate::translate::{self, PromType};
 
@@ -180,7 +181,15 @@ fn render_family(
         scratch.bucket_name.clear();
         scratch.bucket_name.push_str(&m.desc.prom.family);
         scratch.bucket_name.push_str("_bucket");
-        for s in snap.series_of(m) {
+        let series = snap.series_of(m);
+        for (i, s) in series.iter().enumerate() {
+            // Each series' meta, and the attributes of one whose meta came in already.
+            if let Some(next) = series.get(i + PREFETCH_AHEAD) {
+                prefetch(Arc::as_ptr(&next.meta));
+            }
+            if let Some(next) = series.get(i + PREFETCH_AHEAD / 2) {
+                prefetch(next.meta.attrs.0.as_ptr());
+            }
             render_series(snap, m, s, om, &mut scratch, out);
             if !flush(out) {
                 return false;

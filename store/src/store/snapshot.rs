@@ -9,6 +9,8 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::prefetch::{PREFETCH_AHEAD, prefetch};
+
 use super::values::{ExpHistogram, Number, SeriesMeta, StoredExemplar, Value};
 use super::{Inner, Kind, MetricDesc, ResourceInfo, SHARDS, ScopeInfo, Store};
 
@@ -198,7 +200,15 @@ fn copy_shard(inner: &Inner, filter: &Filter, snap: &mut Snapshot, seqs: &mut Ve
         }
         let scope = slot(&mut scope_slot, sid, &mut snap.scopes, &s.info);
         let start = snap.series.len();
+        // The series' own blocks (meta, histogram state) a few places ahead, see `prefetch`.
+        let mut ahead = m.series.iter().skip(PREFETCH_AHEAD);
         for (_, series) in m.series.iter() {
+            if let Some((_, next)) = ahead.next() {
+                prefetch(Arc::as_ptr(&next.meta));
+                if let Value::Histogram(h) = &next.value {
+                    prefetch(&**h);
+                }
+            }
             let value = match &series.value {
                 Value::Number(n) => SnapValue::Number(*n),
                 Value::Histogram(h) => {
