@@ -193,7 +193,9 @@ pub struct ResourceInfo {
     pub attrs: OwnedAttrs,
     /// The resource's schema URL.
     pub schema_url: Box<str>,
-    /// `job` label (from `service.namespace`/`service.name`).
+    /// `job` label (from `service.namespace`/`service.name`). This and the next two fields are
+    /// the exposition's answer for the resource ([`Exposition::open_resource`]); the store only
+    /// keeps them.
     pub job: Option<Box<str>>,
     /// `instance` label (from `service.instance.id`).
     pub instance: Option<Box<str>>,
@@ -234,7 +236,7 @@ pub struct MetricDesc {
     pub unit: Box<str>,
     /// Kind, without temporality.
     pub kind: OtelKind,
-    /// Prometheus naming.
+    /// Its names on the pages, as the exposition gave them ([`Named::name`]).
     pub prom: MetricName,
 }
 
