@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::store::{LabelFrame, LabelText, OwnedAttrs, OwnedValue, ResourceInfo, ScopeInfo};
+use crate::store::{LabelFrame, LabelText, OwnedAttrs, ResourceInfo, ScopeInfo};
 use crate::translate;
 
 /// A new resource's stored form: its attributes, with `job`, `instance` and the label text of
@@ -119,10 +119,10 @@ const NO_SCOPE: translate::Scope<'static> = translate::Scope {
     attributes: &[],
 };
 
-/// A new series' label text (built once per series). The text is kept as the series' own
-/// part inside the metric's `frame` (made on first use) when that gives exactly the whole text,
-/// and not kept at all when [`write_own`] gives exactly that own part from the attributes;
-/// else it is kept whole.
+/// A new series' label text (built once per series). The text is not kept at all when the
+/// metric's `frame` (made on first use) around what [`write_own`] makes of the attributes gives
+/// exactly the whole text; else the series' own part is kept inside the frame when that gives
+/// exactly the whole text; else it is kept whole.
 pub(super) fn series_text(
     resource: Option<&ResourceInfo>,
     scope: Option<&ScopeInfo>,
@@ -133,20 +133,24 @@ pub(super) fn series_text(
     let frame = frame
         .get_or_insert_with(|| Arc::new(self::frame(resource, scope, attrs)))
         .clone();
+    // The cheapest form whose text, written as a page writes it, is the whole text.
+    let is_whole = |form: &LabelText| {
+        let mut text = String::with_capacity(whole.len());
+        form.write_with(attrs, &mut text);
+        text == whole
+    };
+    let derived = LabelText::derived(frame.clone());
+    if is_whole(&derived) {
+        return derived;
+    }
     let pairs = attrs.label_pairs();
     let own = labels_text(&translate::series_labels(None, None, &NO_SCOPE, &pairs));
     drop(pairs);
-    if joined(&frame, &own) != whole {
-        return LabelText::whole(whole.into_boxed_str());
-    }
-    let mut derived = String::with_capacity(own.len());
-    if let Some(write) = frame.write {
-        write(&frame, attrs, &mut derived);
-    }
-    if frame.write.is_some() && derived == own {
-        LabelText::derived(frame)
+    let framed = LabelText::framed(frame, own.into_boxed_str());
+    if is_whole(&framed) {
+        framed
     } else {
-        LabelText::framed(frame, own.into_boxed_str())
+        LabelText::whole(whole.into_boxed_str())
     }
 }
 
@@ -155,7 +159,7 @@ pub(super) fn series_text(
 /// when no two keys sanitize alike, sanitizing keeps the keys' order, no key is reserved and no
 /// value is empty; [`series_text`] checks that it does before a series relies on it, so a series
 /// this would misname keeps its text instead. Allocates nothing for string, integer and boolean
-/// values (it runs once per derived series per page).
+/// values (it runs once per derived series per page; see [`translate::push_label_value`]).
 fn write_own(frame: &LabelFrame, attrs: &OwnedAttrs, out: &mut String) {
     for (i, (key, value)) in attrs.0.iter().enumerate() {
         if i > 0 {
@@ -168,22 +172,9 @@ fn write_own(frame: &LabelFrame, attrs: &OwnedAttrs, out: &mut String) {
                 out.push_str("=\"");
             }
         }
-        match value {
-            OwnedValue::Str(s) => translate::escape_label_value(s, out),
-            OwnedValue::SharedStr(s) => translate::escape_label_value(s, out),
-            OwnedValue::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
-            OwnedValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            other => translate::escape_label_value(&other.as_ref().to_label_value(), out),
-        }
+        translate::push_label_value(&value.as_ref().view(), out);
         out.push('"');
     }
-}
-
-/// The parts of a framed text joined as a page shows them (empty parts left out).
-fn joined(frame: &LabelFrame, own: &str) -> String {
-    let parts = [&*frame.prefix, own, &*frame.suffix];
-    let parts: Vec<&str> = parts.into_iter().filter(|p| !p.is_empty()).collect();
-    parts.join(",")
 }
 
 /// A series' whole label text: `job`, `instance`, its attributes, its scope's labels.

@@ -216,21 +216,11 @@ impl LabelText {
         }
     }
 
-    /// The text, when it is kept whole.
-    pub fn as_whole(&self) -> Option<&str> {
-        match (&self.frame, &self.own) {
-            (None, Some(text)) => Some(text),
-            (None, None) => Some(""),
-            _ => None,
-        }
-    }
-}
-
-impl SeriesMeta {
-    /// Append the label text to `out`.
-    pub fn write_labels(&self, out: &mut String) {
-        let Some(frame) = &self.labels.frame else {
-            out.push_str(self.labels.own.as_deref().unwrap_or(""));
+    /// Append the text of a series with attributes `attrs` to `out`: the frame's parts and the
+    /// own part joined by commas, empty parts left out.
+    pub fn write_with(&self, attrs: &OwnedAttrs, out: &mut String) {
+        let Some(frame) = &self.frame else {
+            out.push_str(self.own.as_deref().unwrap_or(""));
             return;
         };
         let mut wrote = false;
@@ -238,14 +228,16 @@ impl SeriesMeta {
             out.push_str(&frame.prefix);
             wrote = true;
         }
+        // The own part's length is known only once written: write the comma, take it back if
+        // nothing followed.
         let before = out.len();
         if wrote {
             out.push(',');
         }
         let mark = out.len();
-        match (&self.labels.own, frame.write) {
+        match (&self.own, frame.write) {
             (Some(own), _) => out.push_str(own),
-            (None, Some(write)) => write(frame, &self.attrs, out),
+            (None, Some(write)) => write(frame, attrs, out),
             (None, None) => {}
         }
         if out.len() == mark {
@@ -259,6 +251,22 @@ impl SeriesMeta {
             }
             out.push_str(&frame.suffix);
         }
+    }
+
+    /// The text, when it is kept whole.
+    pub fn as_whole(&self) -> Option<&str> {
+        match (&self.frame, &self.own) {
+            (None, Some(text)) => Some(text),
+            (None, None) => Some(""),
+            _ => None,
+        }
+    }
+}
+
+impl SeriesMeta {
+    /// Append the label text to `out`.
+    pub fn write_labels(&self, out: &mut String) {
+        self.labels.write_with(&self.attrs, out);
     }
 
     /// The label text.

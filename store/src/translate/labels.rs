@@ -49,7 +49,7 @@ pub fn label_name(key: &str) -> Cow<'_, str> {
         return Cow::Borrowed(key);
     }
     let mut out = String::with_capacity(key.len() + 4);
-    push_label_name(key, &mut out);
+    push_sanitized(key, &mut out);
     Cow::Owned(out)
 }
 
@@ -57,37 +57,14 @@ pub fn label_name(key: &str) -> Cow<'_, str> {
 pub fn push_label_name(key: &str, out: &mut String) {
     if key.is_empty() || is_valid_label_name(key) {
         out.push_str(key);
-        return;
+    } else {
+        push_sanitized(key, out);
     }
-    // The prefix goes before the sanitized key; runs of `_` collapse within the key only.
-    // ASCII keys (nearly all) are sanitized byte by byte into a stack buffer: this runs for
-    // every label of a derived series on every page, so it must cost about a copy.
-    if key.is_ascii() && key.len() <= 128 {
-        let mut buf = [0u8; 132];
-        let mut n = 0;
-        let bytes = key.as_bytes();
-        let prefix: &[u8] = match bytes.first() {
-            Some(b) if !b.is_ascii_alphanumeric() => b"key",
-            Some(b) if b.is_ascii_digit() => b"key_",
-            _ => b"",
-        };
-        buf[..prefix.len()].copy_from_slice(prefix);
-        n += prefix.len();
-        let mut previous_underscore = false;
-        for &b in bytes {
-            let b = if b.is_ascii_alphanumeric() { b } else { b'_' };
-            let underscore = b == b'_';
-            if !(underscore && previous_underscore) {
-                buf[n] = b;
-                n += 1;
-            }
-            previous_underscore = underscore;
-        }
-        if let Ok(name) = std::str::from_utf8(&buf[..n]) {
-            out.push_str(name);
-            return;
-        }
-    }
+}
+
+/// The sanitizing rule of [`label_name`] for a key that is not a valid name already. The
+/// prefix goes before the sanitized key; runs of `_` collapse within the key only.
+fn push_sanitized(key: &str, out: &mut String) {
     let sanitize = |c: char| if c.is_ascii_alphanumeric() { c } else { '_' };
     match key.chars().next().map(sanitize) {
         Some('_') => out.push_str("key"),

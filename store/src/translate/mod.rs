@@ -115,4 +115,4 @@ pub use name::{
     sanitize_metric_name,
 };
 pub use text::{escape_help, escape_label_value, write_f64, write_threshold};
-pub use value::{AttrValueRef, attr_value_string, bytes_text};
+pub use value::{AttrValueRef, attr_value_string, bytes_text, push_label_value};

@@ -691,6 +691,11 @@ fn attribute_values_follow_the_non_otlp_representation() {
     ];
     for (value, want) in cases {
         assert_eq!(attr_value_string(value), *want, "{value:?}");
+        // Written into a label: the same text, escaped.
+        let (mut pushed, mut escaped) = (String::from(">"), String::from(">"));
+        crate::translate::push_label_value(value, &mut pushed);
+        escape_label_value(want, &mut escaped);
+        assert_eq!(pushed, escaped, "{value:?}");
     }
     assert!(matches!(
         attr_value_string(&AttrValueRef::Str("s")),

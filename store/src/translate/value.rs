@@ -73,6 +73,18 @@ pub fn attr_value_string<'a>(v: &AttrValueRef<'a>) -> Cow<'a, str> {
     }
 }
 
+/// Appends the label value of `v` ([`attr_value_string`]) escaped for a label
+/// ([`escape_label_value`](super::escape_label_value)), allocating nothing for strings,
+/// booleans and integers (a page writes labels this way for every series it does not keep the
+/// text of).
+pub fn push_label_value(v: &AttrValueRef<'_>, out: &mut String) {
+    match *v {
+        // The same text `attr_value_string` gives, without its `String` (digits need no escape).
+        AttrValueRef::Int(i) => out.push_str(itoa::Buffer::new().format(i)),
+        _ => super::escape_label_value(&attr_value_string(v), out),
+    }
+}
+
 /// A bytes value as text: standard Base64 (RFC 4648 §4) with padding. Every place Vigil writes
 /// bytes as text (labels, the JSON snapshot) goes through here.
 pub fn bytes_text(bytes: &[u8]) -> String {
