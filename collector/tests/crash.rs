@@ -6,8 +6,6 @@
 //! send could have succeeded without being acked. (The at-least-once contract allows a duplicate
 //! only for a send the upstream took just before the kill.)
 
-mod common;
-
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::Path;
@@ -15,7 +13,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::free_port;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -24,6 +21,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
     metric::Data, number_data_point,
 };
 use vigil_collector::{app, config::Config};
+use vigil_tests::peers::free_port;
 
 const REQUESTS: usize = 20;
 const POINTS_PER_REQUEST: usize = 50;

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vigil_tests::check_exposition;
+use vigil_tests::peers::free_port;
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0";
 
@@ -22,13 +23,6 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 fn fetch(port: u16, path: &str, accept: Option<&str>) -> Option<String> {

@@ -12,7 +12,9 @@ mod common;
 
 use std::time::Instant;
 
-use common::{TempDir, free_port, peak_rss, start, string};
+use common::{peak_rss, start};
+use vigil_store::testing::kv;
+use vigil_tests::peers::{TempDir, free_port};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
@@ -38,7 +40,7 @@ fn request(r: usize, now: u64) -> ExportMetricsServiceRequest {
             let m = (r * METRICS_PER_REQUEST + j) % METRICS;
             let points = (0..POINTS_PER_METRIC)
                 .map(|p| NumberDataPoint {
-                    attributes: vec![string("id", format!("{r}-{p}"))],
+                    attributes: vec![kv("id", format!("{r}-{p}"))],
                     start_time_unix_nano: now - 1_000_000_000,
                     time_unix_nano: now,
                     value: Some(number_data_point::Value::AsInt(1)),
@@ -59,7 +61,7 @@ fn request(r: usize, now: u64) -> ExportMetricsServiceRequest {
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(Resource {
-                attributes: vec![string("service.name", "flood".into())],
+                attributes: vec![kv("service.name", "flood")],
                 ..Default::default()
             }),
             scope_metrics: vec![ScopeMetrics {
@@ -82,9 +84,9 @@ fn sample(page: &str, prefix: &str, part: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cardinality_flood_is_folded_and_refused_within_a_memory_ceiling() {
-    let dir = TempDir::new("vigil-flood");
+    let dir = TempDir::new("flood");
     let (grpc, page, telemetry) = (free_port(), free_port(), free_port());
-    let config = dir.0.join("flood.yaml");
+    let config = dir.path().join("flood.yaml");
     std::fs::write(
         &config,
         format!(

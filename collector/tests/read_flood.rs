@@ -17,7 +17,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
-use common::{TempDir, free_port, memory, start, string};
+use common::{memory, start};
+use vigil_store::testing::kv;
+use vigil_tests::peers::{TempDir, free_port};
 
 const METRICS: usize = 20;
 const SERIES_PER_METRIC: usize = 5_000;
@@ -54,9 +56,9 @@ fn request(first: usize, now: u64) -> ExportMetricsServiceRequest {
         {
             sum.data_points.push(NumberDataPoint {
                 attributes: vec![
-                    string("host", format!("host-{:04}", s / 50)),
-                    string("path", format!("/api/v1/items/{}", s % 50)),
-                    string("status", "200".into()),
+                    kv("host", format!("host-{:04}", s / 50)),
+                    kv("path", format!("/api/v1/items/{}", s % 50)),
+                    kv("status", "200"),
                 ],
                 start_time_unix_nano: now - 1_000_000_000,
                 time_unix_nano: now,
@@ -68,7 +70,7 @@ fn request(first: usize, now: u64) -> ExportMetricsServiceRequest {
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(Resource {
-                attributes: vec![string("service.name", "reads".into())],
+                attributes: vec![kv("service.name", "reads")],
                 ..Default::default()
             }),
             scope_metrics: vec![ScopeMetrics {
@@ -80,10 +82,14 @@ fn request(first: usize, now: u64) -> ExportMetricsServiceRequest {
     }
 }
 
+/// The text every series carries once (its `path` attribute's value), on a page line or in a
+/// snapshot.
+const SERIES_MARK: &[u8] = b"/api/v1/items/";
+
 /// What one read saw.
 #[derive(Debug)]
 enum Read {
-    /// The whole page: its bytes and its sample lines of the `read_c*` families.
+    /// The whole page: its bytes, and how often a series' `path` value appears in it.
     Page { bytes: u64, samples: u64 },
     /// 503 with `Retry-After`.
     Busy,
@@ -107,37 +113,31 @@ async fn read(client: &reqwest::Client, url: String, accept: &str) -> Read {
     }
     assert_eq!(status, 200, "GET {url}");
     let (mut bytes, mut samples) = (0u64, 0u64);
-    // Sample lines start right after a newline; count them across piece boundaries.
-    let mut at_line_start = true;
-    let mut prefix = Vec::new();
+    // Every series carries one `path` attribute: count its value across piece boundaries
+    // (the last bytes of a piece are kept to be searched with the next).
+    let mut window: Vec<u8> = Vec::new();
     while let Some(piece) = response
         .chunk()
         .await
         .unwrap_or_else(|e| panic!("GET {url}: {e}"))
     {
         bytes += piece.len() as u64;
-        for &b in piece.iter() {
-            if at_line_start || !prefix.is_empty() {
-                prefix.push(b);
-                if prefix.len() == 6 {
-                    samples += u64::from(prefix == b"read_c");
-                    prefix.clear();
-                }
-            }
-            at_line_start = b == b'\n';
-            if at_line_start {
-                prefix.clear();
-            }
-        }
+        window.extend_from_slice(&piece);
+        samples += window
+            .windows(SERIES_MARK.len())
+            .filter(|w| *w == SERIES_MARK)
+            .count() as u64;
+        let keep = window.len().min(SERIES_MARK.len() - 1);
+        window.drain(..window.len() - keep);
     }
     Read::Page { bytes, samples }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_reads_of_a_large_store_stay_within_a_memory_bound() {
-    let dir = TempDir::new("vigil-read-flood");
+    let dir = TempDir::new("read-flood");
     let (grpc, page) = (free_port(), free_port());
-    let config = dir.0.join("reads.yaml");
+    let config = dir.path().join("reads.yaml");
     std::fs::write(
         &config,
         format!(
@@ -211,11 +211,12 @@ service:
                 Read::Page { bytes, samples } => {
                     pages += 1;
                     assert!(bytes > series as u64 * 50, "{path} {accept}: {bytes} bytes");
-                    // Every series once on the text page; OpenMetrics adds `_created`.
+                    // Every series once on the text page and in both snapshots; OpenMetrics
+                    // adds a `_created` line.
                     let want = match (path, accept) {
                         ("/metrics", "text/plain") => series as u64,
                         ("/metrics", _) => 2 * series as u64,
-                        _ => 0,
+                        _ => series as u64,
                     };
                     assert_eq!(samples, want, "{path} {accept}");
                 }

@@ -1,6 +1,8 @@
 //! The real binary as a child process, for the tests that measure it from outside: start it on
 //! a config, wait for its ports, read its memory from `/proc/<pid>/status`, and kill it when the
-//! value drops (so a failed assertion never leaves it running).
+//! value drops (so a failed assertion never leaves it running). Ports and temporary directories
+//! come from `vigil_tests::peers` (`free_port`, `TempDir`), attributes from
+//! `vigil_store::testing::kv`.
 
 // Each test binary includes this module and uses a part of it.
 #![allow(dead_code)]
@@ -18,14 +20,6 @@ impl Drop for Vigil {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A port free on loopback right now.
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// Start `vigil-collector --config <config>` and wait until every port in `ports` takes
@@ -66,35 +60,4 @@ pub(crate) fn memory(pid: u32, field: &str) -> u64 {
 /// Peak resident memory of `pid` so far (`VmHWM`), in bytes.
 pub(crate) fn peak_rss(pid: u32) -> u64 {
     memory(pid, "VmHWM")
-}
-
-/// A temporary directory for one test's files, removed when the value drops.
-pub(crate) struct TempDir(pub(crate) std::path::PathBuf);
-
-impl TempDir {
-    /// `$TMPDIR/<prefix>-<pid>`, empty.
-    pub(crate) fn new(prefix: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A string attribute.
-pub(crate) fn string(key: &str, value: String) -> opentelemetry_proto::tonic::common::v1::KeyValue {
-    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value)),
-        }),
-        ..Default::default()
-    }
 }
