@@ -23,9 +23,12 @@
 //! compression); the frames of one OTLP batch travel together as one queued batch
 //! (`wire`).
 //!
-//! Tenants: each tenant's points go through a store of their own (two tenants' same series
-//! never add up), and a tenant's batch is led by a frame naming it (`wire::join`), so the
-//! tenant survives the queue and its WAL and is sent in `tenant_header` (e.g. `X-Scope-OrgID`).
+//! Tenants: with `tenant_header` set, each tenant's points go through a store of their own (two
+//! tenants' same series never add up), and a tenant's batch is led by a frame naming it
+//! (`wire::join`), so the tenant survives the queue and its WAL and is sent in `tenant_header`
+//! (e.g. `X-Scope-OrgID`). Without it, the database cannot tell tenants apart: their points
+//! go through one store, as one stream per series, since two tenants' cumulative streams under
+//! the same labels would read as resets or duplicates there.
 
 mod config;
 mod convert;
@@ -66,6 +69,9 @@ pub struct RemoteWrite {
     id: String,
     /// The cumulative state, one store per tenant (two tenants' same series stay apart).
     stores: Tenants,
+    /// Whether tenants are sent (`tenant_header`); without, every batch is the implicit
+    /// tenant's.
+    sends_tenant: bool,
     naming: Naming,
     protocol: Protocol,
     send_metadata: bool,
@@ -143,6 +149,7 @@ impl RemoteWrite {
                 let implicit = Arc::new(Store::new(options.clone()));
                 Tenants::new(implicit, options, DEFAULT_MAX_TENANTS)
             },
+            sends_tenant: settings.tenant_header.is_some(),
             naming: Naming::new(settings),
             protocol: settings.protocol,
             send_metadata: settings.send_metadata,
@@ -255,9 +262,14 @@ impl RemoteWrite {
                 }
             }
         }
+        let tenant = if self.sends_tenant {
+            work.tenant.clone()
+        } else {
+            None
+        };
         let store = self
             .stores
-            .for_batch(&work.tenant)
+            .for_batch(&tenant)
             .map_err(|e| Refused::invalid(format!("exporter {}: {e}", self.id)))?;
         let converted = match work.encoded_only() {
             Some(body) if work.signal() == Signal::Metrics => {
@@ -290,8 +302,8 @@ impl RemoteWrite {
             let batch = Batch {
                 signal: Signal::Metrics,
                 items: frames.iter().map(|f| f.samples).sum(),
-                body: wire::join(work.tenant.as_deref(), &frames),
-                tenant: work.tenant.clone(),
+                body: wire::join(tenant.as_deref(), &frames),
+                tenant: tenant.clone(),
             };
             match &self.sending {
                 Sending::Queued(lanes) => {

@@ -212,6 +212,27 @@ async fn each_tenant_has_its_own_cumulative_state_and_header() {
 }
 
 #[tokio::test]
+async fn without_a_tenant_header_tenants_share_one_stream_per_series() {
+    let (e, r, _stop) =
+        exporter("target_info: {enabled: false}\nremote_write_queue: {num_consumers: 1}").await;
+    let step = 10_000_000_000;
+    // The database cannot tell the tenants apart: one count, not three under the same labels.
+    for (i, (tenant, value)) in [(Some("team-a"), 5), (Some("team-b"), 7), (None, 11)]
+        .into_iter()
+        .enumerate()
+    {
+        let start = START + i as u64 * step;
+        let mut work = Work::decoded(Request::Metrics(delta_sum(value, start, start + step)));
+        work.tenant = tenant.map(Into::into);
+        e.export(&mut work).await.unwrap();
+    }
+    let got = wait_for(&r, 3).await;
+    let values: Vec<f64> = samples(&got).into_iter().map(|(_, v, _)| v).collect();
+    assert_eq!(values, [5.0, 12.0, 23.0]);
+    assert_eq!(*r.tenants.lock().unwrap(), [None, None, None]);
+}
+
+#[tokio::test]
 async fn deltas_are_written_as_the_cumulative_sums_of_the_store() {
     let (e, r, _stop) = exporter("target_info: {enabled: false}").await;
     let step = 10_000_000_000;
