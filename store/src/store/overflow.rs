@@ -43,6 +43,11 @@ pub const OVERFLOW_ATTRIBUTE: &str = "otel.metric.overflow";
 /// Why an exponential histogram or summary point past the limit is refused.
 pub(super) const UNFOLDABLE: &str =
     "exponential histograms and summaries cannot be folded into its overflow series";
+/// Why a point past the limit is refused when its value cannot be added up: a NaN or an
+/// infinity added into the overflow series would stay in its total for good (an ordinary series
+/// is mended by its next point; the overflow series only ever adds).
+pub(super) const NOT_FINITE: &str =
+    "a value that is not a finite number cannot be added into its overflow series";
 /// Why a point past the limit is refused when the store is full.
 pub(super) const STORE_FULL: &str = "the collector holds its limit of series";
 
@@ -164,6 +169,20 @@ impl Overflow {
                 limit: ctx.limit,
                 cause: UNFOLDABLE,
             }),
+            Fold::Number(p)
+                if matches!(ctx.kind, Kind::Sum { .. }) && !p.value.as_f64().is_finite() =>
+            {
+                Err(PointError::OverflowRefused {
+                    limit: ctx.limit,
+                    cause: NOT_FINITE,
+                })
+            }
+            Fold::Histogram(p) if p.sum.is_some_and(|sum| !sum.is_finite()) => {
+                Err(PointError::OverflowRefused {
+                    limit: ctx.limit,
+                    cause: NOT_FINITE,
+                })
+            }
             Fold::Number(p) => match ctx.kind {
                 Kind::Sum {
                     delta: false,

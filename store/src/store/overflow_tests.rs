@@ -118,6 +118,39 @@ fn up_down_counters_fold_to_the_sum_of_their_current_values() {
 }
 
 #[test]
+fn a_sum_that_is_not_a_finite_number_is_refused_rather_than_added_for_good() {
+    let s = store();
+    let updown = |points| {
+        sum_with(
+            "u",
+            AggregationTemporality::Cumulative as i32,
+            false,
+            points,
+        )
+    };
+    let first = vec![point("a0", 1, 10), point("a1", 1, 10), point("a2", 5, 10)];
+    assert_eq!(accepted_rejected(&s, vec![updown(first)]), (3, 0, None));
+    // An infinity (or NaN) would stay in the overflow total: every later change adds to it.
+    let infinite = NumberDataPoint {
+        time_unix_nano: START + 20_000_000_000,
+        ..double_point(f64::INFINITY, vec![kv("k", "a2")])
+    };
+    let (accepted, rejected, message) = accepted_rejected(&s, vec![updown(vec![infinite])]);
+    assert_eq!((accepted, rejected), (0, 1));
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("not a finite number")),
+        "{message:?}"
+    );
+    assert_eq!(samples(&s, "u{")[2], r#"u{otel_metric_overflow="true"} 5"#);
+    // The source goes on from its last finite value.
+    let later = vec![point("a2", 8, 30)];
+    assert_eq!(accepted_rejected(&s, vec![updown(later)]), (1, 0, None));
+    assert_eq!(samples(&s, "u{")[2], r#"u{otel_metric_overflow="true"} 8"#);
+}
+
+#[test]
 fn delta_sums_add_and_gauges_keep_the_newest_point() {
     let s = store();
     let delta = |points| sum_with("d", AggregationTemporality::Delta as i32, true, points);
