@@ -240,7 +240,10 @@ pub fn attrs_json(attrs: &OwnedAttrs) -> Map<String, Json> {
 }
 
 /// An array or map attribute value: the label text read back as JSON, so the snapshot and the
-/// pages cannot differ (one encoder, [`translate::attr_value_string`]). The text is JSON by
+/// pages hold the same values (one encoder, [`translate::attr_value_string`]). Two things the
+/// reading does not keep: a map's key order (the snapshot's objects list keys sorted, the
+/// label keeps the sender's order; JSON gives the order no meaning) and a key repeated in one
+/// map (the last one stays). The text is JSON by
 /// construction; were it ever not, the snapshot shows it as a string rather than nothing.
 fn complex_json(any: &AnyValue) -> Json {
     let text = translate::attr_value_string(&translate::AttrValueRef::Complex(any));
@@ -267,7 +270,8 @@ mod tests {
     fn attribute_values_read_alike_on_the_page_and_in_the_snapshot() {
         // Regression (issue 9): the snapshot spelled bytes in hex (`fffe`), the page in Base64.
         // And (one encoder): a nested infinity read `"+Inf"` in labels but `"Infinity"` in the
-        // encoder the translation tests checked, and map keys came out sorted in labels.
+        // encoder the translation tests checked, and map keys came out sorted in labels (the
+        // page line below holds them in their order; the snapshot's map compares as a map).
         let v = |value| AnyValue { value: Some(value) };
         let list = v(any_value::Value::ArrayValue(ArrayValue {
             values: vec![

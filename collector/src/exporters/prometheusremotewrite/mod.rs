@@ -194,15 +194,21 @@ impl RemoteWrite {
             let Some(current) = session.current() else {
                 return;
             };
-            // The series' label text, written once per point into a reused buffer.
-            labels.clear();
-            current.meta.write_labels(&mut labels);
-            let shard = (hasher.hash_one((&*current.desc.name, labels.as_str()))
-                % self.shards as u64) as usize;
+            // The series' label text: its own when kept whole, else written into a reused buffer.
+            let text: &str = match current.meta.labels.as_whole() {
+                Some(text) => text,
+                None => {
+                    labels.clear();
+                    current.meta.write_labels(&mut labels);
+                    &labels
+                }
+            };
+            let shard =
+                (hasher.hash_one((&*current.desc.name, text)) % self.shards as u64) as usize;
             if let Some(writer) = writers.get_mut(shard) {
                 let w =
                     writer.get_or_insert_with(|| RequestWriter::new(protocol, self.send_metadata));
-                convert::point(&self.naming, &current, &labels, w, &mut scratch);
+                convert::point(&self.naming, &current, text, w, &mut scratch);
                 if w.len() >= self.max_batch_bytes
                     && let Some(full) = writer.take()
                 {
