@@ -38,6 +38,16 @@ fn samples(store: &Store, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Up-down counter `u`, cumulative.
+fn updown(points: Vec<NumberDataPoint>) -> opentelemetry_proto::tonic::metrics::v1::Metric {
+    sum_with(
+        "u",
+        AggregationTemporality::Cumulative as i32,
+        false,
+        points,
+    )
+}
+
 fn accepted_rejected(
     store: &Store,
     metrics: Vec<opentelemetry_proto::tonic::metrics::v1::Metric>,
@@ -96,14 +106,6 @@ fn cumulative_counters_past_the_limit_add_their_increase_to_the_overflow_series(
 #[test]
 fn up_down_counters_fold_to_the_sum_of_their_current_values() {
     let s = store();
-    let updown = |points| {
-        sum_with(
-            "u",
-            AggregationTemporality::Cumulative as i32,
-            false,
-            points,
-        )
-    };
     let first = vec![
         point("a0", 1, 10),
         point("a1", 1, 10),
@@ -120,14 +122,6 @@ fn up_down_counters_fold_to_the_sum_of_their_current_values() {
 #[test]
 fn a_sum_that_is_not_a_finite_number_is_refused_rather_than_added_for_good() {
     let s = store();
-    let updown = |points| {
-        sum_with(
-            "u",
-            AggregationTemporality::Cumulative as i32,
-            false,
-            points,
-        )
-    };
     let first = vec![point("a0", 1, 10), point("a1", 1, 10), point("a2", 5, 10)];
     assert_eq!(accepted_rejected(&s, vec![updown(first)]), (3, 0, None));
     // An infinity (or NaN) would stay in the overflow total: every later change adds to it.
